@@ -1,1 +1,2 @@
-export const PACKAGE = '@octoserve/model';
+export type { Tokenizer, EncodeOptions } from './tokenizer.js';
+export { loadTokenizer } from './tokenizer-load.js';
