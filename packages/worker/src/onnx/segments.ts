@@ -1,0 +1,152 @@
+// The graphs one rank runs per step: the segments between all-reduces.
+//
+// Each layer is two segments, each ending in a partial sum that the rank
+// all-reduces with its peers:
+//   attention: h += delta; RMSNorm; its q/k/v heads; RoPE; attention over its
+//              KV cache and the new tokens (masked); its columns of wo → partial
+//   ffn:       h += delta; RMSNorm; its rows of w1/w3; SiLU(w1)·w3; its columns of w2 → partial
+// The head segment adds the last delta, applies the final norm and the rank's
+// vocabulary rows, and reduces the logits to what the coordinator merges.
+import { GraphBuilder } from './graph-builder.js';
+import { rmsNorm, rope, swiGlu } from './blocks.js';
+import { DataType } from './onnx-schema.js';
+
+/** Sizes of one rank's slice of a layer. */
+export interface SegmentShape {
+  dim: number;          // model width
+  headDim: number;
+  nHeads: number;       // this rank's query heads
+  nKvHeads: number;     // this rank's KV heads (replicated when tp > model kv heads)
+  hidden: number;       // this rank's FFN width
+  maxSeq: number;       // KV cache slots per sequence
+  normEps: number;
+  ropeLayout: 'interleaved' | 'half';
+}
+
+/** One rank's weights of one layer; matrices are (out, in) row-major as in the checkpoint. */
+export interface LayerShardWeights {
+  attnNorm: Float32Array;  // [dim]
+  wqkv: Float32Array;      // [(nHeads + 2 nKvHeads) * headDim, dim]: its q rows, then k, then v
+  wo: Float32Array;        // [dim, nHeads * headDim]: its columns of wo
+  ffnNorm: Float32Array;   // [dim]
+  w13: Float32Array;       // [2 hidden, dim]: its rows of w1, then of w3
+  w2: Float32Array;        // [dim, hidden]: its columns of w2
+}
+
+/** y = x W^T for W: (out, in). */
+function linear(g: GraphBuilder, x: string, w: string): string {
+  return g.op('Gemm', [x, w], { transB: 1 });
+}
+
+/** h_out = h + delta: the residual connection of the previous block, whose sum arrived by all-reduce. */
+function residual(g: GraphBuilder, s: SegmentShape): string {
+  const h = g.input('h', ['tokens', s.dim]);
+  const delta = g.input('delta', ['tokens', s.dim]);
+  g.output('h_out', ['tokens', s.dim]);
+  return g.op('Add', [h, delta], {}, 'h_out');
+}
+
+/**
+ * Inputs: h, delta [T, dim]; cos, sin [T, headDim/2]; mask [T, maxSeq + T] (0 or -inf:
+ * cache slots first, then the new tokens, so a tree mask is just the last T columns);
+ * k_cache [nKv, 1, headDim, maxSeq] (keys stored transposed); v_cache [nKv, 1, maxSeq, headDim].
+ * Outputs: h_out [T, dim]; partial [T, dim]; k_new, v_new [T, nKv * headDim] (k after RoPE).
+ */
+export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
+  const g = new GraphBuilder(name);
+  const { headDim: hd, nHeads, nKvHeads, maxSeq } = s;
+  const group = nHeads / nKvHeads;
+  const x = residual(g, s);
+  const cosIn = g.input('cos', ['tokens', hd / 2]);
+  const sinIn = g.input('sin', ['tokens', hd / 2]);
+  const mask = g.input('mask', ['tokens', 'slots']);
+  const kCache = g.input('k_cache', [nKvHeads, 1, hd, maxSeq]);
+  const vCache = g.input('v_cache', [nKvHeads, 1, maxSeq, hd]);
+  g.output('partial', ['tokens', s.dim]);
+  g.output('k_new', ['tokens', nKvHeads * hd]);
+  g.output('v_new', ['tokens', nKvHeads * hd]);
+
+  // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]
+  const eps = g.scalar('eps', s.normEps);
+  const xn = rmsNorm(g, x, g.weight('attn_norm', w.attnNorm, [s.dim]), eps);
+  const qkv = linear(g, xn, g.weight('wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]));
+  const [q, k, v] = g.opN('Split', [qkv, g.ints('qkv_split', [nHeads * hd, nKvHeads * hd, nKvHeads * hd])], { axis: 1 }, ['q', 'k', 'v_new']) as [string, string, string];
+
+  // RoPE on q and k; cos/sin broadcast over heads: [T, 1, hd/2, 1] or [T, 1, 1, hd/2]
+  const trig = s.ropeLayout === 'interleaved' ? [0, 1, hd / 2, 1] : [0, 1, 1, hd / 2];
+  const cos = g.op('Reshape', [cosIn, g.ints('cos_shape', trig)]);
+  const sin = g.op('Reshape', [sinIn, g.ints('sin_shape', trig)]);
+  const qr = rope(g, q, nHeads, hd, s.ropeLayout, cos, sin);                 // [T, nHeads, hd]
+  const kr = rope(g, k, nKvHeads, hd, s.ropeLayout, cos, sin);               // [T, nKv, hd]
+  g.op('Reshape', [kr, g.ints('k_new_shape', [0, nKvHeads * hd])], {}, 'k_new');
+
+  // queries grouped by their KV head (head h uses KV head h / group): [nKv, group, T, hd], pre-scaled
+  const qScaled = g.op('Mul', [qr, g.scalar('attn_scale', 1 / Math.sqrt(hd))]);
+  const qHeads = g.op('Transpose', [qScaled], { perm: [1, 0, 2] });                          // [nHeads, T, hd]
+  const qGroups = g.op('Reshape', [qHeads, g.ints('q_group_shape', [nKvHeads, group, -1, hd])]);
+  const kNewT = g.op('Transpose', [kr], { perm: [1, 2, 0] });                                 // [nKv, hd, T]
+  const kNew = g.op('Unsqueeze', [kNewT, g.ints('axis_1', [1])]);                              // [nKv, 1, hd, T]
+  const vHeads = g.op('Reshape', [v, g.ints('v_head_shape', [0, nKvHeads, hd])]);             // [T, nKv, hd]
+  const vNew = g.op('Unsqueeze', [g.op('Transpose', [vHeads], { perm: [1, 0, 2] }), 'axis_1']); // [nKv, 1, T, hd]
+
+  // scores over the cache slots, then the new tokens; masked softmax: [nKv, group, T, maxSeq + T]
+  const scores = g.op('Concat', [g.op('MatMul', [qGroups, kCache]), g.op('MatMul', [qGroups, kNew])], { axis: 3 });
+  const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 });
+  const axis3 = g.ints('axis_3', [3]);
+  const pCache = g.op('Slice', [probs, g.ints('zero', [0]), g.ints('max_seq', [maxSeq]), axis3]);
+  const pNew = g.op('Slice', [probs, 'max_seq', g.ints('to_end', [Number.MAX_SAFE_INTEGER]), axis3]);
+  const out = g.op('Add', [g.op('MatMul', [pCache, vCache]), g.op('MatMul', [pNew, vNew])]); // [nKv, group, T, hd]
+
+  // heads back to [T, nHeads * hd], then this rank's columns of wo: a partial sum
+  const heads = g.op('Reshape', [out, g.ints('out_head_shape', [nHeads, -1, hd])]);                // [nHeads, T, hd]
+  const flat = g.op('Reshape', [g.op('Transpose', [heads], { perm: [1, 0, 2] }), g.ints('out_flat_shape', [0, nHeads * hd])]);
+  g.op('Gemm', [flat, g.weight('wo', w.wo, [s.dim, nHeads * hd])], { transB: 1 }, 'partial');
+  return g.toBytes();
+}
+
+/** Inputs: h, delta [T, dim]. Outputs: h_out [T, dim]; partial [T, dim] = w2·(SiLU(w1 x)·w3 x) over this rank's rows. */
+export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
+  const g = new GraphBuilder(name);
+  const x = residual(g, s);
+  g.output('partial', ['tokens', s.dim]);
+  const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
+  const gateUp = linear(g, xn, g.weight('w13', w.w13, [2 * s.hidden, s.dim]));          // [T, 2 hidden]
+  const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
+  g.op('Gemm', [swiGlu(g, gate, up), g.weight('w2', w.w2, [s.dim, s.hidden])], { transB: 1 }, 'partial');
+  return g.toBytes();
+}
+
+/** One rank's rows of the vocabulary projection (LM head or a Medusa head's output). */
+export interface HeadShardWeights {
+  finalNorm: Float32Array;  // [dim]
+  wcls: Float32Array;       // [vocabRows, dim]
+}
+
+/**
+ * Inputs: h, delta [T, dim]; ids [T, N] int64 (local row indices whose logits the
+ * coordinator asked for; 0 when unused). Outputs per position, over this rank's rows:
+ * max [T, 1], argmax [T, 1] (int64, lowest index on ties), topk_values/topk_indices [T, k],
+ * sumexp [T, 1] = Σ exp(l - max), sumexp_logit [T, 1] = Σ exp(l - max)·l (entropy pieces),
+ * picked [T, N] logits of `ids`, and h_out [T, dim] (the final-norm hidden state for Medusa heads).
+ */
+export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
+  const g = new GraphBuilder(name);
+  const x = g.op('Add', [g.input('h', ['tokens', s.dim]), g.input('delta', ['tokens', s.dim])]);
+  const ids = g.input('ids', ['tokens', 'picked'], DataType.INT64);
+  for (const [out, dims] of [['max', 1], ['argmax', 1], ['topk_values', topK], ['topk_indices', topK], ['sumexp', 1], ['sumexp_logit', 1]] as const) {
+    g.output(out, ['tokens', dims], out === 'argmax' || out === 'topk_indices' ? DataType.INT64 : DataType.FLOAT);
+  }
+  g.output('picked', ['tokens', 'picked']);
+  g.output('h_out', ['tokens', s.dim]);
+  const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), g.scalar('eps', s.normEps));
+  g.op('Identity', [xn], {}, 'h_out');
+  const logits = linear(g, xn, g.weight('wcls', w.wcls, [vocabRows, s.dim]));            // [T, vocabRows]
+  const max = g.op('ReduceMax', [logits], { axes: [-1], keepdims: 1 }, 'max');
+  g.op('ArgMax', [logits], { axis: -1, keepdims: 1, select_last_index: 0 }, 'argmax');
+  g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);
+  const e = g.op('Exp', [g.op('Sub', [logits, max])]);
+  g.op('ReduceSum', [e, g.ints('last_axis', [-1])], { keepdims: 1 }, 'sumexp');
+  g.op('ReduceSum', [g.op('Mul', [e, logits]), 'last_axis'], { keepdims: 1 }, 'sumexp_logit');
+  g.op('GatherElements', [logits, ids], { axis: 1 }, 'picked');
+  return g.toBytes();
+}
