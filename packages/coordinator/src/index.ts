@@ -1,0 +1,2 @@
+export { planShards, splitEvenly, ShardingError } from './sharding.js';
+export type { ShardPlan, RankShard, Range, ShardableShape } from './sharding.js';
