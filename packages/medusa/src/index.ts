@@ -1,1 +1,12 @@
-export const PACKAGE = '@octoserve/medusa';
+export { buildTree } from './tree.js';
+export type { BuildTreeOptions, MedusaChoices, MedusaTree } from './tree.js';
+export { MC_SIM_7B_63, PRESET_NAMES, chainChoices, resolveChoices } from './presets.js';
+export { childLogitQueries, fillCandidates } from './candidates.js';
+export type { ChildLogitQueries } from './candidates.js';
+export { createAcceptance } from './acceptance.js';
+export type { Acceptance, FinishReason, StopLimits } from './acceptance.js';
+export { verifyGreedy } from './verify-greedy.js';
+export { verifyTypical } from './verify-typical.js';
+export type { TypicalInputs, TypicalOptions } from './verify-typical.js';
+export { createRng } from './rng.js';
+export { sampleFromLogits, writeSoftmaxStats } from './sample.js';
