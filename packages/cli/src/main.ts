@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `octoserve` command: one subcommand per file under commands/.
 import { commands } from './commands/index.js';
-import { formatError } from './errors.js';
+import { formatError, UsageError } from './errors.js';
 
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
@@ -27,6 +27,6 @@ main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     process.stderr.write(`octoserve: ${formatError(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );

@@ -1,2 +1,30 @@
-export type { Tokenizer, EncodeOptions } from './tokenizer.js';
-export { loadTokenizer } from './tokenizer-load.js';
+export type { Tokenizer, EncodeOptions, ChatMessage, ChatTemplateOptions, ChatTokenizer } from './tokenizer.js';
+export { TokenizerError } from './tokenizer.js';
+export { loadTokenizer, TOKENIZER_FILE_NAMES, type LoadedTokenizer } from './tokenizer-load.js';
+export { Llama2cTokenizer, parseLlama2cTokenizer, LLAMA2C_BOS_ID, LLAMA2C_EOS_ID, type Llama2cVocab } from './tokenizer-llama2c.js';
+export { HfTokenizer, loadHfTokenizer, type HfTokenizerFiles } from './tokenizer-hf.js';
+
+// Reference engine: config, checkpoints, forward pass, sampling, decode loop.
+export { ModelError } from './errors.js';
+export { resolveConfig, configParams, type ModelConfig, type ModelParams, type RopeLayout, type RopeScaling, type Llama3RopeScaling, type LinearRopeScaling } from './config.js';
+export { type DType, dtypeBytes, f16ToF32, bf16ToF32, f32ToF16Bits, f32ToBf16Bits, encodeTensor } from './dtype.js';
+export { type Checkpoint, type CheckpointFormat, type TensorInfo, type LayerTensor, LAYER_TENSORS, layerTensorName, canonicalTensorNames, expectedShape, checkShape } from './checkpoint.js';
+export { openLlama2c, writeLlama2c, type WriteLlama2cOptions } from './checkpoint-llama2c.js';
+export { openHf, writeHf, parseHfConfig, hfConfigJson, hfTensorName, isHfDir, type WriteHfOptions } from './checkpoint-hf.js';
+export { openSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsTensor, type SafetensorsEntry } from './safetensors.js';
+export { rmsnorm } from './rmsnorm.js';
+export { matvec } from './matvec.js';
+export { ropeFrequencies, createRope, setRopePosition, applyRope, permuteRopeRows, type Rope } from './rope.js';
+export { attention, softmax } from './attention.js';
+export { swiglu, feedForward } from './feed-forward.js';
+export { loadWeights, type TransformerWeights, type LayerWeights } from './weights.js';
+export { Transformer, createRunState, type RunState, type ForwardOutput } from './transformer.js';
+export { Sampler, argmax, type SamplingParams } from './sampling.js';
+export { Rng, hashSeed } from './random.js';
+export { type Engine, ReferenceEngine } from './engine.js';
+export { generate, checkPromptFits, maxNewTokens, type GenerateOptions, type GenerateResult, type GenerateStats, type FinishReason, type TokenSampler } from './generate.js';
+export { SynthCheckpoint, SYNTH_SHAPES, synthConfig, isSynthShape, type SynthShape } from './synth.js';
+export { synthTokenizerBytes, writeSynthTokenizer } from './synth-tokenizer.js';
+export { openCheckpoint, findTokenizer, tokenizerCandidates, openModel, defaultModelPath, synthFallbackModel, type LoadedModel, type OpenModelOptions } from './model-source.js';
+export { downloadVerified, type DownloadOptions } from './download.js';
+export { findTestModel, loadGoldenCases, sharedModelsDir, cacheDir, cachedStories260K, STORIES260K, type TestModel, type GoldenCase } from './test-model.js';

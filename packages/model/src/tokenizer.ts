@@ -1,4 +1,5 @@
 // The tokenizer contract shared by every format (llama2.c tokenizer.bin, HF tokenizer.json).
+import { ModelError } from './errors.js';
 
 export interface EncodeOptions {
   /** Prepend the BOS id (default true, as llama2.c run.c does). */
@@ -22,4 +23,29 @@ export interface Tokenizer {
   decodePiece(prev: number, token: number): Uint8Array;
   /** The text of a whole generated sequence that follows `prev`, with split UTF-8 characters joined. */
   decode(tokens: readonly number[], prev?: number): string;
+}
+
+/** A tokenizer file that cannot be used: missing, truncated, malformed or the wrong size for the model. */
+export class TokenizerError extends ModelError {
+  override name = 'TokenizerError';
+}
+
+/** One turn of a chat, as HF chat templates expect it. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface ChatTemplateOptions {
+  /** End the prompt with the assistant header, so the model writes the reply (default false). */
+  addGenerationPrompt?: boolean;
+  /** Extra variables for the template (e.g. `tools`, `enable_thinking`). */
+  extra?: Readonly<Record<string, unknown>>;
+}
+
+/** A tokenizer whose files carry a chat template (HF tokenizer_config.json). */
+export interface ChatTokenizer extends Tokenizer {
+  readonly chatTemplate: string | undefined;
+  /** Renders `messages` into the prompt text; throws TokenizerError if there is no template. */
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
 }
