@@ -1,1 +1,22 @@
-export const PACKAGE = '@octoserve/collectives';
+// @octoserve/collectives: one rank's communicator over gRPC streams (ring,
+// one-shot, two-shot and star all-reduce with auto selection, reduce-scatter,
+// all-gather, broadcast, barrier, gather), plus the multi-process harness and
+// the all-reduce benchmark driver.
+export { Communicator } from './communicator.js';
+export type {
+  CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
+} from './communicator.js';
+export { Endpoint } from './transport.js';
+export { CollectiveError } from './errors.js';
+export type { CollectiveErrorCode } from './errors.js';
+export {
+  ALL_REDUCE_ALGORITHMS, ALGORITHM_ENV, parseAlgorithm, algorithmFromEnv, selectAllReduce, rulesFor,
+} from './auto-select.js';
+export type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
+export { DEFAULT_AUTO_TABLE } from './auto-table.js';
+export type { WireFormat } from './wire-dtype.js';
+export { blockStart, blockLength } from './partition.js';
+export { runRanks } from './harness.js';
+export type { RankContext, Scenario, RunRanksOptions, RankOutcome } from './harness.js';
+export { runAllReduceBench, formatBenchTables, deriveAutoRules, formatAutoRules, benchSizes, DEFAULT_RANK_FLAGS } from './bench.js';
+export type { AllReduceBenchOptions, AllReduceBenchResult, AllReduceBenchRow } from './bench.js';

@@ -1,0 +1,24 @@
+// The benchmark driver end to end on 2 ranks: rows, units, JSON shape.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatBenchTables, runAllReduceBench } from './bench.js';
+
+test('bench: one row per algorithm and size, times and bandwidths consistent, every result checked', async () => {
+  const result = await runAllReduceBench({
+    ranks: 2, algorithms: ['star', 'auto'], minBytes: 1024, maxBytes: 4096, factor: 4, iters: 5, warmupMs: 0, budgetMs: 100,
+  });
+  assert.equal(result.ranks, 2);
+  assert.deepEqual(result.rows.map((r) => [r.algo, r.bytes]), [['star', 1024], ['star', 4096], ['auto', 1024], ['auto', 4096]]);
+  for (const r of result.rows) {
+    assert.equal(r.ok, true);
+    assert.equal(r.iters, 5);
+    assert.equal(r.floats, r.bytes / 4);
+    assert.ok(r.p50_us > 0 && r.p99_us >= r.p50_us);
+    assert.ok(Math.abs(r.algbw_gbs - r.bytes / (r.p50_us * 1000)) < 1e-3);
+    assert.ok(Math.abs(r.busbw_gbs - r.algbw_gbs) < 1e-3, 'busbw = algbw x 2(N-1)/N = algbw at N = 2');
+  }
+  const table = formatBenchTables(result);
+  assert.match(table, /algorithm star, 2 ranks/);
+  assert.match(table, /algorithm auto, 2 ranks/);
+  assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(result))), ['ranks', 'rows']);
+});

@@ -1,0 +1,335 @@
+// A Communicator is one rank's handle on a world of N ranks: created from
+// (rank, world size, peer addresses, communicator id), it forms the full mesh
+// of gRPC streams and runs collectives on Float32Arrays, one at a time, in
+// call order (every rank must make the same calls in the same order).
+//
+// Every operation has a deadline. Any failure (a lost or aborting peer, a
+// mismatch, a bad frame, a deadline) aborts the communicator: the pending
+// operation rejects, peers get an ABORT naming the reason, and every later
+// call rejects with the same error.
+import { endianness } from 'node:os';
+import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.js';
+import { oneShotAllReduce } from './algorithms/one-shot.js';
+import { twoShotAllReduce } from './algorithms/two-shot.js';
+import { starAllReduce } from './algorithms/star.js';
+import { treeAllReduce } from './algorithms/tree.js';
+import { directAllGather, directReduceScatter } from './algorithms/direct.js';
+import { barrier, broadcast, gather } from './algorithms/rooted.js';
+import { otherRanks } from './algorithms/kernels.js';
+import { algorithmFromEnv, ALGORITHM_ENV, selectAllReduce } from './auto-select.js';
+import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoTable } from './auto-select.js';
+import { DEFAULT_AUTO_TABLE } from './auto-table.js';
+import { CollectiveError, describeError } from './errors.js';
+import { OpCode } from './frame-codec.js';
+import { Mesh } from './mesh.js';
+import { OpContext, opName } from './op-context.js';
+import { blockLength, blockStart } from './partition.js';
+import { Endpoint } from './transport.js';
+import { Scratch, wireDtypeOf } from './wire-dtype.js';
+import type { WireFormat } from './wire-dtype.js';
+
+export interface CommunicatorOptions {
+  rank: number;
+  worldSize: number;
+  /** Collective address (host:port) of every rank, indexed by rank. */
+  peers: readonly string[];
+  /** Names this world; a peer with another id is refused. */
+  communicatorId: string;
+  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0); default: bind peers[rank]. */
+  endpoint?: Endpoint;
+  /** Default deadline of each operation, ms (30 000). */
+  deadlineMs?: number;
+  /** Deadline of world formation, ms (30 000). */
+  connectTimeoutMs?: number;
+  /** How long close() waits for peers' GOODBYE, ms (5 000). */
+  closeTimeoutMs?: number;
+  /** All-reduce algorithm when a call names none: default OCTOSERVE_ALLREDUCE_ALGO, else 'auto'. */
+  allReduceAlgorithm?: AllReduceAlgorithm;
+  /** Crossover table of 'auto' (default: auto-table.ts). */
+  autoTable?: AutoTable;
+  /** Most payload bytes per frame (1 MiB); must be the same on every rank. */
+  chunkBytes?: number;
+  /** Where the communicator reports decisions a person may want to know about. */
+  log?: (line: string) => void;
+}
+
+export interface OpOptions {
+  /** Deadline of this operation in ms, counted from when it starts running. */
+  deadlineMs?: number;
+}
+
+export interface AllReduceOptions extends OpOptions {
+  algorithm?: AllReduceAlgorithm;
+  /** Element encoding on the wire (f32); bf16/f16 halve the bytes, sums stay float32. */
+  wire?: WireFormat;
+  /** Where the sum goes (same length as the input); default: in place. */
+  output?: Float32Array;
+}
+
+export type ScatterGatherAlgorithm = 'ring' | 'direct' | 'auto';
+
+export interface ReduceScatterOptions extends OpOptions {
+  algorithm?: ScatterGatherAlgorithm;
+  wire?: WireFormat;
+  /** Where this rank's summed block goes (length blockLength(L, N, rank)); default: a new array. */
+  output?: Float32Array;
+}
+
+export interface AllGatherOptions extends OpOptions {
+  algorithm?: ScatterGatherAlgorithm;
+  /** Where the N blocks go (length N * block); default: a new array. */
+  output?: Float32Array;
+}
+
+const DEFAULT_DEADLINE_MS = 30_000;
+const DEFAULT_CHUNK_BYTES = 1 << 20;
+
+export class Communicator {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly communicatorId: string;
+  /** This rank's collective address. */
+  readonly address: string;
+  private readonly deadlineMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly defaultAlgorithm: AllReduceAlgorithm;
+  private readonly autoTable: AutoTable;
+  private readonly chunkElems: number;
+  private readonly peers: readonly number[];
+  private readonly payloadScratch = new Scratch();
+  private readonly workScratch = new Scratch();
+  /** Reused by every operation (operations never overlap). */
+  private readonly ctx: OpContext;
+  private seq = 0;
+  /** An operation is running; later calls wait in `queue` (FIFO, call order). */
+  private busy = false;
+  private readonly queue: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm) {
+    this.rank = options.rank;
+    this.worldSize = options.worldSize;
+    this.communicatorId = options.communicatorId;
+    this.address = options.peers[options.rank] as string;
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
+    this.defaultAlgorithm = defaultAlgorithm;
+    this.autoTable = options.autoTable ?? DEFAULT_AUTO_TABLE;
+    this.chunkElems = (options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4;
+    this.peers = otherRanks(options.rank, options.worldSize);
+    this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers);
+  }
+
+  /** Binds (or takes) this rank's endpoint, connects to every peer, and resolves once the world is formed. */
+  static async create(options: CommunicatorOptions): Promise<Communicator> {
+    checkOptions(options);
+    const envAlgorithm = algorithmFromEnv();
+    const algorithm = options.allReduceAlgorithm ?? envAlgorithm ?? 'auto';
+    if (options.allReduceAlgorithm === undefined && envAlgorithm !== undefined && envAlgorithm !== 'auto') {
+      options.log?.(`rank ${options.rank}: all-reduce forced to ${envAlgorithm} by ${ALGORITHM_ENV}`);
+    }
+    const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string);
+    const me = { communicatorId: options.communicatorId, worldSize: options.worldSize, rank: options.rank, address: options.peers[options.rank] as string };
+    const mesh = new Mesh(me, options.peers, endpoint);
+    await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);
+    return new Communicator(mesh, options, algorithm);
+  }
+
+  /** The error that aborted this communicator, if any. */
+  get failure(): CollectiveError | undefined { return this.mesh.failed; }
+
+  /** The algorithm an all-reduce of `length` floats runs with the given (or default) choice. */
+  allReduceAlgorithmFor(length: number, algorithm: AllReduceAlgorithm = this.defaultAlgorithm): AllReduceAlgorithmName {
+    return algorithm === 'auto' ? selectAllReduce(this.autoTable, this.worldSize, length * 4) : algorithm;
+  }
+
+  /**
+   * Sums `data` across ranks; every rank ends with the same bits. In place
+   * unless `output` is given; do not touch `data` until the promise settles.
+   */
+  allReduce(data: Float32Array, options: AllReduceOptions = {}): Promise<Float32Array> {
+    const out = options.output ?? data;
+    const algorithm = this.allReduceAlgorithmFor(data.length, options.algorithm ?? this.defaultAlgorithm);
+    const op = ALL_REDUCE_OPS[algorithm];
+    return this.run(op, data.length, options.wire, options.deadlineMs, async (ctx) => {
+      if (out.length !== data.length) throw invalid(`allReduce output has ${out.length} elements, the input ${data.length}`);
+      if (this.worldSize === 1) { if (out !== data) out.set(data); return out; }
+      if (algorithm === 'ring') await ringAllReduce(ctx, data, out);
+      else if (algorithm === 'oneshot') await oneShotAllReduce(ctx, data, out, this.work(data.length));
+      else if (algorithm === 'twoshot') await twoShotAllReduce(ctx, data, out, this.work(blockLength(data.length, this.worldSize, this.rank)));
+      else if (algorithm === 'tree') await treeAllReduce(ctx, data, out, this.work(Math.min(data.length, this.chunkElems)));
+      else await starAllReduce(ctx, data, out);
+      return out;
+    });
+  }
+
+  /**
+   * Sums `input` (length L, the same on every rank) across ranks and returns
+   * this rank's block [blockStart(L, N, rank), blockStart(L, N, rank + 1)) of the sum.
+   */
+  reduceScatter(input: Float32Array, options: ReduceScatterOptions = {}): Promise<Float32Array> {
+    const L = input.length;
+    const len = blockLength(L, this.worldSize, this.rank);
+    const out = options.output ?? new Float32Array(len);
+    const ring = this.scatterGatherRing(options.algorithm, L);
+    return this.run(ring ? OpCode.REDUCE_SCATTER_RING : OpCode.REDUCE_SCATTER_DIRECT, L, options.wire, options.deadlineMs, async (ctx) => {
+      if (out.length !== len) throw invalid(`reduceScatter output has ${out.length} elements, this rank's block ${len}`);
+      if (this.worldSize === 1) { out.set(input); return out; }
+      if (!ring) { await directReduceScatter(ctx, input, out); return out; }
+      const buf = this.work(L);
+      buf.set(input);
+      await ringReduceScatter(ctx, buf, 0);
+      const s = blockStart(L, this.worldSize, this.rank);
+      out.set(buf.subarray(s, s + len));
+      return out;
+    });
+  }
+
+  /** Concatenates every rank's `input` (the same length B on every rank) in rank order: N*B elements. */
+  allGather(input: Float32Array, options: AllGatherOptions = {}): Promise<Float32Array> {
+    const B = input.length;
+    const L = B * this.worldSize;
+    const out = options.output ?? new Float32Array(L);
+    const ring = this.scatterGatherRing(options.algorithm, L);
+    return this.run(ring ? OpCode.ALL_GATHER_RING : OpCode.ALL_GATHER_DIRECT, L, 'f32', options.deadlineMs, async (ctx) => {
+      if (out.length !== L) throw invalid(`allGather output has ${out.length} elements, expected ${this.worldSize} x ${B}`);
+      out.set(input, this.rank * B);
+      if (this.worldSize === 1) return out;
+      if (ring) await ringAllGather(ctx, out, 0);
+      else await directAllGather(ctx, out);
+      return out;
+    });
+  }
+
+  /** Copies `data` of rank `root` into `data` on every other rank (same length everywhere). */
+  broadcast(data: Float32Array, root: number, options: OpOptions = {}): Promise<Float32Array> {
+    return this.run(OpCode.BROADCAST, data.length, 'f32', options.deadlineMs, async (ctx) => {
+      this.checkRoot(root, 'broadcast');
+      await broadcast(ctx, data, root);
+      return data;
+    });
+  }
+
+  /** Resolves on every rank once every rank has called barrier. */
+  barrier(options: OpOptions = {}): Promise<void> {
+    return this.run(OpCode.BARRIER, 0, 'f32', options.deadlineMs, (ctx) => barrier(ctx));
+  }
+
+  /** Root receives every rank's `input` (length B everywhere) in rank order (N*B elements); other ranks get null. */
+  gather(input: Float32Array, root: number, options: OpOptions = {}): Promise<Float32Array | null> {
+    const L = input.length * this.worldSize;
+    return this.run(OpCode.GATHER, L, 'f32', options.deadlineMs, async (ctx) => {
+      this.checkRoot(root, 'gather');
+      const out = this.rank === root ? new Float32Array(L) : undefined;
+      await gather(ctx, input, root, out);
+      return out ?? null;
+    });
+  }
+
+  /**
+   * Finishes queued operations, says GOODBYE to every peer, waits briefly for
+   * theirs, and drops all connections. Later calls reject with CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.closing === undefined) {
+      const drained = this.busy ? new Promise<void>((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
+      this.closing = drained.then(() => this.mesh.close(this.closeTimeoutMs));
+    }
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private work(n: number): Float32Array {
+    return new Float32Array(this.workScratch.bytes(n * 4), 0, n);
+  }
+
+  private scatterGatherRing(algorithm: ScatterGatherAlgorithm | undefined, length: number): boolean {
+    if (algorithm === 'ring') return true;
+    if (algorithm === 'direct') return false;
+    return selectAllReduce(this.autoTable, this.worldSize, length * 4) === 'ring';
+  }
+
+  private checkRoot(root: number, what: string): void {
+    if (!Number.isInteger(root) || root < 0 || root >= this.worldSize) {
+      throw invalid(`${what} root ${root} is outside 0..${this.worldSize - 1}`);
+    }
+  }
+
+  /** Runs one operation now, or queues it behind the running one; each runs under its deadline. */
+  private run<T>(op: OpCode, total: number, wire: WireFormat | undefined, deadlineMs: number | undefined,
+    body: (ctx: OpContext) => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) {
+      return Promise.reject(new CollectiveError('CLOSED', `communicator '${this.communicatorId}' on rank ${this.rank} is closed`));
+    }
+    const seq = ++this.seq;
+    const start = (): Promise<T> => this.execute(seq, op, total, wire ?? 'f32', deadlineMs ?? this.deadlineMs, body);
+    if (!this.busy) {
+      this.busy = true;
+      return start();
+    }
+    return new Promise<T>((resolve, reject) => { this.queue.push(() => { start().then(resolve, reject); }); });
+  }
+
+  /** Starts the next queued operation, or wakes close() when none is left. */
+  private startNext(): void {
+    const next = this.queue.shift();
+    if (next !== undefined) { next(); return; }
+    this.busy = false;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async execute<T>(seq: number, op: OpCode, total: number, wire: WireFormat, deadlineMs: number,
+    body: (ctx: OpContext) => Promise<T>): Promise<T> {
+    const failed = this.mesh.failed;
+    if (failed !== undefined) { this.startNext(); throw failed; }
+    const ctx = this.ctx;
+    ctx.reset(seq, op, total, wireDtypeOf(wire));
+    const timer = setTimeout(() => {
+      const waiting = ctx.waitingOn >= 0 ? `still waiting for ${this.mesh.peerName(ctx.waitingOn)}` : 'not waiting on any peer';
+      this.mesh.fail(new CollectiveError('DEADLINE',
+        `${opName(op)} (op #${seq}, ${total} elements) did not finish within ${deadlineMs} ms on rank ${this.rank}; ${waiting}`));
+    }, deadlineMs);
+    try {
+      const result = await body(ctx);
+      this.mesh.finish(seq);
+      return result;
+    } catch (err) {
+      const e = err instanceof CollectiveError ? err : new CollectiveError('PROTOCOL', `rank ${this.rank}: ${describeError(err)}`);
+      this.mesh.fail(e);
+      throw this.mesh.failed ?? e;
+    } finally {
+      clearTimeout(timer);
+      this.startNext();
+    }
+  }
+}
+
+const ALL_REDUCE_OPS: Record<AllReduceAlgorithmName, OpCode> = {
+  ring: OpCode.ALL_REDUCE_RING,
+  oneshot: OpCode.ALL_REDUCE_ONE_SHOT,
+  twoshot: OpCode.ALL_REDUCE_TWO_SHOT,
+  star: OpCode.ALL_REDUCE_STAR,
+  tree: OpCode.ALL_REDUCE_TREE,
+};
+
+function ignore(): void {
+  // The queue only orders operations; each caller sees its own outcome.
+}
+
+function invalid(message: string): CollectiveError {
+  return new CollectiveError('INVALID_ARGUMENT', message);
+}
+
+function checkOptions(o: CommunicatorOptions): void {
+  if (endianness() !== 'LE') throw invalid('collectives send little-endian floats as raw bytes; this host is big-endian');
+  if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw invalid(`world size ${o.worldSize} must be a positive integer`);
+  if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw invalid(`rank ${o.rank} is outside 0..${o.worldSize - 1}`);
+  if (o.peers.length !== o.worldSize) throw invalid(`${o.peers.length} peer addresses for world size ${o.worldSize}`);
+  if (o.communicatorId === '') throw invalid('communicator id is empty');
+  const chunk = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(chunk) || chunk < 1024 || chunk % 4 !== 0) throw invalid(`chunkBytes ${chunk} must be a multiple of 4, at least 1024`);
+}
