@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { MC_SIM_7B_63, PRESET_NAMES, chainChoices, resolveChoices } from './presets.js';
+import { MC_SIM_7B_63, PRESET_NAMES, chainChoices, resolveChoices, truncateChoices } from './presets.js';
 import { buildTree } from './tree.js';
 
 test('mc_sim_7b_63: 63 distinct choices, prefix-closed, 4 deep', () => {
@@ -50,13 +50,17 @@ test('chain-K', () => {
 });
 
 test('resolveChoices: presets, JSON, and errors that list the presets', () => {
-  assert.deepEqual(PRESET_NAMES, ['mc_sim_7b_63', 'chain-K']);
+  assert.deepEqual(PRESET_NAMES, ['mc_sim_7b_63', 'stories260k', 'chain-K']);
   assert.equal(resolveChoices('mc_sim_7b_63').length, 63);
+  const stories = buildTree(resolveChoices('stories260k'), { numHeads: 4 });
+  assert.equal(stories.nodeCount, 64);
+  assert.equal(stories.maxDepth, 4);
+  assert.deepEqual([...stories.topK], [10, 10, 6, 5]);
   assert.deepEqual(resolveChoices(' chain-2 '), [[0], [0, 0]]);
   assert.deepEqual(resolveChoices('[[0],[1],[0,0]]'), [[0], [1], [0, 0]]);
   assert.throws(() => resolveChoices('mc_sim_13b'), {
     message:
-      'unknown medusa_choices "mc_sim_13b": expected a preset (mc_sim_7b_63, or chain-K for K >= 1, e.g. chain-4) ' +
+      'unknown medusa_choices "mc_sim_13b": expected a preset (mc_sim_7b_63, stories260k, or chain-K for K >= 1, e.g. chain-4) ' +
       'or a JSON list of paths such as [[0],[1],[0,0]]',
   });
   assert.throws(() => resolveChoices('chain-0'), /positive integer/);
@@ -68,4 +72,12 @@ test('the preset cannot be mutated through resolveChoices', () => {
   const copy = resolveChoices('mc_sim_7b_63');
   copy[0]!.push(9);
   assert.deepEqual(MC_SIM_7B_63[0], [0]);
+});
+
+test('truncateChoices cuts a tree to the heads a model has', () => {
+  const cut = truncateChoices(MC_SIM_7B_63, 2);
+  assert.ok(cut.every((p) => p.length <= 2));
+  assert.equal(cut.length, MC_SIM_7B_63.filter((p) => p.length <= 2).length);
+  assert.equal(buildTree(cut, { numHeads: 2 }).maxDepth, 2);
+  assert.deepEqual(truncateChoices([[0], [0, 0], [0, 0, 0]], 1), [[0]]);
 });

@@ -31,6 +31,16 @@ export interface TypicalOptions extends StopLimits {
   rng: () => number;
 }
 
+/** The per-node inputs path selection reads (TypicalInputs without the sampler). */
+export type TypicalPathInputs = Omit<TypicalInputs, 'sampleAt'>;
+
+/** The acceptance thresholds and temperature (TypicalOptions without limits and rng). */
+export interface TypicalThresholds {
+  epsilon?: number;
+  delta?: number;
+  temperature: number;
+}
+
 /**
  * Child c with parent q is accepted when, with p the tempered distribution at q,
  *
@@ -39,17 +49,20 @@ export interface TypicalOptions extends StopLimits {
  *
  * For path p = (root, n_1, ..., n_{len-1}), L(p) = 1 + the number of leading
  * accepted children and S(p) = sum of log p over those children. The winner
- * has the largest L, then the largest S, then the lowest index. The bonus
- * token is then sampled from p at the last accepted node with u = rng().
- * Allocates nothing when `out` is given.
+ * has the largest L, then the largest S, then the lowest index.
+ *
+ * Sets out.pathIndex, acceptedLength and logProbSum, and returns the last
+ * accepted node: the node the bonus token must be sampled at. A caller whose
+ * sampler is asynchronous (a vocab-parallel cluster) samples there, sets
+ * out.bonusToken and calls writeEmission; verifyTypical does all of it.
  */
-export function verifyTypical(
+export function selectTypicalPath(
   tree: MedusaTree,
   candidates: Int32Array, // [N] candidate token per node (fillCandidates)
-  inputs: TypicalInputs,
-  options: TypicalOptions,
-  out: Acceptance = createAcceptance(tree),
-): Acceptance {
+  inputs: TypicalPathInputs,
+  options: TypicalThresholds,
+  out: Acceptance,
+): number {
   const n = tree.nodeCount;
   const { childLogits, logSumExp, entropy } = inputs;
   if (candidates.length < n || childLogits.length < n || logSumExp.length < n || entropy.length < n) {
@@ -90,6 +103,22 @@ export function verifyTypical(
   out.pathIndex = bestPath;
   out.acceptedLength = bestLength;
   out.logProbSum = bestScore;
-  out.bonusToken = inputs.sampleAt(tree.paths[bestPath * tree.pathStride + bestLength - 1] as number, options.rng());
+  return tree.paths[bestPath * tree.pathStride + bestLength - 1] as number;
+}
+
+/**
+ * Typical acceptance (see selectTypicalPath), then the bonus token sampled
+ * from p at the last accepted node with u = rng(), then emission.
+ * Allocates nothing when `out` is given.
+ */
+export function verifyTypical(
+  tree: MedusaTree,
+  candidates: Int32Array, // [N] candidate token per node (fillCandidates)
+  inputs: TypicalInputs,
+  options: TypicalOptions,
+  out: Acceptance = createAcceptance(tree),
+): Acceptance {
+  const node = selectTypicalPath(tree, candidates, inputs, options, out);
+  out.bonusToken = inputs.sampleAt(node, options.rng());
   return writeEmission(tree, candidates, options, out);
 }

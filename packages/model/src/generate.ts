@@ -50,23 +50,46 @@ export function maxNewTokens(promptTokens: number, context: number): number {
   return Math.max(0, context - promptTokens + 1);
 }
 
-export async function generate(engine: Engine, promptIds: readonly number[], options: GenerateOptions): Promise<GenerateResult> {
+/**
+ * Where the decode loop gets its next token: runs `tokens` at `positions` (storing their
+ * keys and values) and returns the token chosen after the last one. The reference engine
+ * with a sampler is one; a tensor-parallel cluster, which never ships full logits, is another.
+ */
+export interface TokenSource {
+  /** Positions one sequence can hold. */
+  readonly maxSeqLen: number;
+  next(tokens: ArrayLike<number>, positions: ArrayLike<number>): number | Promise<number>;
+}
+
+/** An Engine whose logits are turned into tokens by `sampler`. */
+export function engineTokenSource(engine: Engine, sampler: TokenSampler): TokenSource {
+  return {
+    maxSeqLen: engine.maxSeqLen,
+    next(tokens, positions) {
+      const out = engine.step(tokens, positions);
+      return out instanceof Float32Array ? sampler.sample(out) : out.then((logits) => sampler.sample(logits));
+    },
+  };
+}
+
+export type SourceGenerateOptions = Omit<GenerateOptions, 'sampler'>;
+
+/** The decode loop over any TokenSource: prefill the prompt, then one token per step. */
+export async function generateFrom(source: TokenSource, promptIds: readonly number[], options: SourceGenerateOptions): Promise<GenerateResult> {
   const n = promptIds.length;
-  checkPromptFits(n, engine.maxSeqLen);
-  const limit = Math.min(options.maxTokens, maxNewTokens(n, engine.maxSeqLen));
+  checkPromptFits(n, source.maxSeqLen);
+  const limit = Math.min(options.maxTokens, maxNewTokens(n, source.maxSeqLen));
   const tokenIds: number[] = [];
   const start = performance.now();
   let finishReason: FinishReason = 'length';
   if (limit > 0) {
     // prefill: the whole prompt at positions 0..n-1
     const positions = Int32Array.from(promptIds, (_, i) => i);
-    const first = engine.step(promptIds, positions);
-    let logits = first instanceof Float32Array ? first : await first;
     const token = new Int32Array(1); // the token fed next, and its position
     const pos = new Int32Array(1);
     let prev = promptIds[n - 1]!;
+    let next = await source.next(promptIds, positions);
     for (;;) {
-      const next = options.sampler.sample(logits);
       if (options.stopIds.includes(next)) {
         finishReason = 'stop';
         break;
@@ -76,9 +99,8 @@ export async function generate(engine: Engine, promptIds: readonly number[], opt
       if (tokenIds.length >= limit) break;
       token[0] = next;
       pos[0] = n + tokenIds.length - 1;
-      const out = engine.step(token, pos);
-      logits = out instanceof Float32Array ? out : await out;
       prev = next;
+      next = await source.next(token, pos);
     }
   }
   const wallMs = performance.now() - start;
@@ -88,4 +110,9 @@ export async function generate(engine: Engine, promptIds: readonly number[], opt
     finishReason,
     stats: { tokens: tokenIds.length, wallMs, tokPerS: wallMs > 0 ? tokenIds.length / (wallMs / 1000) : 0 },
   };
+}
+
+export function generate(engine: Engine, promptIds: readonly number[], options: GenerateOptions): Promise<GenerateResult> {
+  const { sampler, ...rest } = options;
+  return generateFrom(engineTokenSource(engine, sampler), promptIds, rest);
 }
