@@ -27,6 +27,16 @@ export interface RuntimeOptions {
   maxPicked: number;              // most named token ids per position
   ropeFreqs: Float32Array;        // [headDim / 2] rotation frequency of each pair
   threads?: number;
+  /** 'cpu' (default) or 'cuda' / 'cuda:I' (onnxruntime's CUDA provider, when installed). */
+  device?: string;
+}
+
+/** onnxruntime execution providers for a device name. */
+export function executionProviders(device = 'cpu'): ort.InferenceSession.ExecutionProviderConfig[] {
+  const cuda = /^cuda(?::(\d+))?$/.exec(device);
+  if (cuda !== null) return [{ name: 'cuda', deviceId: Number(cuda[1] ?? 0) }];
+  if (device !== 'cpu') throw new Error(`unknown device '${device}': use cpu, cuda or cuda:I`);
+  return ['cpu'];
 }
 
 /** One sequence's part of a step. */
@@ -36,6 +46,8 @@ export interface SequenceStep {
   positions: ArrayLike<number>;   // [T] absolute positions (past + depth for tree nodes)
   /** [T, T] row-major, 1 where new token i may attend new token j; omitted = causal. */
   treeMask?: ArrayLike<number>;
+  /** Softmax temperature of the returned sumexp pieces (0 or omitted: 1). */
+  temperature?: number;
 }
 
 /** Head outputs for every row of the step, in sequence order: views into runtime buffers. */
@@ -49,6 +61,9 @@ export interface StepOutputs {
   sumexpLogit: Float32Array;      // [rows]
   picked: Float32Array;           // [rows, maxPicked]
   hidden: Float32Array;           // [rows, dim] final-norm hidden states
+  /** With Medusa heads: [rows, heads * medusaTopK] local values and row indices, head-major. */
+  medusaValues?: Float32Array;
+  medusaIndices?: BigInt64Array;
 }
 
 /** A preallocated [maxRows, width] buffer with cached ort.Tensor views of row ranges: no allocation per step. */
@@ -85,12 +100,14 @@ export class ShardRuntime {
   private readonly masks = new Map<number, ort.Tensor>(); // T -> [T, maxSeq + T] view of maskData
   private readonly maskData: Float32Array;
   private readonly ids: RowBuffer<BigInt64Array>;       // [maxTokens, maxPicked]
+  private readonly invTemp: RowBuffer<Float32Array>;    // [maxTokens, 1]
   private readonly out: {
     max: RowBuffer<Float32Array>; argmax: RowBuffer<BigInt64Array>;
     topkValues: RowBuffer<Float32Array>; topkIndices: RowBuffer<BigInt64Array>;
     sumexp: RowBuffer<Float32Array>; sumexpLogit: RowBuffer<Float32Array>;
     picked: RowBuffer<Float32Array>; hidden: RowBuffer<Float32Array>;
   };
+  private readonly medusaOut: { values: RowBuffer<Float32Array>; indices: RowBuffer<BigInt64Array> } | undefined;
   private readonly cacheTensors = new Map<KvCache, { k: ort.Tensor[]; v: ort.Tensor[] }>();
   /** Time spent in onnxruntime and in all-reduce during the last step. */
   readonly timings = { computeMs: 0, allReduceMs: 0, allReduces: 0 };
@@ -111,15 +128,22 @@ export class ShardRuntime {
     this.cos = floats(n, headDim / 2); this.sin = floats(n, headDim / 2);
     this.maskData = new Float32Array(n * (maxSeq + n));
     this.ids = longs(n, opts.maxPicked);
+    this.invTemp = floats(n, 1);
     this.out = {
       max: floats(n, 1), argmax: longs(n, 1), topkValues: floats(n, opts.topK), topkIndices: longs(n, opts.topK),
       sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim),
     };
+    const medusa = weights.head.medusa;
+    if (medusa !== undefined) {
+      const width = medusa.heads.length * medusa.topK;
+      this.medusaOut = { values: floats(n, width), indices: longs(n, width) };
+    }
   }
 
   static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+      executionProviders: executionProviders(opts.device),
     };
     const load = (bytes: Uint8Array): Promise<ort.InferenceSession> => ort.InferenceSession.create(bytes, sessionOptions);
     const attention: ort.InferenceSession[] = [];
@@ -224,6 +248,8 @@ export class ShardRuntime {
     let r = 0;
     for (const seq of seqs) {
       seq.cache.reserve(seq.tokens.length);
+      const t = seq.temperature ?? 0;
+      this.invTemp.data.fill(t > 0 ? 1 / t : 1, r, r + seq.tokens.length);
       for (let t = 0; t < seq.tokens.length; t++, r++) {
         const tok = seq.tokens[t] as number;
         cur.data.set(emb.subarray(tok * dim, (tok + 1) * dim), r * dim);
@@ -259,14 +285,17 @@ export class ShardRuntime {
     const o = this.out;
     if (picked === undefined) this.ids.array(rows).fill(0n);
     else this.ids.array(rows).set(picked.subarray(0, rows * this.opts.maxPicked));
-    await this.run(this.headSession, { h: cur.rows(rows), delta: this.partialFfn.rows(rows), ids: this.ids.rows(rows) }, {
+    const m = this.medusaOut;
+    await this.run(this.headSession, { h: cur.rows(rows), delta: this.partialFfn.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows) }, {
       max: o.max.rows(rows), argmax: o.argmax.rows(rows), topk_values: o.topkValues.rows(rows), topk_indices: o.topkIndices.rows(rows),
       sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), h_out: o.hidden.rows(rows),
+      ...(m === undefined ? {} : { medusa_topk_values: m.values.rows(rows), medusa_topk_indices: m.indices.rows(rows) }),
     });
     return {
       rows, max: o.max.array(rows), argmax: o.argmax.array(rows), topkValues: o.topkValues.array(rows),
       topkIndices: o.topkIndices.array(rows), sumexp: o.sumexp.array(rows), sumexpLogit: o.sumexpLogit.array(rows),
       picked: o.picked.array(rows), hidden: o.hidden.array(rows),
+      ...(m === undefined ? {} : { medusaValues: m.values.array(rows), medusaIndices: m.indices.array(rows) }),
     };
   }
 }

@@ -120,19 +120,56 @@ export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerS
 export interface HeadShardWeights {
   finalNorm: Float32Array;  // [dim]
   wcls: Float32Array;       // [vocabRows, dim]
+  medusa?: MedusaShardWeights;
+}
+
+/**
+ * Medusa heads on one rank: the residual layers replicated, the projection split by
+ * vocabulary rows like the LM head. Head k: x ← x + SiLU(W x + b) per layer, then U x.
+ */
+export interface MedusaShardWeights {
+  topK: number;             // local top-k returned per head and position
+  heads: {
+    layers: { w: Float32Array; b: Float32Array }[];  // w: [dim, dim] (out, in), b: [dim]
+    output: Float32Array | null;                     // [vocabRows, dim]; null: the LM head's rows
+  }[];
+}
+
+/** Each Medusa head's local top-k: values/indices [T, heads * topK], head-major within a row. */
+function medusaHeads(g: GraphBuilder, xn: string, wcls: string, s: SegmentShape, m: MedusaShardWeights, vocabRows: number): void {
+  g.output('medusa_topk_values', ['tokens', m.heads.length * m.topK]);
+  g.output('medusa_topk_indices', ['tokens', m.heads.length * m.topK], DataType.INT64);
+  const k = g.ints('medusa_k', [m.topK]);
+  const values: string[] = [];
+  const indices: string[] = [];
+  for (const [h, head] of m.heads.entries()) {
+    let x = xn;
+    for (const [l, layer] of head.layers.entries()) {
+      const z = g.op('Gemm', [x, g.weight(`medusa_${h}_${l}_w`, layer.w, [s.dim, s.dim]), g.weight(`medusa_${h}_${l}_b`, layer.b, [s.dim])], { transB: 1 });
+      x = g.op('Add', [x, g.op('Mul', [z, g.op('Sigmoid', [z])])]);
+    }
+    const out = head.output === null ? wcls : g.weight(`medusa_${h}_out`, head.output, [vocabRows, s.dim]);
+    const [v, i] = g.opN('TopK', [linear(g, x, out), k], { axis: -1, largest: 1, sorted: 1 }, 2) as [string, string];
+    values.push(v);
+    indices.push(i);
+  }
+  g.op('Concat', values, { axis: 1 }, 'medusa_topk_values');
+  g.op('Concat', indices, { axis: 1 }, 'medusa_topk_indices');
 }
 
 /**
  * Inputs: h, delta [T, dim]; ids [T, N] int64 (local row indices whose logits the
- * coordinator asked for; 0 when unused). Outputs per position, over this rank's rows:
- * max [T, 1], argmax [T, 1] (int64, lowest index on ties), topk_values/topk_indices [T, k],
- * sumexp [T, 1] = Σ exp(l - max), sumexp_logit [T, 1] = Σ exp(l - max)·l (entropy pieces),
+ * coordinator asked for; 0 when unused); inv_temp [T, 1] (1 / temperature, 1 for greedy).
+ * Outputs per position, over this rank's rows: max [T, 1], argmax [T, 1] (int64, lowest
+ * index on ties), topk_values/topk_indices [T, k] of the raw logits l; with s = l·inv_temp,
+ * sumexp [T, 1] = Σ exp(s - max·inv_temp), sumexp_logit [T, 1] = Σ exp(s - max·inv_temp)·s,
  * picked [T, N] logits of `ids`, and h_out [T, dim] (the final-norm hidden state for Medusa heads).
  */
 export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
   const g = new GraphBuilder(name);
   const x = g.op('Add', [g.input('h', ['tokens', s.dim]), g.input('delta', ['tokens', s.dim])]);
   const ids = g.input('ids', ['tokens', 'picked'], DataType.INT64);
+  const invTemp = g.input('inv_temp', ['tokens', 1]);
   for (const [out, dims] of [['max', 1], ['argmax', 1], ['topk_values', topK], ['topk_indices', topK], ['sumexp', 1], ['sumexp_logit', 1]] as const) {
     g.output(out, ['tokens', dims], out === 'argmax' || out === 'topk_indices' ? DataType.INT64 : DataType.FLOAT);
   }
@@ -140,13 +177,16 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
   g.output('h_out', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), g.scalar('eps', s.normEps));
   g.op('Identity', [xn], {}, 'h_out');
-  const logits = linear(g, xn, g.weight('wcls', w.wcls, [vocabRows, s.dim]));            // [T, vocabRows]
+  const wcls = g.weight('wcls', w.wcls, [vocabRows, s.dim]);
+  const logits = linear(g, xn, wcls);                                                      // [T, vocabRows]
+  if (w.medusa !== undefined) medusaHeads(g, xn, wcls, s, w.medusa, vocabRows);
   const max = g.op('ReduceMax', [logits], { axes: [-1], keepdims: 1 }, 'max');
   g.op('ArgMax', [logits], { axis: -1, keepdims: 1, select_last_index: 0 }, 'argmax');
   g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);
-  const e = g.op('Exp', [g.op('Sub', [logits, max])]);
+  const scaled = g.op('Mul', [logits, invTemp]);
+  const e = g.op('Exp', [g.op('Sub', [scaled, g.op('Mul', [max, invTemp])])]);
   g.op('ReduceSum', [e, g.ints('last_axis', [-1])], { keepdims: 1 }, 'sumexp');
-  g.op('ReduceSum', [g.op('Mul', [e, logits]), 'last_axis'], { keepdims: 1 }, 'sumexp_logit');
+  g.op('ReduceSum', [g.op('Mul', [e, scaled]), 'last_axis'], { keepdims: 1 }, 'sumexp_logit');
   g.op('GatherElements', [logits, ids], { axis: 1 }, 'picked');
   return g.toBytes();
 }

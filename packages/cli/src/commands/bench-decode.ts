@@ -1,0 +1,96 @@
+// `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
+import { writeFileSync } from 'node:fs';
+import { Cluster, benchDecode, medusaDecode, plainDecode } from '@octoserve/coordinator';
+import { buildTree, resolveChoices } from '@octoserve/medusa';
+import type { DecodeBenchRun } from '@octoserve/coordinator';
+import { openModel } from '@octoserve/model';
+import type { Command } from './command.js';
+import { numberFlag, runWithFlags, stringFlag } from './flags.js';
+import { CLI_MAIN } from './generate.js';
+
+const HELP = `usage: octoserve bench decode [--model PATH] --tp N [options]
+
+Starts N local worker processes, decodes a few prompts greedily (each for --max-tokens tokens,
+ignoring stop tokens so every run has the same length), and prints tok/s, step time p50/p99, and
+per rank where a decode step's time goes: onnxruntime compute, waiting in all-reduce, the rest
+of the worker's step, and the coordinator round trip (gRPC, scheduling, merging).
+
+options:
+  --model PATH        as for generate (default: $OCTOSERVE_MODEL, else stories260K, else synthetic)
+  --tokenizer FILE    as for generate
+  --tp N              worker processes, 1-8 (default 8)
+  --max-tokens N      tokens per prompt (default 128)
+  --prompts N         how many prompts (default 3)
+  --algo NAME         force an all-reduce algorithm (default: auto)
+  --medusa DIR        also run Medusa (greedy acceptance, lossless) with the heads in DIR on a
+                      second cluster, on the same prompts, and print the speedup over the baseline
+  --medusa-choices C  the candidate tree: a preset (mc_sim_7b_63, stories260k, chain-K) or a JSON
+                      list of paths (default: mc_sim_7b_63)
+  --json FILE         also write the results as JSON
+  -h, --help          show this help`;
+
+const OPTIONS = {
+  model: { type: 'string' }, tokenizer: { type: 'string' }, tp: { type: 'string' }, 'max-tokens': { type: 'string' },
+  prompts: { type: 'string' }, algo: { type: 'string' }, json: { type: 'string' },
+  medusa: { type: 'string' }, 'medusa-choices': { type: 'string' },
+} as const;
+
+const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
+
+function table(run: DecodeBenchRun): string {
+  const f = (x: number, d = 3): string => x.toFixed(d).padStart(9);
+  const lines = [
+    `${run.label}: ${run.tokens} tokens in ${run.steps} steps, ${run.tokPerS.toFixed(1)} tok/s, ${run.tokensPerStep.toFixed(2)} tokens/step, ` +
+      `step p50 ${run.stepMsP50.toFixed(3)} ms, p99 ${run.stepMsP99.toFixed(3)} ms, ${run.allReducesPerStep} all-reduces/step, ` +
+      `all-reduce ${(100 * run.allReduceShare).toFixed(1)}% of the step`,
+    `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)`,
+    ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}`),
+  ];
+  return lines.join('\n');
+}
+
+export const benchDecodeCommand: Command = {
+  summary: 'decode on a local cluster and show where each step goes',
+  run: (argv) => runWithFlags('bench decode', HELP, argv, OPTIONS, async (flags) => {
+    const tp = numberFlag(flags, 'tp', 8, { min: 1, max: 8, integer: true });
+    const maxTokens = numberFlag(flags, 'max-tokens', 128, { min: 1, integer: true });
+    const nPrompts = numberFlag(flags, 'prompts', 3, { min: 1, max: PROMPTS.length, integer: true });
+    const model = await openModel({ model: stringFlag(flags, 'model'), tokenizer: stringFlag(flags, 'tokenizer') });
+    const prompts = PROMPTS.slice(0, nPrompts).map((p) => model.tokenizer.encode(p, { bos: true }));
+    const budget = Math.min(maxTokens, model.checkpoint.config.maxSeqLen - Math.max(...prompts.map((p) => p.length)));
+    const modelPath = model.checkpoint.path;
+    model.checkpoint.close();
+    const medusaDir = stringFlag(flags, 'medusa');
+    const choices = stringFlag(flags, 'medusa-choices') ?? 'mc_sim_7b_63';
+    const tree = medusaDir === undefined ? undefined : buildTree(resolveChoices(choices));
+    const base = { modelPath, tp, workerCommand: [process.execPath, CLI_MAIN, 'worker'], allReduceAlgorithm: stringFlag(flags, 'algo') };
+    const runs: DecodeBenchRun[] = [];
+    process.stderr.write(`starting ${tp} workers on ${modelPath}...\n`);
+    const cluster = await Cluster.start(base);
+    try {
+      runs.push(await benchDecode(cluster, `baseline tp=${tp}`, prompts, plainDecode(cluster, budget)));
+    } finally {
+      await cluster.close();
+    }
+    if (medusaDir !== undefined && tree !== undefined) {
+      process.stderr.write(`starting ${tp} workers with the Medusa heads in ${medusaDir}...\n`);
+      const medusa = await Cluster.start({ ...base, medusa: { path: medusaDir, topK: Math.max(...tree.topK) } });
+      try {
+        runs.push(await benchDecode(medusa, `medusa tp=${tp} (${choices}, ${tree.nodeCount} nodes)`, prompts, medusaDecode(medusa, budget, tree)));
+      } finally {
+        await medusa.close();
+      }
+    }
+    for (const run of runs) process.stdout.write(table(run) + '\n');
+    const [baseline, withMedusa] = runs;
+    const speedup = baseline !== undefined && withMedusa !== undefined ? withMedusa.tokPerS / baseline.tokPerS : undefined;
+    if (speedup !== undefined) {
+      process.stdout.write(`medusa speedup: ${speedup.toFixed(2)}x tok/s; accepted per depth ${JSON.stringify(withMedusa?.acceptedPerDepth ?? [])}\n`);
+    }
+    const jsonPath = stringFlag(flags, 'json');
+    if (jsonPath !== undefined) {
+      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, runs, ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
+    }
+    return 0;
+  }),
+};

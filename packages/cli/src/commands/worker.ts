@@ -1,0 +1,59 @@
+// `octoserve worker`: one tensor-parallel rank.
+import { startWorker } from '@octoserve/worker';
+import type { Command } from './command.js';
+import { numberFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
+
+const HELP = `usage: octoserve worker --rank R --world N --listen ADDR --coordinator ADDR [options]
+
+Runs one rank of a tensor-parallel cluster: serves the Worker service on --listen, binds its
+all-reduce endpoint on the same host (a free port), registers with the coordinator, then loads
+the shard the coordinator assigns (reading only its slices of the checkpoint, or receiving
+them streamed) and runs steps until stopped. \`octoserve generate --tp N\` and \`octoserve launch\`
+start their workers themselves; start workers by hand to spread a cluster over several hosts.
+
+options:
+  --rank R            this worker's rank, 0..N-1
+  --world N           the number of ranks (the tensor-parallel degree)
+  --listen ADDR       host:port of this worker's Worker service (port 0: any free port)
+  --coordinator ADDR  host:port of the coordinator's registry
+  --device DEV        cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)
+  --threads T         onnxruntime intra-op threads (default 1)
+  --register-timeout-ms MS  how long to keep trying to register (default 30000)
+  -h, --help          show this help
+
+The worker exits when the process that started it goes away, on SIGTERM or SIGINT, and when it
+cannot register in time.`;
+
+const OPTIONS = {
+  rank: { type: 'string' },
+  world: { type: 'string' },
+  listen: { type: 'string' },
+  coordinator: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  'register-timeout-ms': { type: 'string' },
+} as const;
+
+export const workerCommand: Command = {
+  summary: 'run one tensor-parallel rank (started by generate --tp / launch, or by hand on other hosts)',
+  run: (argv) => runWithFlags('worker', HELP, argv, OPTIONS, async (flags) => {
+    const worldSize = numberFlag(flags, 'world', 0, { min: 1, max: 64, integer: true });
+    const rank = numberFlag(flags, 'rank', -1, { min: 0, max: worldSize - 1, integer: true });
+    const worker = await startWorker({
+      rank, worldSize, listen: requiredFlag(flags, 'listen'), coordinator: requiredFlag(flags, 'coordinator'),
+      device: stringFlag(flags, 'device') ?? 'cpu', threads: numberFlag(flags, 'threads', 1, { min: 1, integer: true }),
+      registerTimeoutMs: numberFlag(flags, 'register-timeout-ms', 30_000, { min: 1, integer: true }),
+    });
+    await new Promise<void>((resolve) => {
+      const stop = (why: string): void => {
+        process.stderr.write(`rank ${rank}: stopping (${why})\n`);
+        void worker.stop().finally(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+      // started by a local coordinator: its IPC channel is our lifeline
+      if (process.connected) process.once('disconnect', () => stop('the coordinator process went away'));
+    });
+    return 0;
+  }),
+};

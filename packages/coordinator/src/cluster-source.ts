@@ -1,0 +1,98 @@
+// The decode loop's token source on a cluster: prefill in chunks, one token per
+// step after that, the next token chosen from the ranks' merged answers.
+import { Sampler } from '@octoserve/model';
+import type { TokenSource } from '@octoserve/model';
+import type { Cluster, ClusterStep } from './cluster.js';
+import { mergedArgmax, mergedTopK } from './merge.js';
+
+export interface ClusterSampling {
+  /** 0: greedy. */
+  temperature: number;
+  /** Sample among the k most likely (0: the cluster's top-k, 64 by default). */
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** Per-rank totals over the recorded steps, ms. */
+export interface RankTotals {
+  compute: number;      // onnxruntime
+  allReduce: number;    // waiting in all-reduce
+  workerOther: number;  // the rest of the worker's step (JS, KV cache, codec)
+  roundTrip: number;    // coordinator wall minus the worker's step: gRPC, scheduling, merge
+}
+
+/** Per-step timings of one generation. */
+export class StepTimings {
+  readonly wallMs: number[] = [];
+  readonly allReduceMs: number[] = [];   // mean over ranks
+  readonly computeMs: number[] = [];     // mean over ranks
+  readonly ranks: RankTotals[] = [];
+  allReducesPerStep = 0;
+
+  record(step: ClusterStep): void {
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    this.wallMs.push(step.wallMs);
+    this.allReduceMs.push(mean(step.allReduceMs));
+    this.computeMs.push(mean(step.computeMs));
+    this.allReducesPerStep = step.allReduces;
+    step.workerMs.forEach((worker, r) => {
+      const t = (this.ranks[r] ??= { compute: 0, allReduce: 0, workerOther: 0, roundTrip: 0 });
+      const compute = step.computeMs[r] ?? 0;
+      const allReduce = step.allReduceMs[r] ?? 0;
+      t.compute += compute;
+      t.allReduce += allReduce;
+      t.workerOther += worker - compute - allReduce;
+      t.roundTrip += step.wallMs - worker;
+    });
+  }
+}
+
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return 0;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export class ClusterTokenSource implements TokenSource {
+  readonly maxSeqLen: number;
+  readonly timings = new StepTimings();
+  private started = false;
+  private readonly sampler: Sampler | undefined;
+  private readonly k: number;
+  private readonly candIds: Uint32Array;
+  private readonly candLogits: Float32Array;
+
+  constructor(private readonly cluster: Cluster, readonly sequenceId: number, private readonly sampling: ClusterSampling) {
+    this.maxSeqLen = cluster.config.maxSeqLen;
+    const localK = cluster.options.topK;
+    this.k = Math.min(sampling.topK !== undefined && sampling.topK > 0 ? sampling.topK : localK, localK);
+    this.candIds = new Uint32Array(this.k);
+    this.candLogits = new Float32Array(this.k);
+    if (sampling.temperature > 0) {
+      this.sampler = new Sampler(this.k, { temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed });
+    }
+  }
+
+  async next(tokens: ArrayLike<number>, positions: ArrayLike<number>): Promise<number> {
+    const chunk = this.cluster.options.maxTokensPerStep;
+    let last: ClusterStep | undefined;
+    let rows = 0;
+    for (let i = 0; i < tokens.length; i += chunk) {
+      const end = Math.min(tokens.length, i + chunk);
+      last = await this.cluster.step([{
+        sequenceId: this.sequenceId, tokens: Array.from({ length: end - i }, (_, j) => tokens[i + j] as number),
+        positions: Array.from({ length: end - i }, (_, j) => positions[i + j] as number),
+        keepAll: this.started, reset: !this.started, temperature: this.sampling.temperature,
+      }]);
+      this.started = true;
+      this.timings.record(last);
+      rows = end - i;
+    }
+    if (last === undefined) throw new Error('next() needs at least one token');
+    const row = rows - 1;
+    if (this.sampler === undefined) return mergedArgmax(last.ranks, row).id;
+    mergedTopK(last.ranks, row, this.k, this.cluster.options.topK, this.candIds, this.candLogits);
+    return this.candIds[this.sampler.sample(this.candLogits)] as number;
+  }
+}

@@ -1,0 +1,235 @@
+// A coordinator's view of its workers: registration, communicator, shards, and
+// one step at a time sent to every rank and merged.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { openCheckpoint, readShardSlices } from '@octoserve/model';
+import type { ModelConfig } from '@octoserve/model';
+import { INTERNAL_SERVER_OPTIONS, workerServices } from '@octoserve/wire';
+import type { LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
+import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
+import type { MedusaHeads } from '@octoserve/medusa';
+import { LocalWorkers } from './local-launcher.js';
+import { floatsOf, uint32sOf } from './merge.js';
+import type { RankRows } from './merge.js';
+import { Registry } from './registry.js';
+import type { Registration } from './registry.js';
+import { planShards } from './sharding.js';
+import type { RankShard, ShardPlan } from './sharding.js';
+import { RankClient, WorkerCallError } from './worker-client.js';
+
+export interface ClusterOptions {
+  modelPath: string;
+  tp: number;
+  /** Where the Registry listens (default 127.0.0.1:0). */
+  listen?: string;
+  /** Start workers locally with this command (`octoserve worker`); omit to wait for remote workers. */
+  workerCommand?: readonly string[];
+  /** 'read': each worker reads its slices from modelPath; 'upload': the coordinator streams them. */
+  loadMode?: 'read' | 'upload';
+  maxTokensPerStep?: number;
+  topK?: number;
+  maxPicked?: number;
+  maxSequences?: number;
+  threads?: number;
+  /** Most time one step may take on the slowest rank before the cluster fails (ms). */
+  stepTimeoutMs?: number;
+  /** Registration, communicator and shard loading (ms). */
+  startTimeoutMs?: number;
+  allReduceAlgorithm?: string;
+  /** Medusa heads the workers hold, vocabulary-parallel like the LM head. */
+  medusa?: { path: string; topK: number };
+  log?: (line: string) => void;
+}
+
+/** A step's merged view: every rank's rows plus the per-rank timings. */
+export interface ClusterStep {
+  ranks: RankRows[];
+  computeMs: number[];      // per rank: onnxruntime
+  allReduceMs: number[];    // per rank: waiting in all-reduce
+  workerMs: number[];       // per rank: the whole step on the worker
+  allReduces: number;
+  wallMs: number;
+}
+
+export class ClusterError extends Error {
+  override name = 'ClusterError';
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(),
+    (err, port) => (err ? reject(new ClusterError(`cannot listen on ${address}: ${err.message}`)) : resolve(port))));
+}
+
+function decodeRows(r: StepReply__Output): RankRows {
+  return {
+    max: floatsOf(r.max), argmax: uint32sOf(r.argmax), topkValues: floatsOf(r.topkValues), topkIds: uint32sOf(r.topkIds),
+    sumexp: floatsOf(r.sumexp), sumexpLogit: floatsOf(r.sumexpLogit), picked: floatsOf(r.picked),
+    medusaValues: floatsOf(r.medusaTopkValues), medusaIds: uint32sOf(r.medusaTopkIds),
+  };
+}
+
+const CHUNK_BYTES = 1 << 20;
+
+function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
+  for (const p of parts) yield* p;
+}
+
+/** The UploadShard messages of one rank: the load request, then its slices in 1 MiB chunks. */
+function* uploadMessages(modelPath: string, shard: RankShard, load: LoadShardRequest, heads: MedusaHeads | undefined): Generator<UploadShardMessage> {
+  yield { load };
+  const ckpt = openCheckpoint(modelPath);
+  try {
+    const slices = heads === undefined ? readShardSlices(ckpt, shard) : chain(readShardSlices(ckpt, shard), medusaShardSlices(heads, shard.vocab));
+    for (const slice of slices) {
+      const bytes = Buffer.from(slice.data.buffer, slice.data.byteOffset, slice.data.byteLength);
+      for (let offset = 0; offset < bytes.length || offset === 0; offset += CHUNK_BYTES) {
+        yield { tensor: { name: slice.name, shape: slice.shape, offset, data: bytes.subarray(offset, offset + CHUNK_BYTES) } };
+        if (bytes.length === 0) break;
+      }
+    }
+  } finally {
+    ckpt.close();
+  }
+}
+
+export class Cluster {
+  private stepId = 0;
+  private failure: Error | undefined;
+  /** A local worker's exit: the most telling reason a step failed. */
+  private exitError: ClusterError | undefined;
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly plan: ShardPlan,
+    readonly options: Required<Pick<ClusterOptions, 'topK' | 'maxPicked' | 'maxTokensPerStep' | 'stepTimeoutMs' | 'maxSequences'>> & { medusaHeads: number; medusaTopK: number },
+    private readonly server: grpc.Server,
+    private readonly clients: RankClient[],
+    readonly registrations: Registration[],
+    private readonly workers: LocalWorkers | undefined,
+  ) {}
+
+  get tp(): number { return this.plan.tp; }
+
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const log = opts.log ?? (() => {});
+    const ckpt = openCheckpoint(opts.modelPath);
+    const config = ckpt.config;
+    ckpt.close();
+    const plan = planShards(config, opts.tp);
+    const heads = opts.medusa === undefined ? undefined
+      : loadMedusaHeads(opts.medusa.path, { baseVocab: config.vocabSize, baseDim: config.dim, log });
+    const startTimeout = opts.startTimeoutMs ?? 60_000;
+    const registry = new Registry(opts.tp, '', log);
+    const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
+    server.addService(workerServices().Registry.service, registry.handlers() as unknown as grpc.UntypedServiceImplementation);
+    const listen = opts.listen ?? '127.0.0.1:0';
+    const port = await bind(server, listen);
+    const registryAddress = `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
+    let earlyExit: ClusterError | undefined;
+    let cluster: Cluster | undefined;
+    let rejectStart: (err: Error) => void = () => {};
+    const exited = new Promise<never>((_, reject) => { rejectStart = reject; });
+    exited.catch(() => {}); // observed through Promise.race below
+    const workers = opts.workerCommand === undefined ? undefined : new LocalWorkers({
+      workerCommand: opts.workerCommand, worldSize: opts.tp, registryAddress, threads: opts.threads, log,
+      onExit: (_rank, description) => {
+        earlyExit ??= new ClusterError(description);
+        rejectStart(earlyExit);
+        cluster?.workerExited(earlyExit);
+      },
+    });
+    const clients: RankClient[] = [];
+    try {
+      log(`coordinator: waiting for ${opts.tp} workers on ${registryAddress}`);
+      const regs = await Promise.race([registry.waitForAll(startTimeout), exited]);
+      for (const r of regs) clients.push(new RankClient(r.rank, r.address));
+      const communicatorId = randomUUID();
+      const peers = regs.map((r) => r.collectiveAddress);
+      await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({
+        communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '',
+      }, startTimeout)))]);
+      const options = {
+        topK: opts.topK ?? 64, maxPicked: opts.maxPicked ?? 1, maxTokensPerStep: opts.maxTokensPerStep ?? 64,
+        stepTimeoutMs: opts.stepTimeoutMs ?? 5_000, maxSequences: opts.maxSequences ?? 4,
+      };
+      const t0 = performance.now();
+      await Promise.race([exited, Promise.all(clients.map((c) => {
+        const shard = plan.ranks[c.rank] as RankShard;
+        const load: LoadShardRequest = {
+          modelPath: opts.loadMode === 'upload' ? '' : opts.modelPath, configJson: JSON.stringify(config),
+          shard: { ...shard, tp: opts.tp }, maxTokensPerStep: options.maxTokensPerStep, topK: options.topK,
+          maxPicked: options.maxPicked, maxSequences: options.maxSequences, threads: opts.threads ?? 1,
+          medusaPath: opts.loadMode === 'upload' ? '' : opts.medusa?.path ?? '', medusaHeads: heads?.numHeads ?? 0,
+          medusaLayers: heads?.numLayers ?? 0, medusaTopK: opts.medusa?.topK ?? 0,
+        };
+        return opts.loadMode === 'upload'
+          ? c.uploadShard(uploadMessages(opts.modelPath, shard, load, heads), startTimeout)
+          : c.loadShard(load, startTimeout);
+      }))]);
+      log(`coordinator: ${opts.tp} shards loaded in ${(performance.now() - t0).toFixed(0)} ms`);
+      for (const c of clients) c.openSteps();
+      cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers);
+      if (earlyExit !== undefined) cluster.workerExited(earlyExit);
+      return cluster;
+    } catch (err) {
+      for (const c of clients) c.close();
+      await workers?.close();
+      server.forceShutdown();
+      throw err;
+    }
+  }
+
+  /** A local worker process exited: the cluster fails with that as the reason. */
+  workerExited(err: ClusterError): void {
+    this.exitError ??= err;
+    this.fail(err);
+  }
+
+  /** Fails the cluster: pending and later steps reject with `err`. */
+  fail(err: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    for (const c of this.clients) c.kill(err);
+  }
+
+  /** Sends one step to every rank and waits (with the step deadline) for all replies. */
+  async step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
+    if (this.failure !== undefined) throw this.failure;
+    const stepId = ++this.stepId;
+    const t0 = performance.now();
+    const req = { stepId, sequences, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength) };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ClusterError(`step ${stepId} got no answer from every rank within ${this.options.stepTimeoutMs} ms`)), this.options.stepTimeoutMs);
+    });
+    try {
+      const replies = await Promise.race([Promise.all(this.clients.map((c) => c.step(req))), deadline]);
+      return {
+        ranks: replies.map(decodeRows), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
+        allReduces: replies[0]?.allreduces ?? 0, wallMs: performance.now() - t0,
+      };
+    } catch (err) {
+      const e = this.failure ?? (err instanceof WorkerCallError || err instanceof ClusterError ? err : new ClusterError(String(err)));
+      this.fail(e);
+      // a dropped stream is usually a dead worker: give its exit report a moment to name the cause
+      if (this.workers !== undefined && this.exitError === undefined) await new Promise((r) => setTimeout(r, 250));
+      throw this.exitError ?? e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  release(sequenceIds: number[]): Promise<unknown> {
+    return Promise.all(this.clients.map((c) => c.release(sequenceIds, this.options.stepTimeoutMs)));
+  }
+
+  get workerPids(): number[] {
+    return this.workers?.pids ?? this.registrations.map((r) => r.pid);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.close();
+    await this.workers?.close();
+    this.server.forceShutdown();
+  }
+}

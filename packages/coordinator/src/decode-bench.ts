@@ -1,0 +1,79 @@
+// `bench decode`: greedy generation on a cluster over a few prompts, with where each step's time goes.
+import { medusaGenerate } from '@octoserve/medusa';
+import type { MedusaTree } from '@octoserve/medusa';
+import { generateFrom } from '@octoserve/model';
+import type { GenerateResult } from '@octoserve/model';
+import type { Cluster } from './cluster.js';
+import { ClusterMedusaBackend } from './cluster-medusa.js';
+import { ClusterTokenSource, StepTimings, percentile } from './cluster-source.js';
+import type { RankTotals } from './cluster-source.js';
+
+export interface DecodeBenchRun {
+  label: string;
+  tokens: number;
+  steps: number;
+  wallMs: number;
+  tokPerS: number;
+  tokensPerStep: number;
+  stepMsP50: number;
+  stepMsP99: number;
+  allReducesPerStep: number;
+  /** Per rank, mean ms per step. */
+  perRank: RankTotals[];
+  /** Share of the mean step spent waiting in all-reduce (mean over ranks). */
+  allReduceShare: number;
+  /** Medusa only: accepted candidates per tree depth, summed over the prompts. */
+  acceptedPerDepth?: number[];
+}
+
+/** Generates one prompt as sequence `seq`; returns the result and the timings of its steps. */
+type Decode = (ids: number[], seq: number) => Promise<{ result: GenerateResult; timings: StepTimings; acceptedPerDepth?: number[] }>;
+
+/** Plain greedy decoding: one token per step. */
+export function plainDecode(cluster: Cluster, maxTokens: number): Decode {
+  return async (ids, seq) => {
+    const source = new ClusterTokenSource(cluster, seq, { temperature: 0 });
+    return { result: await generateFrom(source, ids, { maxTokens, stopIds: [] }), timings: source.timings };
+  };
+}
+
+/** Medusa with greedy (lossless) acceptance over `tree`. */
+export function medusaDecode(cluster: Cluster, maxTokens: number, tree: MedusaTree): Decode {
+  return async (ids, seq) => {
+    const backend = new ClusterMedusaBackend(cluster, seq);
+    const result = await medusaGenerate(backend, ids, { tree, acceptance: 'greedy', maxTokens, stopIds: [] });
+    return { result, timings: backend.timings, acceptedPerDepth: result.stats.acceptedPerDepth };
+  };
+}
+
+/** Decodes every prompt on `cluster` (fresh sequences) and sums the timings. */
+export async function benchDecode(cluster: Cluster, label: string, prompts: readonly number[][], decode: Decode): Promise<DecodeBenchRun> {
+  const all = new StepTimings();
+  let tokens = 0;
+  let wallMs = 0;
+  let acceptedPerDepth: number[] | undefined;
+  for (const [i, ids] of prompts.entries()) {
+    const { result: r, timings: t, acceptedPerDepth: apd } = await decode(ids, 1000 + i);
+    await cluster.release([1000 + i]);
+    tokens += r.tokenIds.length;
+    wallMs += r.stats.wallMs;
+    if (apd !== undefined) acceptedPerDepth = apd.map((n, d) => n + (acceptedPerDepth?.[d] ?? 0));
+    // the first step of each prompt is its prefill: keep decode steps only in the step-time figures
+    for (let s = 1; s < t.wallMs.length; s++) all.wallMs.push(t.wallMs[s] as number);
+    t.ranks.forEach((rt, r) => {
+      const acc = (all.ranks[r] ??= { compute: 0, allReduce: 0, workerOther: 0, roundTrip: 0 });
+      acc.compute += rt.compute; acc.allReduce += rt.allReduce; acc.workerOther += rt.workerOther; acc.roundTrip += rt.roundTrip;
+    });
+    all.allReducesPerStep = t.allReducesPerStep;
+  }
+  const steps = all.wallMs.length + prompts.length;
+  const perRank = all.ranks.map((t) => ({ compute: t.compute / steps, allReduce: t.allReduce / steps, workerOther: t.workerOther / steps, roundTrip: t.roundTrip / steps }));
+  const meanStep = perRank.reduce((a, t) => a + t.compute + t.allReduce + t.workerOther + t.roundTrip, 0) / Math.max(1, perRank.length);
+  const meanAllReduce = perRank.reduce((a, t) => a + t.allReduce, 0) / Math.max(1, perRank.length);
+  return {
+    label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
+    stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
+    perRank, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
+    ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth }),
+  };
+}

@@ -1,0 +1,112 @@
+// Merges the ranks' vocabulary-parallel answers for each row into what the decode
+// loop needs: global argmax, top-k, log-sum-exp and entropy (exact across shards),
+// and the logits of named tokens. No rank ever ships full logits.
+
+/** One rank's answer for all rows of a step (worker.proto StepReply, decoded). */
+export interface RankRows {
+  max: Float32Array;          // [rows]
+  argmax: Uint32Array;        // [rows] global ids
+  topkValues: Float32Array;   // [rows, k]
+  topkIds: Uint32Array;       // [rows, k]
+  sumexp: Float32Array;       // [rows] Σ exp(s − s_max) over this rank's rows, s = logit / temperature
+  sumexpLogit: Float32Array;  // [rows] Σ exp(s − s_max)·s
+  picked: Float32Array;       // [rows, maxPicked], NaN where another rank owns the id
+  medusaValues: Float32Array; // [rows, heads, medusaTopK] (empty without Medusa heads)
+  medusaIds: Uint32Array;     // [rows, heads, medusaTopK] global ids
+}
+
+/** Little-endian views of a reply's bytes fields (copied when unaligned: Buffer.slice would share the pool). */
+export function floatsOf(bytes: Uint8Array): Float32Array {
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  return new Float32Array(new Uint8Array(bytes).buffer);
+}
+export function uint32sOf(bytes: Uint8Array): Uint32Array {
+  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  return new Uint32Array(new Uint8Array(bytes).buffer);
+}
+
+/** Global argmax of `row`: the largest logit, the lowest id among equals (as a single process would pick). */
+export function mergedArgmax(ranks: readonly RankRows[], row: number): { id: number; logit: number } {
+  let id = -1;
+  let logit = -Infinity;
+  for (const r of ranks) {
+    const m = r.max[row] as number;
+    const a = r.argmax[row] as number;
+    if (m > logit || (m === logit && a < id) || id < 0) { logit = m; id = a; }
+  }
+  return { id, logit };
+}
+
+/**
+ * log Σ_v exp(s_v) and the entropy H = −Σ p log p of softmax(s) over the whole vocabulary,
+ * from each rank's pieces: with M = max over ranks of the scaled max m_r,
+ *   Z = Σ_r e^(m_r − M) S_r,   E[s] = Σ_r e^(m_r − M) L_r / Z,   lse = M + log Z,   H = lse − E[s]
+ * where S_r = Σ exp(s − m_r) and L_r = Σ exp(s − m_r)·s on rank r.
+ */
+export function mergedSoftmaxStats(ranks: readonly RankRows[], row: number, invTemperature = 1): { logSumExp: number; entropy: number } {
+  let M = -Infinity;
+  for (const r of ranks) M = Math.max(M, (r.max[row] as number) * invTemperature);
+  let z = 0;
+  let zl = 0;
+  for (const r of ranks) {
+    const w = Math.exp((r.max[row] as number) * invTemperature - M);
+    z += w * (r.sumexp[row] as number);
+    zl += w * (r.sumexpLogit[row] as number);
+  }
+  const logSumExp = M + Math.log(z);
+  return { logSumExp, entropy: logSumExp - zl / z };
+}
+
+/**
+ * k-way merge of the ranks' sorted local lists at `offset`: the k best (value, id) by value
+ * descending then id ascending into outIds/outValues (from outOffset); k ≤ ranks × localK.
+ * `cursor` is scratch of at least ranks.length.
+ */
+function mergeSorted(
+  ranks: readonly RankRows[], lists: (r: RankRows) => [Float32Array, Uint32Array], offset: number, localK: number,
+  k: number, outIds: Uint32Array | Int32Array, outValues: Float32Array | undefined, outOffset: number, cursor: Int32Array,
+): void {
+  cursor.fill(0, 0, ranks.length);
+  for (let n = 0; n < k; n++) {
+    let best = -1;
+    let bv = -Infinity;
+    let bid = 0;
+    for (let r = 0; r < ranks.length; r++) {
+      const c = cursor[r] as number;
+      if (c >= localK) continue;
+      const [values, ids] = lists(ranks[r] as RankRows);
+      const v = values[offset + c] as number;
+      const id = ids[offset + c] as number;
+      if (best < 0 || v > bv || (v === bv && id < bid)) { best = r; bv = v; bid = id; }
+    }
+    if (best < 0) throw new Error(`top-${k} needs more candidates than the ranks returned (${ranks.length} x ${localK})`);
+    outIds[outOffset + n] = bid;
+    if (outValues !== undefined) outValues[outOffset + n] = bv;
+    cursor[best] = (cursor[best] as number) + 1;
+  }
+}
+const baseLists = (r: RankRows): [Float32Array, Uint32Array] => [r.topkValues, r.topkIds];
+const medusaLists = (r: RankRows): [Float32Array, Uint32Array] => [r.medusaValues, r.medusaIds];
+const scratchCursor = new Int32Array(64);
+
+/**
+ * The k best (logit, id) of `row` across ranks into `outIds`/`outLogits`, by logit
+ * descending then id ascending; k ≤ each rank's top-k.
+ */
+export function mergedTopK(ranks: readonly RankRows[], row: number, k: number, localK: number, outIds: Uint32Array, outLogits: Float32Array): void {
+  mergeSorted(ranks, baseLists, row * localK, localK, k, outIds, outLogits, 0, scratchCursor);
+}
+
+/** Medusa head `head`'s k best token ids at `row` across ranks into out[outOffset, outOffset + k). */
+export function mergedHeadTopK(ranks: readonly RankRows[], row: number, head: number, heads: number, localK: number, k: number, out: Int32Array, outOffset: number): void {
+  mergeSorted(ranks, medusaLists, (row * heads + head) * localK, localK, k, out, undefined, outOffset, scratchCursor);
+}
+
+/** The logit of picked slot j of `row`: the value from the rank that owns the id. */
+export function mergedPicked(ranks: readonly RankRows[], row: number, j: number, maxPicked: number): number {
+  for (const r of ranks) {
+    const v = r.picked[row * maxPicked + j] as number;
+    if (!Number.isNaN(v)) return v;
+  }
+  return NaN;
+}

@@ -1,0 +1,112 @@
+// Every coordinator → worker call goes through here: one client per rank, one
+// long-lived step stream per rank, a deadline on every wait.
+import * as grpc from '@grpc/grpc-js';
+import { INTERNAL_CHANNEL_OPTIONS, workerServices } from '@octoserve/wire';
+import type {
+  HealthReply__Output, InitCommunicatorRequest, LoadShardReply__Output, LoadShardRequest,
+  StepReply__Output, StepRequest, UploadShardMessage, WorkerClient,
+} from '@octoserve/wire';
+
+/** A failed call to one rank, with the rank and address in the message. */
+export class WorkerCallError extends Error {
+  override name = 'WorkerCallError';
+  constructor(readonly rank: number, readonly code: grpc.status, message: string) {
+    super(message);
+  }
+}
+
+export class RankClient {
+  private readonly client: WorkerClient;
+  private stream: grpc.ClientDuplexStream<StepRequest, StepReply__Output> | undefined;
+  private readonly waiting: { resolve: (r: StepReply__Output) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | undefined;
+
+  constructor(readonly rank: number, readonly address: string) {
+    const { Worker } = workerServices();
+    this.client = new Worker(address, grpc.credentials.createInsecure(), INTERNAL_CHANNEL_OPTIONS) as unknown as WorkerClient;
+  }
+
+  private fail(what: string, err: grpc.ServiceError | Error): WorkerCallError {
+    const code = 'code' in err && typeof err.code === 'number' ? err.code : grpc.status.UNAVAILABLE;
+    const details = 'details' in err && typeof err.details === 'string' && err.details !== '' ? err.details : err.message;
+    return new WorkerCallError(this.rank, code, `rank ${this.rank} (${this.address}): ${what} failed: ${details}`);
+  }
+
+  private unary<Req, Res>(what: string, method: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req, timeoutMs: number): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err !== null) reject(this.fail(what, err));
+        else if (res === undefined) reject(this.fail(what, new Error('empty reply')));
+        else resolve(res);
+      });
+    });
+  }
+
+  initCommunicator(req: InitCommunicatorRequest, timeoutMs: number): Promise<unknown> {
+    return this.unary('InitCommunicator', this.client.InitCommunicator, req, timeoutMs);
+  }
+
+  loadShard(req: LoadShardRequest, timeoutMs: number): Promise<LoadShardReply__Output> {
+    return this.unary('LoadShard', this.client.LoadShard, req, timeoutMs);
+  }
+
+  /** Streams the shard's slices (already cut for this rank) to a worker that cannot read the checkpoint. */
+  uploadShard(messages: Iterable<UploadShardMessage>, timeoutMs: number): Promise<LoadShardReply__Output> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.UploadShard({ deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err !== null) reject(this.fail('UploadShard', err));
+        else resolve(res as LoadShardReply__Output);
+      });
+      void (async () => {
+        for (const m of messages) {
+          if (!call.write(m)) await new Promise((r) => call.once('drain', r));
+        }
+        call.end();
+      })().catch((err: unknown) => { call.cancel(); reject(this.fail('UploadShard', err as Error)); });
+    });
+  }
+
+  health(timeoutMs: number): Promise<HealthReply__Output> {
+    return this.unary('Health', this.client.Health, {}, timeoutMs);
+  }
+
+  release(sequenceIds: number[], timeoutMs: number): Promise<unknown> {
+    return this.unary('Release', this.client.Release, { sequenceIds }, timeoutMs);
+  }
+
+  /** Opens the long-lived step stream; replies arrive in request order. */
+  openSteps(): void {
+    const stream = this.client.Steps();
+    stream.on('data', (reply: StepReply__Output) => this.waiting.shift()?.resolve(reply));
+    stream.on('error', (err: grpc.ServiceError) => this.abort(this.fail('step stream', err)));
+    stream.on('end', () => this.abort(new WorkerCallError(this.rank, grpc.status.UNAVAILABLE, `rank ${this.rank} (${this.address}): step stream closed`)));
+    this.stream = stream;
+  }
+
+  private abort(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+
+  /** Sends one step; resolves with this rank's reply. */
+  step(req: StepRequest): Promise<StepReply__Output> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const stream = this.stream;
+    if (stream === undefined) return Promise.reject(new Error(`rank ${this.rank}: step stream not open`));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      stream.write(req);
+    });
+  }
+
+  /** Fails every pending and future step with `err` (e.g. the worker process exited). */
+  kill(err: Error): void {
+    this.abort(err);
+    this.stream?.cancel();
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.client.close();
+  }
+}

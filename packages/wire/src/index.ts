@@ -1,0 +1,16 @@
+export { workerServices, PROTO_ROOT, INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS } from './services.js';
+export type { WorkerClient, WorkerHandlers } from './gen/octoserve/v1/Worker.js';
+export type { RegistryClient, RegistryHandlers } from './gen/octoserve/v1/Registry.js';
+export type { StepRequest, StepRequest__Output } from './gen/octoserve/v1/StepRequest.js';
+export type { StepReply, StepReply__Output } from './gen/octoserve/v1/StepReply.js';
+export type { SequenceStep, SequenceStep__Output } from './gen/octoserve/v1/SequenceStep.js';
+export type { LoadShardRequest, LoadShardRequest__Output } from './gen/octoserve/v1/LoadShardRequest.js';
+export type { LoadShardReply, LoadShardReply__Output } from './gen/octoserve/v1/LoadShardReply.js';
+export type { ShardAssignment, ShardAssignment__Output } from './gen/octoserve/v1/ShardAssignment.js';
+export type { RegisterRequest, RegisterRequest__Output } from './gen/octoserve/v1/RegisterRequest.js';
+export type { RegisterReply, RegisterReply__Output } from './gen/octoserve/v1/RegisterReply.js';
+export type { InitCommunicatorRequest, InitCommunicatorRequest__Output } from './gen/octoserve/v1/InitCommunicatorRequest.js';
+export type { UploadShardMessage, UploadShardMessage__Output } from './gen/octoserve/v1/UploadShardMessage.js';
+export type { TensorChunk, TensorChunk__Output } from './gen/octoserve/v1/TensorChunk.js';
+export type { HealthReply, HealthReply__Output } from './gen/octoserve/v1/HealthReply.js';
+export type { ReleaseRequest, ReleaseRequest__Output } from './gen/octoserve/v1/ReleaseRequest.js';

@@ -1,0 +1,92 @@
+// A worker process: serves the Worker service, binds its collective endpoint,
+// registers with the coordinator, and lives until told to stop.
+import { hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import { Endpoint } from '@octoserve/collectives';
+import { INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS, workerServices } from '@octoserve/wire';
+import type { RegisterReply } from '@octoserve/wire';
+import { WorkerService } from './worker-service.js';
+
+export interface WorkerOptions {
+  rank: number;
+  worldSize: number;
+  /** host:port of the Worker service (port 0: any free port). */
+  listen: string;
+  /** host:port of the coordinator's Registry. */
+  coordinator: string;
+  device?: string;
+  threads?: number;
+  /** How long to keep trying to register, ms. */
+  registerTimeoutMs?: number;
+  clusterToken?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningWorker {
+  address: string;
+  collectiveAddress: string;
+  service: WorkerService;
+  stop(): Promise<void>;
+}
+
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(':');
+  return i < 0 ? address : address.slice(0, i);
+}
+
+function bindServer(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
+  });
+}
+
+/** Calls Registry.Register until the coordinator accepts, or the deadline passes. */
+async function register(opts: WorkerOptions, address: string, collectiveAddress: string): Promise<void> {
+  const { Registry } = workerServices();
+  const client = new Registry(opts.coordinator, grpc.credentials.createInsecure(), INTERNAL_CHANNEL_OPTIONS);
+  const until = Date.now() + (opts.registerTimeoutMs ?? 30_000);
+  let last = '';
+  try {
+    while (Date.now() < until) {
+      const reply = await new Promise<RegisterReply | Error>((resolve) => {
+        client.Register({
+          rank: opts.rank, worldSize: opts.worldSize, address, collectiveAddress, pid: process.pid, host: hostname(),
+          device: opts.device ?? 'cpu', clusterToken: opts.clusterToken ?? '',
+        }, { deadline: Date.now() + 2_000 }, (err, res) => resolve(err ?? res ?? new Error('empty reply')));
+      });
+      if (!(reply instanceof Error)) {
+        if (reply.accepted) return;
+        throw new Error(`coordinator ${opts.coordinator} refused rank ${opts.rank}: ${reply.message}`);
+      }
+      last = reply.message;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    client.close();
+  }
+  throw new Error(`could not register with the coordinator at ${opts.coordinator} within ${(opts.registerTimeoutMs ?? 30_000) / 1000} s (${last})`);
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = hostOf(opts.listen);
+  const endpoint = await Endpoint.bind(`${host}:0`);
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, endpoint);
+  const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
+  server.addService(workerServices().Worker.service, service.handlers() as unknown as grpc.UntypedServiceImplementation);
+  const port = await bindServer(server, opts.listen);
+  const address = `${host}:${port}`;
+  const stop = async (): Promise<void> => {
+    await service.close().catch((err: unknown) => log(`rank ${opts.rank}: closing the communicator: ${String(err)}`));
+    await endpoint.close();
+    server.forceShutdown();
+  };
+  try {
+    await register(opts, address, endpoint.address);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${endpoint.address}, registered with ${opts.coordinator}`);
+  return { address, collectiveAddress: endpoint.address, service, stop };
+}

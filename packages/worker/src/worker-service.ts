@@ -1,0 +1,244 @@
+// The Worker gRPC service of one rank: communicator, shard, step stream, caches.
+import * as grpc from '@grpc/grpc-js';
+import { Communicator, Endpoint } from '@octoserve/collectives';
+import { openCheckpoint, readShardSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
+import type { ModelConfig, ModelParams, ShardSlice } from '@octoserve/model';
+import type {
+  HealthReply, InitCommunicatorRequest__Output, LoadShardReply, LoadShardRequest__Output,
+  ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
+} from '@octoserve/wire';
+import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
+import { KvCache } from './kv-cache.js';
+import { assembleShard, segmentShape } from './shard-loader.js';
+import type { ShardAssignment } from './shard-loader.js';
+import { ShardRuntime } from './shard-runtime.js';
+import type { SequenceStep } from './shard-runtime.js';
+import { StepInputError, checkSequence, encodeReply, localPicked, uint32s } from './step-codec.js';
+
+/** An error carrying the gRPC status it is answered with. */
+export class WorkerError extends Error {
+  override name = 'WorkerError';
+  constructor(readonly code: grpc.status, message: string) {
+    super(message);
+  }
+}
+
+function statusOf(err: unknown): grpc.ServiceError {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof WorkerError ? err.code
+    : err instanceof StepInputError ? grpc.status.INVALID_ARGUMENT
+    : err instanceof Error && err.name === 'CollectiveError' ? grpc.status.UNAVAILABLE
+    : err instanceof Error && (err.name === 'ModelError' || err.name === 'ShardLoadError') ? grpc.status.FAILED_PRECONDITION
+    : grpc.status.INTERNAL;
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}
+
+interface Loaded {
+  config: ModelConfig;
+  shard: ShardAssignment;
+  runtime: ShardRuntime;
+  maxPicked: number;
+  maxSequences: number;
+  picked: BigInt64Array;    // [maxTokens, maxPicked] local rows
+  foreign: Uint8Array;      // [maxTokens, maxPicked] 1 = another rank's id
+}
+
+export interface WorkerIdentity {
+  rank: number;
+  worldSize: number;
+  device: string;
+  threads: number;
+  log: (line: string) => void;
+}
+
+export class WorkerService {
+  private comm: Communicator | undefined;
+  private loaded: Loaded | undefined;
+  private readonly caches = new Map<number, KvCache>();
+  private state: 'idle' | 'loading' | 'ready' | 'stepping' = 'idle';
+  private lastStepMs = 0;
+
+  constructor(readonly id: WorkerIdentity, private readonly endpoint: Endpoint) {}
+
+  get communicator(): Communicator | undefined { return this.comm; }
+
+  private async initCommunicator(req: InitCommunicatorRequest__Output): Promise<void> {
+    if (req.rank !== this.id.rank || req.peerAddresses.length !== this.id.worldSize) {
+      throw new WorkerError(grpc.status.INVALID_ARGUMENT, `this worker is rank ${this.id.rank} of ${this.id.worldSize}; the request names rank ${req.rank} with ${req.peerAddresses.length} peers`);
+    }
+    if (this.comm !== undefined) throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already has a communicator (${this.comm.communicatorId})`);
+    this.comm = await Communicator.create({
+      rank: req.rank, worldSize: req.peerAddresses.length, peers: req.peerAddresses, communicatorId: req.communicatorId,
+      endpoint: this.endpoint, deadlineMs: req.deadlineMs || undefined, connectTimeoutMs: req.deadlineMs || undefined,
+      allReduceAlgorithm: (req.algorithm || undefined) as never, log: this.id.log,
+    });
+  }
+
+  private async load(req: LoadShardRequest__Output, slices: Iterable<ShardSlice>): Promise<LoadShardReply> {
+    const t0 = performance.now();
+    const config = resolveConfig(JSON.parse(req.configJson) as ModelParams);
+    const shard = req.shard as ShardAssignment | null;
+    if (shard === null || shard.heads === null) throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'LoadShard needs a shard assignment');
+    if (shard.rank !== this.id.rank) throw new WorkerError(grpc.status.INVALID_ARGUMENT, `assignment is for rank ${shard.rank}; this worker is rank ${this.id.rank}`);
+    this.state = 'loading';
+    const medusa = req.medusaHeads > 0 ? { heads: req.medusaHeads, layers: req.medusaLayers, topK: Math.max(1, req.medusaTopK) } : undefined;
+    const weights = assembleShard(config, shard, slices, medusa);
+    const maxTokens = Math.max(1, req.maxTokensPerStep || 64);
+    const maxPicked = Math.max(1, req.maxPicked || 1);
+    const runtime = await ShardRuntime.create(segmentShape(config, shard, config.maxSeqLen), weights, {
+      maxTokens, topK: Math.max(1, req.topK || 1), maxPicked,
+      ropeFreqs: ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling), threads: this.id.threads, device: this.id.device,
+    });
+    this.loaded = {
+      config, shard, runtime, maxPicked, maxSequences: Math.max(1, req.maxSequences || 1),
+      picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),
+    };
+    this.caches.clear();
+    this.state = 'ready';
+    const weightBytes = 4 * (weights.embedding.length + weights.head.wcls.length + weights.head.finalNorm.length +
+      weights.layers.reduce((n, l) => n + l.attnNorm.length + l.wqkv.length + l.wo.length + l.ffnNorm.length + l.w13.length + l.w2.length, 0));
+    const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
+    this.id.log(`rank ${this.id.rank}: shard loaded (${(weightBytes / 1e6).toFixed(1)} MB of weights) in ${(performance.now() - t0).toFixed(0)} ms`);
+    return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
+  }
+
+  private cacheFor(id: number, reset: boolean, l: Loaded): KvCache {
+    let cache = this.caches.get(id);
+    if (cache === undefined) {
+      if (this.caches.size >= l.maxSequences) {
+        throw new WorkerError(grpc.status.RESOURCE_EXHAUSTED, `rank ${this.id.rank} holds ${this.caches.size} sequences, its most (${l.maxSequences}); release one first`);
+      }
+      const { config, shard } = l;
+      cache = new KvCache({ nLayers: config.nLayers, nKvHeads: shard.kvHeads.end - shard.kvHeads.start, headDim: config.headDim, maxSeq: config.maxSeqLen });
+      this.caches.set(id, cache);
+    } else if (reset) {
+      cache.reset();
+    }
+    return cache;
+  }
+
+  /** Runs one step request; the reply carries this rank's view of every row. */
+  async step(req: StepRequest__Output): Promise<StepReply> {
+    const l = this.loaded;
+    const comm = this.comm;
+    if (l === undefined || comm === undefined) throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} has no ${l === undefined ? 'shard loaded' : 'communicator'} yet`);
+    const t0 = performance.now();
+    this.state = 'stepping';
+    const seqs: SequenceStep[] = [];
+    let rows = 0;
+    for (const s of req.sequences) {
+      checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
+      const cache = this.cacheFor(s.sequenceId, s.reset, l);
+      if (!s.reset && cache.pending > 0) {
+        if (s.keepAll) cache.commit();
+        else cache.compact(s.keep);
+      }
+      seqs.push({ cache, tokens: s.tokens, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature });
+      rows += s.tokens.length;
+    }
+    let foreign: Uint8Array | undefined;
+    if (req.pickedIds.length > 0) {
+      const ids = uint32s(req.pickedIds);
+      if (ids.length !== rows * l.maxPicked) throw new StepInputError(`picked_ids holds ${ids.length} ids; ${rows} rows x ${l.maxPicked} expected`);
+      foreign = l.foreign.subarray(0, ids.length);
+      localPicked(ids, l.shard.vocab, l.picked, foreign);
+    }
+    const out = await l.runtime.step(seqs, comm, foreign === undefined ? undefined : l.picked);
+    this.lastStepMs = performance.now() - t0;
+    this.state = 'ready';
+    return encodeReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs);
+  }
+
+  private release(req: ReleaseRequest__Output): void {
+    for (const id of req.sequenceIds) {
+      const cache = this.caches.get(id);
+      if (cache === undefined) continue;
+      this.loaded?.runtime.forget(cache);
+      this.caches.delete(id);
+    }
+  }
+
+  private health(): HealthReply {
+    return { rank: this.id.rank, state: this.state, rssBytes: process.memoryUsage.rss(), lastStepMs: this.lastStepMs };
+  }
+
+  /** The grpc-js handlers of the Worker service. */
+  handlers(): WorkerHandlers {
+    const unary = <Req, Res>(fn: (req: Req) => Promise<Res> | Res) =>
+      (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>): void => {
+        Promise.resolve().then(() => fn(call.request)).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err)));
+      };
+    return {
+      InitCommunicator: unary((req: InitCommunicatorRequest__Output) => this.initCommunicator(req).then(() => ({}))),
+      LoadShard: unary(async (req: LoadShardRequest__Output) => {
+        const ckpt = openCheckpoint(req.modelPath);
+        try {
+          const shard = req.shard as ShardAssignment;
+          const slices: Iterable<ShardSlice>[] = [readShardSlices(ckpt, shard)];
+          if (req.medusaHeads > 0) {
+            const heads = loadMedusaHeads(req.medusaPath, { baseVocab: ckpt.config.vocabSize, baseDim: ckpt.config.dim, log: this.id.log });
+            if (heads.numHeads !== req.medusaHeads || heads.numLayers !== req.medusaLayers) {
+              throw new WorkerError(grpc.status.FAILED_PRECONDITION, `Medusa heads at ${req.medusaPath}: ${heads.numHeads} heads x ${heads.numLayers} layers; the coordinator expects ${req.medusaHeads} x ${req.medusaLayers}`);
+            }
+            slices.push(medusaShardSlices(heads, shard.vocab));
+          }
+          return await this.load(req, slices.flatMap((it) => [...it]));
+        } finally {
+          ckpt.close();
+        }
+      }),
+      UploadShard: (call, cb) => this.upload(call).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err))),
+      Steps: (call) => this.serveSteps(call),
+      Release: unary((req: ReleaseRequest__Output) => { this.release(req); return {}; }),
+      Health: unary(() => this.health()),
+    };
+  }
+
+  /** Collects streamed slices (chunked by byte offset) and loads them. */
+  private async upload(call: grpc.ServerReadableStream<UploadShardMessage__Output, LoadShardReply>): Promise<LoadShardReply> {
+    let request: LoadShardRequest__Output | undefined;
+    const slices = new Map<string, ShardSlice>();
+    for await (const msg of call as AsyncIterable<UploadShardMessage__Output>) {
+      if (msg.load !== null && msg.load !== undefined) { request = msg.load; continue; }
+      const chunk = msg.tensor;
+      if (chunk === null || chunk === undefined) continue;
+      let slice = slices.get(chunk.name);
+      if (slice === undefined) {
+        const [rows = 0, cols = 1] = chunk.shape;
+        slice = { name: chunk.name, shape: [rows, cols], data: new Float32Array(rows * cols) };
+        slices.set(chunk.name, slice);
+      }
+      const bytes = new Uint8Array(slice.data.buffer);
+      if (chunk.offset + chunk.data.length > bytes.length) {
+        throw new WorkerError(grpc.status.INVALID_ARGUMENT, `chunk of ${chunk.name} at byte ${chunk.offset} (+${chunk.data.length}) runs past its ${bytes.length} bytes`);
+      }
+      bytes.set(chunk.data, chunk.offset);
+    }
+    if (request === undefined) throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'UploadShard stream carried no load request');
+    return this.load(request, slices.values());
+  }
+
+  /** The step stream: one reply per request, in order; a failed step ends the stream with its status. */
+  private serveSteps(call: grpc.ServerDuplexStream<StepRequest__Output, StepReply>): void {
+    let chain = Promise.resolve();
+    let failed = false;
+    call.on('data', (req: StepRequest__Output) => {
+      chain = chain.then(async () => {
+        if (failed) return;
+        try {
+          call.write(await this.step(req));
+        } catch (err) {
+          failed = true;
+          call.destroy(statusOf(err));
+          this.id.log(`rank ${this.id.rank}: step ${req.stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+    });
+    call.on('end', () => { void chain.then(() => { if (!failed) call.end(); }); });
+    call.on('error', () => { failed = true; });
+  }
+
+  async close(): Promise<void> {
+    await this.comm?.close();
+  }
+}
