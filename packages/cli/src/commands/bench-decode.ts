@@ -6,7 +6,7 @@ import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel } from '@octoserve/model';
 import type { Command } from './command.js';
 import { numberFlag, runWithFlags, stringFlag } from './flags.js';
-import { CLI_MAIN } from './generate.js';
+import { WORKER_COMMAND } from './generate.js';
 
 const HELP = `usage: octoserve bench decode [--model PATH] --tp N [options]
 
@@ -63,7 +63,7 @@ export const benchDecodeCommand: Command = {
     const medusaDir = stringFlag(flags, 'medusa');
     const choices = stringFlag(flags, 'medusa-choices') ?? 'mc_sim_7b_63';
     const tree = medusaDir === undefined ? undefined : buildTree(resolveChoices(choices));
-    const base = { modelPath, tp, workerCommand: [process.execPath, CLI_MAIN, 'worker'], allReduceAlgorithm: stringFlag(flags, 'algo') };
+    const base = { modelPath, tp, workerCommand: WORKER_COMMAND, allReduceAlgorithm: stringFlag(flags, 'algo') };
     const runs: DecodeBenchRun[] = [];
     process.stderr.write(`starting ${tp} workers on ${modelPath}...\n`);
     const cluster = await Cluster.start(base);
