@@ -61,6 +61,20 @@ for (const tp of LONG ? [1, 2, 4] : [2, 4]) {
   });
 }
 
+test('temperature sampling on a cluster: the same seed gives the same tokens, another seed others', async () => {
+  const ids = (cases[5] as GoldenCase).prompt_token_ids;
+  await withCluster(model.modelPath, 4, async (cluster) => {
+    const sample = async (seed: number, seq: number): Promise<number[]> => {
+      const source = new ClusterTokenSource(cluster, seq, { temperature: 0.9, seed });
+      return (await generateFrom(source, ids, { maxTokens: 60, stopIds: [] })).tokenIds;
+    };
+    const first = await sample(7, 21);
+    assert.deepEqual(await sample(7, 22), first);
+    assert.notDeepEqual(await sample(8, 23), first);
+    assert.notDeepEqual(first, (cases[5] as GoldenCase).generated_token_ids.slice(0, 60), 'sampling is not greedy');
+  });
+});
+
 test('shards streamed by the coordinator (--load upload) give the same tokens', async () => {
   const c = cases[1] as GoldenCase;
   await withCluster(model.modelPath, 4, async (cluster) => {

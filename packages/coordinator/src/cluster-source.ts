@@ -1,14 +1,17 @@
 // The decode loop's token source on a cluster: prefill in chunks, one token per
 // step after that, the next token chosen from the ranks' merged answers.
-import { Sampler } from '@octoserve/model';
+import { Rng, Sampler } from '@octoserve/model';
 import type { TokenSource } from '@octoserve/model';
 import type { Cluster, ClusterStep } from './cluster.js';
-import { mergedArgmax, mergedTopK } from './merge.js';
+import { mergedArgmax, mergedSample, mergedTopK } from './merge.js';
 
 export interface ClusterSampling {
   /** 0: greedy. */
   temperature: number;
-  /** Sample among the k most likely (0: the cluster's top-k, 64 by default). */
+  /**
+   * Sample among the k most likely (at most the workers' top-k, 64 by default), from the ranks'
+   * merged top-k. 0 with no topP: sample from the whole vocabulary, exactly (mergedSample).
+   */
   topK?: number;
   topP?: number;
   seed?: number;
@@ -62,6 +65,9 @@ export class ClusterTokenSource implements TokenSource {
   private readonly k: number;
   private readonly candIds: Uint32Array;
   private readonly candLogits: Float32Array;
+  /** Whole-vocabulary sampling: one uniform for the workers' draws, one to choose the rank. */
+  private readonly rng: Rng | undefined;
+  private readonly uniform = new Float32Array(1);
 
   constructor(private readonly cluster: Cluster, readonly sequenceId: number, private readonly sampling: ClusterSampling) {
     this.maxSeqLen = cluster.config.maxSeqLen;
@@ -69,9 +75,19 @@ export class ClusterTokenSource implements TokenSource {
     this.k = Math.min(sampling.topK !== undefined && sampling.topK > 0 ? sampling.topK : localK, localK);
     this.candIds = new Uint32Array(this.k);
     this.candLogits = new Float32Array(this.k);
-    if (sampling.temperature > 0) {
+    const wholeVocabulary = (sampling.topK ?? 0) === 0 && (sampling.topP ?? 1) >= 1;
+    if (sampling.temperature > 0 && wholeVocabulary) this.rng = new Rng(sampling.seed ?? 0, 'cluster');
+    else if (sampling.temperature > 0) {
       this.sampler = new Sampler(this.k, { temperature: sampling.temperature, topP: sampling.topP, seed: sampling.seed });
     }
+  }
+
+  /** [rows] float32 bytes: 0 except the last row's uniform for the workers' draws. */
+  private uniforms(rows: number): Buffer {
+    const buf = Buffer.alloc(4 * rows);
+    this.uniform[0] = (this.rng as Rng).nextFloat();
+    buf.set(new Uint8Array(this.uniform.buffer), 4 * (rows - 1));
+    return buf;
   }
 
   async next(tokens: ArrayLike<number>, positions: ArrayLike<number>): Promise<number> {
@@ -80,7 +96,9 @@ export class ClusterTokenSource implements TokenSource {
     let rows = 0;
     for (let i = 0; i < tokens.length; i += chunk) {
       const end = Math.min(tokens.length, i + chunk);
-      last = await this.cluster.step([{
+      // only the last token's draw is used; the other rows draw with u = 0
+      const uniforms = this.rng === undefined || end < tokens.length ? Buffer.alloc(0) : this.uniforms(end - i);
+      last = await this.cluster.step([{ uniforms,
         sequenceId: this.sequenceId, tokens: Array.from({ length: end - i }, (_, j) => tokens[i + j] as number),
         positions: Array.from({ length: end - i }, (_, j) => positions[i + j] as number),
         keepAll: this.started, reset: !this.started, temperature: this.sampling.temperature,
@@ -91,6 +109,7 @@ export class ClusterTokenSource implements TokenSource {
     }
     if (last === undefined) throw new Error('next() needs at least one token');
     const row = rows - 1;
+    if (this.rng !== undefined) return mergedSample(last.ranks, row, 1 / this.sampling.temperature, this.rng.nextFloat());
     if (this.sampler === undefined) return mergedArgmax(last.ranks, row).id;
     mergedTopK(last.ranks, row, this.k, this.cluster.options.topK, this.candIds, this.candLogits);
     return this.candIds[this.sampler.sample(this.candLogits)] as number;

@@ -64,7 +64,7 @@ function decodeRows(r: StepReply__Output): RankRows {
   return {
     max: floatsOf(r.max), argmax: uint32sOf(r.argmax), topkValues: floatsOf(r.topkValues), topkIds: uint32sOf(r.topkIds),
     sumexp: floatsOf(r.sumexp), sumexpLogit: floatsOf(r.sumexpLogit), picked: floatsOf(r.picked),
-    medusaValues: floatsOf(r.medusaTopkValues), medusaIds: uint32sOf(r.medusaTopkIds),
+    sample: uint32sOf(r.sample), medusaValues: floatsOf(r.medusaTopkValues), medusaIds: uint32sOf(r.medusaTopkIds),
   };
 }
 

@@ -22,7 +22,7 @@ export interface DecodeBenchRun {
   perRank: RankTotals[];
   /** Share of the mean step spent waiting in all-reduce (mean over ranks). */
   allReduceShare: number;
-  /** Medusa only: accepted candidates per tree depth, summed over the prompts. */
+  /** Medusa only: the share of steps that accepted a candidate at each tree depth, mean over the prompts. */
   acceptedPerDepth?: number[];
 }
 
@@ -74,6 +74,6 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
     perRank, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
-    ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth }),
+    ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth: acceptedPerDepth.map((n) => n / prompts.length) }),
   };
 }

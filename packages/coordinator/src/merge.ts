@@ -11,6 +11,7 @@ export interface RankRows {
   sumexp: Float32Array;       // [rows] Σ exp(s − s_max) over this rank's rows, s = logit / temperature
   sumexpLogit: Float32Array;  // [rows] Σ exp(s − s_max)·s
   picked: Float32Array;       // [rows, maxPicked], NaN where another rank owns the id
+  sample: Uint32Array;        // [rows] a draw from softmax(l/T) over this rank's rows
   medusaValues: Float32Array; // [rows, heads, medusaTopK] (empty without Medusa heads)
   medusaIds: Uint32Array;     // [rows, heads, medusaTopK] global ids
 }
@@ -100,6 +101,26 @@ export function mergedTopK(ranks: readonly RankRows[], row: number, k: number, l
 /** Medusa head `head`'s k best token ids at `row` across ranks into out[outOffset, outOffset + k). */
 export function mergedHeadTopK(ranks: readonly RankRows[], row: number, head: number, heads: number, localK: number, k: number, out: Int32Array, outOffset: number): void {
   mergeSorted(ranks, medusaLists, (row * heads + head) * localK, localK, k, out, undefined, outOffset, scratchCursor);
+}
+
+/**
+ * An exact draw from softmax(l / T) over the whole vocabulary: rank r is chosen with
+ * probability equal to its share of the mass, Z_r / Z with Z_r = e^(m_r/T − M) S_r (u picks it),
+ * and its own draw within its rows (made with a uniform of its own) is taken:
+ * P(v) = (Z_r / Z) · (e^(l_v/T) / Z_r) = e^(l_v/T) / Z.
+ */
+export function mergedSample(ranks: readonly RankRows[], row: number, invTemperature: number, u: number): number {
+  let M = -Infinity;
+  for (const r of ranks) M = Math.max(M, (r.max[row] as number) * invTemperature);
+  let z = 0;
+  for (const r of ranks) z += Math.exp((r.max[row] as number) * invTemperature - M) * (r.sumexp[row] as number);
+  let acc = 0;
+  const target = u * z;
+  for (const r of ranks) {
+    acc += Math.exp((r.max[row] as number) * invTemperature - M) * (r.sumexp[row] as number);
+    if (target < acc) return r.sample[row] as number;
+  }
+  return (ranks.at(-1) as RankRows).sample[row] as number;
 }
 
 /** The logit of picked slot j of `row`: the value from the rank that owns the id. */

@@ -1,6 +1,6 @@
 export { buildTree } from './tree.js';
 export type { BuildTreeOptions, MedusaChoices, MedusaTree } from './tree.js';
-export { MC_SIM_7B_63, PRESET_NAMES, STORIES260K_TREE, chainChoices, resolveChoices, truncateChoices } from './presets.js';
+export { MC_SIM_7B_63, PRESET_NAMES, STORIES260K_TREE, STORIES260K_SMALL_TREE, chainChoices, resolveChoices, truncateChoices } from './presets.js';
 export { childLogitQueries, fillCandidates } from './candidates.js';
 export type { ChildLogitQueries } from './candidates.js';
 export { createAcceptance } from './acceptance.js';

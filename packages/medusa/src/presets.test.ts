@@ -50,7 +50,7 @@ test('chain-K', () => {
 });
 
 test('resolveChoices: presets, JSON, and errors that list the presets', () => {
-  assert.deepEqual(PRESET_NAMES, ['mc_sim_7b_63', 'stories260k', 'chain-K']);
+  assert.deepEqual(PRESET_NAMES, ['mc_sim_7b_63', 'stories260k', 'stories260k-small', 'chain-K']);
   assert.equal(resolveChoices('mc_sim_7b_63').length, 63);
   const stories = buildTree(resolveChoices('stories260k'), { numHeads: 4 });
   assert.equal(stories.nodeCount, 64);
@@ -60,7 +60,7 @@ test('resolveChoices: presets, JSON, and errors that list the presets', () => {
   assert.deepEqual(resolveChoices('[[0],[1],[0,0]]'), [[0], [1], [0, 0]]);
   assert.throws(() => resolveChoices('mc_sim_13b'), {
     message:
-      'unknown medusa_choices "mc_sim_13b": expected a preset (mc_sim_7b_63, stories260k, or chain-K for K >= 1, e.g. chain-4) ' +
+      'unknown medusa_choices "mc_sim_13b": expected a preset (mc_sim_7b_63, stories260k, stories260k-small, or chain-K for K >= 1, e.g. chain-4) ' +
       'or a JSON list of paths such as [[0],[1],[0,0]]',
   });
   assert.throws(() => resolveChoices('chain-0'), /positive integer/);
@@ -80,4 +80,11 @@ test('truncateChoices cuts a tree to the heads a model has', () => {
   assert.equal(cut.length, MC_SIM_7B_63.filter((p) => p.length <= 2).length);
   assert.equal(buildTree(cut, { numHeads: 2 }).maxDepth, 2);
   assert.deepEqual(truncateChoices([[0], [0, 0], [0, 0, 0]], 1), [[0]]);
+});
+
+test('stories260k-small is a valid 11-node tree four deep', () => {
+  const tree = buildTree(resolveChoices('stories260k-small'), { numHeads: 4 });
+  assert.equal(tree.nodeCount, 11);
+  assert.equal(tree.maxDepth, 4);
+  assert.deepEqual(Array.from(tree.topK.slice(0, 4)), [4, 2, 2, 2]);
 });

@@ -44,15 +44,27 @@ export function chainChoices(k: number): number[][] {
   return Array.from({ length: k }, (_, d) => new Array<number>(d + 1).fill(0));
 }
 
+/**
+ * A 10-choice tree (11 nodes) for the same heads as STORIES260K_TREE, chosen by designTree() from
+ * how those heads rank the true tokens on 30 000 tokens of the base model's own text (seed 12345):
+ * the four best guesses of head 0, then the top chain two wide. A small tree keeps the step's
+ * all-reduces small, which matters more than the last few accepted tokens when eight ranks share
+ * two cores: on the golden prompts it accepts 2.76 tokens per step against 3.33 for the 64-node
+ * tree, yet decodes faster at tp=8.
+ */
+export const STORIES260K_SMALL_TREE: MedusaChoices = Object.freeze(
+  [[0], [1], [2], [3], [0, 0], [0, 1], [0, 0, 0], [0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 1]].map((p) => Object.freeze(p)),
+);
+
 /** The paths of `choices` no deeper than `depth` (a tree cut to heads that have fewer heads than it is deep). */
 export function truncateChoices(choices: MedusaChoices, depth: number): number[][] {
   return choices.filter((path) => path.length <= depth).map((path) => [...path]);
 }
 
 /** Preset names as a user types them; `chain-K` stands for any K >= 1. */
-export const PRESET_NAMES: readonly string[] = Object.freeze(['mc_sim_7b_63', 'stories260k', 'chain-K']);
+export const PRESET_NAMES: readonly string[] = Object.freeze(['mc_sim_7b_63', 'stories260k', 'stories260k-small', 'chain-K']);
 
-const presetHelp = 'a preset (mc_sim_7b_63, stories260k, or chain-K for K >= 1, e.g. chain-4) or a JSON list of paths such as [[0],[1],[0,0]]';
+const presetHelp = 'a preset (mc_sim_7b_63, stories260k, stories260k-small, or chain-K for K >= 1, e.g. chain-4) or a JSON list of paths such as [[0],[1],[0,0]]';
 
 /**
  * Resolves a preset name or a JSON list of paths into choices. Checks the
@@ -62,6 +74,7 @@ export function resolveChoices(nameOrJson: string): number[][] {
   const text = nameOrJson.trim();
   if (text === 'mc_sim_7b_63') return MC_SIM_7B_63.map((path) => [...path]);
   if (text === 'stories260k') return STORIES260K_TREE.map((path) => [...path]);
+  if (text === 'stories260k-small') return STORIES260K_SMALL_TREE.map((path) => [...path]);
   const chain = /^chain-(\d+)$/.exec(text);
   if (chain) return chainChoices(Number(chain[1]));
   if (!text.startsWith('[')) throw new Error(`unknown medusa_choices "${nameOrJson}": expected ${presetHelp}`);

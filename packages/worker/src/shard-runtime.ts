@@ -46,8 +46,10 @@ export interface SequenceStep {
   positions: ArrayLike<number>;   // [T] absolute positions (past + depth for tree nodes)
   /** [T, T] row-major, 1 where new token i may attend new token j; omitted = causal. */
   treeMask?: ArrayLike<number>;
-  /** Softmax temperature of the returned sumexp pieces (0 or omitted: 1). */
+  /** Softmax temperature of the returned sumexp pieces and draws (0 or omitted: 1). */
   temperature?: number;
+  /** [T] uniforms in [0, 1) of each token's local draw (omitted: 0). */
+  uniforms?: ArrayLike<number>;
 }
 
 /** Head outputs for every row of the step, in sequence order: views into runtime buffers. */
@@ -61,6 +63,7 @@ export interface StepOutputs {
   sumexpLogit: Float32Array;      // [rows]
   picked: Float32Array;           // [rows, maxPicked]
   hidden: Float32Array;           // [rows, dim] final-norm hidden states
+  sample: BigInt64Array;          // [rows] local row drawn from softmax(logits / temperature) over this rank's rows
   /** With Medusa heads: [rows, heads * medusaTopK] local values and row indices, head-major. */
   medusaValues?: Float32Array;
   medusaIndices?: BigInt64Array;
@@ -101,11 +104,12 @@ export class ShardRuntime {
   private readonly maskData: Float32Array;
   private readonly ids: RowBuffer<BigInt64Array>;       // [maxTokens, maxPicked]
   private readonly invTemp: RowBuffer<Float32Array>;    // [maxTokens, 1]
+  private readonly uniforms: RowBuffer<Float32Array>;   // [maxTokens, 1]
   private readonly out: {
     max: RowBuffer<Float32Array>; argmax: RowBuffer<BigInt64Array>;
     topkValues: RowBuffer<Float32Array>; topkIndices: RowBuffer<BigInt64Array>;
     sumexp: RowBuffer<Float32Array>; sumexpLogit: RowBuffer<Float32Array>;
-    picked: RowBuffer<Float32Array>; hidden: RowBuffer<Float32Array>;
+    picked: RowBuffer<Float32Array>; hidden: RowBuffer<Float32Array>; sample: RowBuffer<BigInt64Array>;
   };
   private readonly medusaOut: { values: RowBuffer<Float32Array>; indices: RowBuffer<BigInt64Array> } | undefined;
   private readonly cacheTensors = new Map<KvCache, { k: ort.Tensor[]; v: ort.Tensor[] }>();
@@ -129,9 +133,10 @@ export class ShardRuntime {
     this.maskData = new Float32Array(n * (maxSeq + n));
     this.ids = longs(n, opts.maxPicked);
     this.invTemp = floats(n, 1);
+    this.uniforms = floats(n, 1);
     this.out = {
       max: floats(n, 1), argmax: longs(n, 1), topkValues: floats(n, opts.topK), topkIndices: longs(n, opts.topK),
-      sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim),
+      sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim), sample: longs(n, 1),
     };
     const medusa = weights.head.medusa;
     if (medusa !== undefined) {
@@ -250,6 +255,8 @@ export class ShardRuntime {
       seq.cache.reserve(seq.tokens.length);
       const t = seq.temperature ?? 0;
       this.invTemp.data.fill(t > 0 ? 1 / t : 1, r, r + seq.tokens.length);
+      if (seq.uniforms === undefined) this.uniforms.data.fill(0, r, r + seq.tokens.length);
+      else this.uniforms.data.set(seq.uniforms, r);
       for (let t = 0; t < seq.tokens.length; t++, r++) {
         const tok = seq.tokens[t] as number;
         cur.data.set(emb.subarray(tok * dim, (tok + 1) * dim), r * dim);
@@ -286,15 +293,15 @@ export class ShardRuntime {
     if (picked === undefined) this.ids.array(rows).fill(0n);
     else this.ids.array(rows).set(picked.subarray(0, rows * this.opts.maxPicked));
     const m = this.medusaOut;
-    await this.run(this.headSession, { h: cur.rows(rows), delta: this.partialFfn.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows) }, {
+    await this.run(this.headSession, { h: cur.rows(rows), delta: this.partialFfn.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows), u: this.uniforms.rows(rows) }, {
       max: o.max.rows(rows), argmax: o.argmax.rows(rows), topk_values: o.topkValues.rows(rows), topk_indices: o.topkIndices.rows(rows),
-      sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), h_out: o.hidden.rows(rows),
+      sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), h_out: o.hidden.rows(rows), sample: o.sample.rows(rows),
       ...(m === undefined ? {} : { medusa_topk_values: m.values.rows(rows), medusa_topk_indices: m.indices.rows(rows) }),
     });
     return {
       rows, max: o.max.array(rows), argmax: o.argmax.array(rows), topkValues: o.topkValues.array(rows),
       topkIndices: o.topkIndices.array(rows), sumexp: o.sumexp.array(rows), sumexpLogit: o.sumexpLogit.array(rows),
-      picked: o.picked.array(rows), hidden: o.hidden.array(rows),
+      picked: o.picked.array(rows), hidden: o.hidden.array(rows), sample: o.sample.array(rows),
       ...(m === undefined ? {} : { medusaValues: m.values.array(rows), medusaIndices: m.indices.array(rows) }),
     };
   }

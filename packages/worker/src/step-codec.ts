@@ -16,6 +16,13 @@ export function uint32s(bytes: Uint8Array): Uint32Array {
   return new Uint32Array(new Uint8Array(bytes).buffer);
 }
 
+/** Little-endian float32 view of a bytes field (copied when unaligned). */
+export function floats(bytes: Uint8Array): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new StepInputError(`a float32 field has ${bytes.byteLength} bytes, not a multiple of 4`);
+  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  return new Float32Array(new Uint8Array(bytes).buffer);
+}
+
 /** Checks one sequence's part of a step against the model's sizes. */
 export function checkSequence(s: SequenceStep__Output, vocabSize: number, maxSeq: number): void {
   const T = s.tokens.length;
@@ -23,6 +30,9 @@ export function checkSequence(s: SequenceStep__Output, vocabSize: number, maxSeq
   if (s.positions.length !== T) throw new StepInputError(`sequence ${s.sequenceId}: ${T} tokens but ${s.positions.length} positions`);
   for (const t of s.tokens) if (t >= vocabSize) throw new StepInputError(`sequence ${s.sequenceId}: token id ${t} is outside the vocabulary (${vocabSize})`);
   for (const p of s.positions) if (p >= maxSeq) throw new StepInputError(`sequence ${s.sequenceId}: position ${p} is beyond the context (${maxSeq})`);
+  if (s.uniforms.length !== 0 && s.uniforms.length !== 4 * T) {
+    throw new StepInputError(`sequence ${s.sequenceId}: uniforms has ${s.uniforms.length} bytes; ${T} tokens need ${4 * T}`);
+  }
   if (s.treeMask.length !== 0 && s.treeMask.length !== T * T) {
     throw new StepInputError(`sequence ${s.sequenceId}: tree mask has ${s.treeMask.length} bytes; ${T} tokens need ${T * T}`);
   }
@@ -65,6 +75,7 @@ export function encodeReply(
     sumexp: floatBytes(out.sumexp), sumexpLogit: floatBytes(out.sumexpLogit),
     picked: Buffer.from(picked.buffer),
     computeMs: timings.computeMs, allreduceMs: timings.allReduceMs, allreduces: timings.allReduces, stepMs,
+    sample: globalIds(out.sample, vocab.start),
     medusaTopkValues: out.medusaValues === undefined ? Buffer.alloc(0) : floatBytes(out.medusaValues),
     medusaTopkIds: out.medusaIndices === undefined ? Buffer.alloc(0) : globalIds(out.medusaIndices, vocab.start),
   };

@@ -13,7 +13,7 @@ import { assembleShard, segmentShape } from './shard-loader.js';
 import type { ShardAssignment } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
 import type { SequenceStep } from './shard-runtime.js';
-import { StepInputError, checkSequence, encodeReply, localPicked, uint32s } from './step-codec.js';
+import { StepInputError, checkSequence, encodeReply, floats, localPicked, uint32s } from './step-codec.js';
 
 /** An error carrying the gRPC status it is answered with. */
 export class WorkerError extends Error {
@@ -133,7 +133,8 @@ export class WorkerService {
         if (s.keepAll) cache.commit();
         else cache.compact(s.keep);
       }
-      seqs.push({ cache, tokens: s.tokens, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature });
+      seqs.push({ cache, tokens: s.tokens, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature,
+        uniforms: s.uniforms.length > 0 ? floats(s.uniforms) : undefined });
       rows += s.tokens.length;
     }
     let foreign: Uint8Array | undefined;

@@ -24,7 +24,7 @@ options:
   --algo NAME         force an all-reduce algorithm (default: auto)
   --medusa DIR        also run Medusa (greedy acceptance, lossless) with the heads in DIR on a
                       second cluster, on the same prompts, and print the speedup over the baseline
-  --medusa-choices C  the candidate tree: a preset (mc_sim_7b_63, stories260k, chain-K) or a JSON
+  --medusa-choices C  the candidate tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON
                       list of paths (default: mc_sim_7b_63)
   --json FILE         also write the results as JSON
   -h, --help          show this help`;

@@ -45,8 +45,8 @@ options:
                       e.g. from \`octoserve medusa train\`); with --tp the workers hold the heads
                       vocabulary-parallel (greedy acceptance only on a cluster)
   --medusa-choices C  the candidate tree: mc_sim_7b_63 (the default, cut to the heads' count),
-                      stories260k, chain-K (each head's top guess, K deep) or a JSON list of paths
-                      of per-head ranks, e.g. [[0],[1],[0,0]]
+                      stories260k, stories260k-small, chain-K (each head's top guess, K deep)
+                      or a JSON list of paths of per-head ranks, e.g. [[0],[1],[0,0]]
   --acceptance A      greedy (default at --temperature 0) is lossless: exactly the tokens of plain
                       greedy decoding. typical (default at --temperature > 0) accepts a guess x when
                       p(x) > min(0.09, 0.3 exp(-H(p))), p = softmax(logits / T), and samples the

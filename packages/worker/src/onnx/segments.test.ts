@@ -119,7 +119,7 @@ test('head segment returns max, argmax, top-k, softmax pieces and picked logits 
   const h = rand(dim, r); const delta = new Float32Array(dim);
   const sess = await session(buildHeadSegment('head', shape, w, rows, k));
   const ids = BigInt64Array.from([4n, 7n]);
-  const out = await sess.run({ h: new ort.Tensor('float32', h, [1, dim]), delta: new ort.Tensor('float32', delta, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]) });
+  const out = await sess.run({ h: new ort.Tensor('float32', h, [1, dim]), delta: new ort.Tensor('float32', delta, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]) });
   const logits = matvec(w.wcls, rms(Array.from(h), w.finalNorm, shape.normEps), rows, dim);
   const order = logits.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   const m = order[0]![0];
@@ -130,4 +130,10 @@ test('head segment returns max, argmax, top-k, softmax pieces and picked logits 
   close(out.sumexp!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it), 0)], 1e-5, 'sumexp');
   close(out.sumexp_logit!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it) * l * it, 0)], 1e-5, 'sumexp_logit');
   close(out.picked!.data as Float32Array, [logits[4]!, logits[7]!], 1e-5, 'picked');
+  // the draw: the first row whose cumulative tempered probability exceeds u = 0.6
+  const p = logits.map((l) => Math.exp((l - m) * it));
+  const z = p.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  const want = p.findIndex((v) => (acc += v) > 0.6 * z);
+  assert.equal(Number((out.sample!.data as BigInt64Array)[0]), want);
 });

@@ -160,7 +160,8 @@ function medusaHeads(g: GraphBuilder, xn: string, wcls: string, s: SegmentShape,
 /**
  * Inputs: h, delta [T, dim]; ids [T, N] int64 (local row indices whose logits the
  * coordinator asked for; 0 when unused); inv_temp [T, 1] (1 / temperature, 1 for greedy).
- * Outputs per position, over this rank's rows: max [T, 1], argmax [T, 1] (int64, lowest
+ * u [T, 1] uniform in [0, 1). Outputs per position, over this rank's rows: sample [T, 1] (int64,
+ * drawn from softmax(s) restricted to the rank's rows with u), max [T, 1], argmax [T, 1] (int64, lowest
  * index on ties), topk_values/topk_indices [T, k] of the raw logits l; with s = l·inv_temp,
  * sumexp [T, 1] = Σ exp(s - max·inv_temp), sumexp_logit [T, 1] = Σ exp(s - max·inv_temp)·s,
  * picked [T, N] logits of `ids`, and h_out [T, dim] (the final-norm hidden state for Medusa heads).
@@ -170,6 +171,8 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
   const x = g.op('Add', [g.input('h', ['tokens', s.dim]), g.input('delta', ['tokens', s.dim])]);
   const ids = g.input('ids', ['tokens', 'picked'], DataType.INT64);
   const invTemp = g.input('inv_temp', ['tokens', 1]);
+  const u = g.input('u', ['tokens', 1]);
+  g.output('sample', ['tokens', 1], DataType.INT64);
   for (const [out, dims] of [['max', 1], ['argmax', 1], ['topk_values', topK], ['topk_indices', topK], ['sumexp', 1], ['sumexp_logit', 1]] as const) {
     g.output(out, ['tokens', dims], out === 'argmax' || out === 'topk_indices' ? DataType.INT64 : DataType.FLOAT);
   }
@@ -185,7 +188,11 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
   g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);
   const scaled = g.op('Mul', [logits, invTemp]);
   const e = g.op('Exp', [g.op('Sub', [scaled, g.op('Mul', [max, invTemp])])]);
-  g.op('ReduceSum', [e, g.ints('last_axis', [-1])], { keepdims: 1 }, 'sumexp');
+  const total = g.op('ReduceSum', [e, g.ints('last_axis', [-1])], { keepdims: 1 }, 'sumexp');
+  // a draw from softmax(s) over this rank's rows: the count of cumulative sums at or below u·total
+  const below = g.op('LessOrEqual', [g.op('CumSum', [e, g.ints('cumsum_axis', [1])]), g.op('Mul', [u, total])]);
+  const count = g.op('ReduceSum', [g.op('Cast', [below], { to: DataType.FLOAT }), 'last_axis'], { keepdims: 1 });
+  g.op('Cast', [g.op('Min', [count, g.scalar('last_row', vocabRows - 1)])], { to: DataType.INT64 }, 'sample');
   g.op('ReduceSum', [g.op('Mul', [e, scaled]), 'last_axis'], { keepdims: 1 }, 'sumexp_logit');
   g.op('GatherElements', [logits, ids], { axis: 1 }, 'picked');
   return g.toBytes();
