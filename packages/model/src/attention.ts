@@ -1,4 +1,5 @@
 // Causal multi-head attention with grouped KV heads, over a per-layer KV cache.
+import { maskedAttention } from './masked-attention.js';
 
 /** x[0..n) ← softmax(x[0..n)), in place. */
 export function softmax(x: Float32Array, n: number, offset = 0): void {
@@ -24,36 +25,12 @@ export function attention(
   out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array, scores: Float32Array,
   nPos: number, nHeads: number, nKvHeads: number, headDim: number, maxSeqLen: number,
 ): void {
-  const kvDim = nKvHeads * headDim;
-  const kvMul = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
-  for (let h = 0; h < nHeads; h++) {
-    const qOff = h * headDim;
-    const kvOff = Math.floor(h / kvMul) * headDim;
-    const sOff = h * maxSeqLen;
-    // scores of this head against every cached key: q·k / sqrt(headDim)
-    let max = -Infinity;
-    for (let t = 0; t < nPos; t++) {
-      const kOff = t * kvDim + kvOff;
-      let dot = 0;
-      for (let i = 0; i < headDim; i++) dot += q[qOff + i]! * keyCache[kOff + i]!;
-      const score = dot * scale;
-      scores[sOff + t] = score;
-      if (score > max) max = score;
-    }
-    // softmax numerators; the 1/sum is applied to the weighted sum below
-    let sum = 0;
-    for (let t = 0; t < nPos; t++) {
-      const e = Math.exp(scores[sOff + t]! - max);
-      scores[sOff + t] = e;
-      sum += e;
-    }
-    // weighted sum of the cached values
-    const inv = 1 / sum;
-    for (let i = 0; i < headDim; i++) {
-      let acc = 0;
-      for (let t = 0, v = kvOff + i; t < nPos; t++, v += kvDim) acc += scores[sOff + t]! * valueCache[v]!;
-      out[qOff + i] = acc * inv;
-    }
-  }
+  maskedAttention(out, q, keyCache, valueCache, scores, positionSlots(nPos), nPos, nHeads, nKvHeads, headDim, maxSeqLen);
+}
+
+/** Slots 0, 1, 2, ...: every cached position, in order (grown once, then reused). */
+let allSlots = new Int32Array(0);
+function positionSlots(n: number): Int32Array {
+  if (allSlots.length < n) allSlots = Int32Array.from({ length: Math.max(n, 2 * allSlots.length) }, (_, i) => i);
+  return allSlots;
 }

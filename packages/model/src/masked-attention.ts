@@ -18,8 +18,7 @@ export function attendedSlots(slots: Int32Array, past: number, mask: Uint8Array 
 
 /**
  * out[h] = softmax(q[h] · K[g, slots]^T / sqrt(headDim)) · V[g, slots], g = floor(h / kvMul):
- * attention() of ./attention.ts restricted to the cache rows listed in slots[0..nSlots), with the
- * same operations in the same order (so slots = 0..n-1 gives exactly attention()'s result).
+ * attention over the cache rows listed in slots[0..nSlots) (attention() passes 0..n-1).
  *   out, q:                 [nHeads * headDim]
  *   keyCache, valueCache:   [maxSeqLen, nKvHeads * headDim] (one layer)
  *   scores:                 [nHeads * maxSeqLen] scratch
