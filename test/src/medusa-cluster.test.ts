@@ -52,4 +52,24 @@ describe('Medusa on a cluster', () => {
       }
     });
   }
+
+  test('tp=4, typical acceptance at T=0.7: the same seed gives the same story, another seed another', async () => {
+    const tree = buildTree(MC_SIM_7B_63, { numHeads: 4 });
+    const cluster = await Cluster.start({ modelPath: model.modelPath, tp: 4, workerCommand: WORKER_COMMAND, medusa: { path: headsDir, topK: Math.max(...tree.topK) }, maxPicked: 10 });
+    try {
+      const prompt = (cases[6] as GoldenCase).prompt_token_ids;
+      const story = async (seed: number, seq: number): Promise<{ ids: number[]; perStep: number }> => {
+        const backend = new ClusterMedusaBackend(cluster, seq, seed);
+        const r = await medusaGenerate(backend, prompt, { tree, acceptance: 'typical', temperature: 0.7, seed, maxTokens: 80, stopIds: [1, 2] });
+        await cluster.release([seq]);
+        return { ids: r.tokenIds, perStep: r.stats.tokensPerStep };
+      };
+      const a = await story(5, 31);
+      assert.deepEqual((await story(5, 32)).ids, a.ids);
+      assert.notDeepEqual((await story(6, 33)).ids, a.ids);
+      assert.ok(a.perStep > 1, `${a.perStep} tokens per step`);
+    } finally {
+      await cluster.close();
+    }
+  });
 });

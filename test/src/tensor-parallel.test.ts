@@ -24,6 +24,7 @@ async function withCluster<T>(modelPath: string, tp: number, body: (c: Cluster) 
 async function clusterGreedy(cluster: Cluster, promptIds: number[], maxTokens: number, seq = 1): Promise<number[]> {
   const source = new ClusterTokenSource(cluster, seq, { temperature: 0 });
   const r = await generateFrom(source, promptIds, { maxTokens, stopIds: [1, 2] });
+  await cluster.release([seq]);
   return r.tokenIds;
 }
 
@@ -41,11 +42,12 @@ test('octoserve generate --tp 8 --json reproduces run.c on two golden cases (ids
   for (const c of cases.slice(0, LONG ? cases.length : 2)) {
     const r = await runCli(['generate', '--model', model.modelPath, '--prompt', c.prompt, '--max-tokens', String(goldenBudget(c)), '--tp', '8', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { prompt_token_ids: number[]; token_ids: number[]; text: string; stats: Record<string, number> };
+    const out = JSON.parse(r.stdout) as { prompt_token_ids: number[]; token_ids: number[]; text: string; finish_reason: string; stats: Record<string, number> };
     assert.deepEqual(out.prompt_token_ids, c.prompt_token_ids);
     assert.deepEqual(out.token_ids, c.generated_token_ids, `tokens differ for "${c.prompt}"`);
     assert.equal(out.text, c.text);
-    assert.equal(out.stats.steps, out.token_ids.length);
+    // one step per token, plus the step that produced a stop token
+    assert.equal(out.stats.steps, out.token_ids.length + (out.finish_reason === 'stop' ? 1 : 0));
     assert.equal(out.stats.allreduces_per_step, 2 * 5, 'exactly two all-reduces per layer (stories260K has 5 layers)');
     for (const key of ['tokens_per_step', 'step_ms_p50', 'allreduce_ms_per_step']) assert.ok(Number.isFinite(out.stats[key]), key);
   }
@@ -73,6 +75,21 @@ test('temperature sampling on a cluster: the same seed gives the same tokens, an
     assert.notDeepEqual(await sample(8, 23), first);
     assert.notDeepEqual(first, (cases[5] as GoldenCase).generated_token_ids.slice(0, 60), 'sampling is not greedy');
   });
+});
+
+test('a step a worker refuses fails at once with the worker\'s reason, not at the deadline', async () => {
+  const cluster = await Cluster.start({ modelPath: model.modelPath, tp: 2, workerCommand: WORKER_COMMAND, maxSequences: 1 });
+  try {
+    await cluster.step([{ sequenceId: 1, tokens: [1], positions: [0], reset: true, keepAll: false, temperature: 0 }]);
+    const t0 = performance.now();
+    await assert.rejects(
+      cluster.step([{ sequenceId: 2, tokens: [1], positions: [0], reset: true, keepAll: false, temperature: 0 }]),
+      /holds 1 sequences, its most \(1\); release one first/,
+    );
+    assert.ok(performance.now() - t0 < 2_000, 'the refusal arrives before the step deadline');
+  } finally {
+    await cluster.close();
+  }
 });
 
 test('shards streamed by the coordinator (--load upload) give the same tokens', async () => {

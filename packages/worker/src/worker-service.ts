@@ -230,7 +230,7 @@ export class WorkerService {
           call.write(await this.step(req));
         } catch (err) {
           failed = true;
-          call.destroy(statusOf(err));
+          call.emit('error', statusOf(err)); // grpc-js ends the call with this status
           this.id.log(`rank ${this.id.rank}: step ${req.stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
       });

@@ -43,7 +43,7 @@ options:
   --verbose           with --tp: show the workers' and coordinator's log lines
   --medusa DIR        decode with Medusa heads (a directory in FasterDecoding's or vLLM's layout,
                       e.g. from \`octoserve medusa train\`); with --tp the workers hold the heads
-                      vocabulary-parallel (greedy acceptance only on a cluster)
+                      vocabulary-parallel
   --medusa-choices C  the candidate tree: mc_sim_7b_63 (the default, cut to the heads' count),
                       stories260k, stories260k-small, chain-K (each head's top guess, K deep)
                       or a JSON list of paths of per-head ranks, e.g. [[0],[1],[0,0]]
@@ -124,6 +124,13 @@ async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlag
 }
 
 /** Generation on N local workers; the cluster is stopped (no worker left behind) whatever happens. */
+/** The most children one tree node has: the logits typical acceptance reads at that node. */
+function widestNode(tree: MedusaTree): number {
+  const children = new Int32Array(tree.nodeCount);
+  for (let i = 1; i < tree.nodeCount; i++) { const p = tree.parent[i] as number; children[p] = (children[p] ?? 0) + 1; }
+  return Math.max(1, ...children);
+}
+
 /** The candidate tree of --medusa-choices (default: mc_sim_7b_63 cut to the heads' count). */
 function medusaTree(model: LoadedModel, medusa: MedusaFlags): MedusaTree {
   const { config } = model.checkpoint;
@@ -132,7 +139,7 @@ function medusaTree(model: LoadedModel, medusa: MedusaFlags): MedusaTree {
   return buildTree(choices, { numHeads: heads.numHeads });
 }
 
-/** Generation on N local workers (with Medusa, greedy acceptance); the cluster is stopped (no worker left behind) whatever happens. */
+/** Generation on N local workers (with Medusa when asked); the cluster is stopped (no worker left behind) whatever happens. */
 async function withCluster(model: LoadedModel, tp: number, load: string, verbose: boolean, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
   const modelPath = model.checkpoint.path;
   const tree = medusa === null ? undefined : medusaTree(model, medusa);
@@ -140,15 +147,17 @@ async function withCluster(model: LoadedModel, tp: number, load: string, verbose
   const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   const cluster = await Cluster.start({
     modelPath, tp, workerCommand: WORKER_COMMAND, loadMode: load === 'upload' ? 'upload' : 'read', log,
-    ...(medusa === null || tree === undefined ? {} : { medusa: { path: medusa.dir, topK: Math.max(...tree.topK) } }),
+    ...(medusa === null || tree === undefined ? {} : { medusa: { path: medusa.dir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
   });
   const onSignal = (): void => { void cluster.close().finally(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   try {
     if (tree !== undefined) {
       await body(async (promptIds, stopIds, maxTokens, onToken) => {
-        const backend = new ClusterMedusaBackend(cluster, 1);
-        const result = await medusaGenerate(backend, promptIds, { tree, acceptance: 'greedy', maxTokens, stopIds, onToken });
+        const backend = new ClusterMedusaBackend(cluster, 1, s.seed);
+        const result = await medusaGenerate(backend, promptIds, {
+          tree, acceptance: medusa?.acceptance ?? 'greedy', temperature: s.temperature, seed: s.seed, maxTokens, stopIds, onToken,
+        });
         const { steps, tokensPerStep, acceptedPerDepth, drafts } = result.stats;
         const t = backend.timings;
         return {
@@ -200,9 +209,6 @@ export const generateCommand: Command = {
       throw new UsageError('--medusa-choices and --acceptance need --medusa DIR');
     }
     const acceptance = choiceFlag(flags, 'acceptance', ['greedy', 'typical'] as const, temperature > 0 ? 'typical' : 'greedy');
-    if (medusaDir !== undefined && tp > 0 && acceptance === 'typical') {
-      throw new UsageError('typical acceptance runs on the reference engine only for now: drop --tp, or use greedy acceptance (--temperature 0) on the cluster');
-    }
     if (medusaDir !== undefined && acceptance === 'greedy' && temperature > 0) throw new UsageError(`--acceptance greedy needs --temperature 0, got ${temperature}; use --acceptance typical to sample`);
     if (medusaDir !== undefined && acceptance === 'typical' && temperature === 0) throw new UsageError('--acceptance typical needs --temperature > 0');
     if (medusaDir !== undefined && (topK !== 0 || topP !== 1)) throw new UsageError('--top-k and --top-p do not apply with --medusa');
