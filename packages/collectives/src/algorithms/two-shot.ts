@@ -6,7 +6,7 @@
 // Reduction order: rank order, as one-shot, so both give the same bits.
 import type { OpContext } from '../op-context.js';
 import { blockLength, blockStart, chunkCount } from '../partition.js';
-import { addInto } from './kernels.js';
+import { reduceOwnChunk, sendBlocksToOwners } from './direct.js';
 
 const STEP_REDUCE = 0;
 const STEP_GATHER = 1;
@@ -15,14 +15,7 @@ export async function twoShotAllReduce(ctx: OpContext, x: Float32Array, out: Flo
   const { rank, worldSize: N, chunkElems: C, peers } = ctx;
   const L = x.length;
   // Shot one, sending: block p of x to its owner p.
-  for (const p of peers) {
-    const s = blockStart(L, N, p);
-    const len = blockLength(L, N, p);
-    for (let c = 0, K = chunkCount(len, C); c < K; c++) {
-      const o = s + c * C;
-      ctx.send(p, STEP_REDUCE, x, o, o, Math.min(C, s + len - o));
-    }
-  }
+  sendBlocksToOwners(ctx, x, STEP_REDUCE);
   // Shot one, reducing the own block chunk by chunk in rank order; shot two
   // sends each finished chunk at once.
   const s = blockStart(L, N, rank);
@@ -31,13 +24,7 @@ export async function twoShotAllReduce(ctx: OpContext, x: Float32Array, out: Flo
     const o = s + c * C;
     const n = Math.min(C, s + len - o);
     const at = o - s;
-    for (let p = 0; p < N; p++) {
-      const add = p > 0;
-      if (p !== rank) await ctx.recv(p, STEP_REDUCE, o, n, work, at, add);
-      else if (ctx.lossy) ctx.applyOwn(ctx.encode(STEP_REDUCE, x, o, o, n, 0), n, work, at, add);
-      else if (add) addInto(work, at, x, o, n);
-      else work.set(x.subarray(o, o + n), at);
-    }
+    await reduceOwnChunk(ctx, x, STEP_REDUCE, o, n, work, at);
     if (ctx.lossy) ctx.roundOwn(work, at, n);
     ctx.sendToAll(peers, STEP_GATHER, work, at, o, n);
   }
