@@ -21,21 +21,30 @@ export class ClusterMedusaBackend implements MedusaBackend {
   /** The last step's answers and the row its out[0] stands for, for sample(). */
   private last: { step: ClusterStep; firstRow: number; invTemperature: number } | undefined;
 
+  /** Scratch sized for the largest step, reused every step. */
+  private readonly uniformRows: Float32Array;  // [maxTokens] the workers' per-row uniforms
+  private readonly childIds: Uint32Array;      // [maxTokens, maxPicked] children's tokens per row
+  private readonly childCount: Int32Array;     // [maxTokens]
+
   constructor(private readonly cluster: Cluster, readonly sequenceId: number, seed = 0) {
     this.maxSeqLen = cluster.config.maxSeqLen;
     this.numHeads = cluster.options.medusaHeads;
     this.rng = new Rng(seed, 'medusa-cluster');
+    const rows = cluster.options.maxTokensPerStep;
+    this.uniformRows = new Float32Array(rows);
+    this.childIds = new Uint32Array(rows * cluster.options.maxPicked);
+    this.childCount = new Int32Array(rows);
     if (this.numHeads === 0) throw new Error('this cluster was started without Medusa heads');
   }
 
   private async send(tokens: ArrayLike<number>, positions: ArrayLike<number>, mask: Uint8Array | undefined, keep: KeepSlots, typical: TypicalStepOutputs | null): Promise<ClusterStep> {
     const T = tokens.length;
-    let uniforms = Buffer.alloc(0);
+    let uniforms: Buffer = Buffer.alloc(0);
     let pickedIds: Uint32Array | undefined;
     if (typical !== null) {
-      const u = new Float32Array(T);
+      const u = this.uniformRows;
       for (let i = 0; i < T; i++) u[i] = this.rng.nextFloat();
-      uniforms = Buffer.from(u.buffer);
+      uniforms = Buffer.from(u.buffer, 0, 4 * T); // a view: the next step refills it only after every rank has answered this one
       if (mask !== undefined) pickedIds = this.childTokens(tokens, typical.parents);
     }
     const seq: SequenceStep = {
@@ -52,8 +61,8 @@ export class ClusterMedusaBackend implements MedusaBackend {
   /** [rows, maxPicked]: at each row, the tokens of its children (whose logits typical acceptance reads there). */
   private childTokens(tokens: ArrayLike<number>, parents: Int32Array): Uint32Array {
     const width = this.cluster.options.maxPicked;
-    const ids = new Uint32Array(tokens.length * width);
-    const used = new Int32Array(tokens.length);
+    const ids = this.childIds.subarray(0, tokens.length * width).fill(0);
+    const used = this.childCount.fill(0, 0, tokens.length);
     for (let c = 0; c < tokens.length; c++) {
       const p = parents[c] as number;
       if (p < 0) continue;
@@ -69,7 +78,7 @@ export class ClusterMedusaBackend implements MedusaBackend {
   private fillTypical(step: ClusterStep, firstRow: number, rows: number, tree: boolean, t: TypicalStepOutputs): void {
     const invT = 1 / t.temperature;
     const width = this.cluster.options.maxPicked;
-    const used = new Int32Array(rows);
+    const used = this.childCount.fill(0, 0, rows);
     for (let r = 0; r < rows; r++) {
       const stats = mergedSoftmaxStats(step.ranks, firstRow + r, invT);
       t.logSumExp[r] = stats.logSumExp;
