@@ -1,12 +1,12 @@
 // `octoserve generate`: run the reference engine on one prompt and print the text (or JSON).
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RANK_FLAGS } from '@octoserve/collectives';
-import { Cluster, ClusterMedusaBackend, ClusterTokenSource, percentile } from '@octoserve/coordinator';
+import { Cluster, ClusterMedusaBackend, ClusterTokenSource, percentile, type StepTimings } from '@octoserve/coordinator';
 import {
-  ReferenceEngine, Sampler, checkPromptFits, generate, generateFrom, openModel, type GenerateResult, type LoadedModel,
+  ReferenceEngine, Sampler, checkPromptFits, generate, generateFrom, openModel, type GenerateResult, type LoadedModel, type ModelConfig,
 } from '@octoserve/model';
 import {
-  MC_SIM_7B_63, ReferenceMedusaBackend, buildTree, loadMedusaHeads, medusaGenerate, resolveChoices, truncateChoices, type AcceptanceMode, type MedusaTree,
+  MC_SIM_7B_63, ReferenceMedusaBackend, buildTree, loadMedusaHeads, medusaGenerate, resolveChoices, truncateChoices, type AcceptanceMode, type MedusaBackend, type MedusaHeads, type MedusaTree,
 } from '@octoserve/medusa';
 import type { Command } from './command.js';
 import { choiceFlag, numberFlag, runWithFlags, stringFlag } from './flags.js';
@@ -104,18 +104,8 @@ async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlag
   const engine = ReferenceEngine.fromCheckpoint(model.checkpoint);
   model.checkpoint.close();
   if (medusa !== null) {
-    const { config } = engine;
-    const heads = loadMedusaHeads(medusa.dir, { baseVocab: config.vocabSize, baseDim: config.dim });
-    const backend = new ReferenceMedusaBackend(engine.transformer, heads);
-    const choices = medusa.choices === undefined ? truncateChoices(MC_SIM_7B_63, heads.numHeads) : resolveChoices(medusa.choices);
-    const tree = buildTree(choices, { numHeads: heads.numHeads });
-    await body(async (promptIds, stopIds, maxTokens, onToken) => {
-      const result = await medusaGenerate(backend, promptIds, {
-        tree, acceptance: medusa.acceptance, temperature: s.temperature, seed: s.seed, maxTokens, stopIds, onToken,
-      });
-      const { steps, tokensPerStep, acceptedPerDepth, drafts } = result.stats;
-      return { result, extra: { steps, tokens_per_step: tokensPerStep, accepted_per_depth: acceptedPerDepth, drafts } };
-    }, engine.maxSeqLen);
+    const { heads, tree } = loadMedusa(engine.config, medusa);
+    await body(medusaRun(new ReferenceMedusaBackend(engine.transformer, heads), tree, medusa, s), engine.maxSeqLen);
     return;
   }
   const sampler = new Sampler(engine.config.vocabSize, s);
@@ -123,7 +113,6 @@ async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlag
     ({ result: await generate(engine, promptIds, { maxTokens, sampler, stopIds, onToken }), extra: {} }), engine.maxSeqLen);
 }
 
-/** Generation on N local workers; the cluster is stopped (no worker left behind) whatever happens. */
 /** The most children one tree node has: the logits typical acceptance reads at that node. */
 function widestNode(tree: MedusaTree): number {
   const children = new Int32Array(tree.nodeCount);
@@ -131,18 +120,37 @@ function widestNode(tree: MedusaTree): number {
   return Math.max(1, ...children);
 }
 
-/** The candidate tree of --medusa-choices (default: mc_sim_7b_63 cut to the heads' count). */
-function medusaTree(model: LoadedModel, medusa: MedusaFlags): MedusaTree {
-  const { config } = model.checkpoint;
+/** The heads of --medusa and the candidate tree of --medusa-choices (default: mc_sim_7b_63 cut to the heads' count). */
+function loadMedusa(config: ModelConfig, medusa: MedusaFlags): { heads: MedusaHeads; tree: MedusaTree } {
   const heads = loadMedusaHeads(medusa.dir, { baseVocab: config.vocabSize, baseDim: config.dim });
   const choices = medusa.choices === undefined ? truncateChoices(MC_SIM_7B_63, heads.numHeads) : resolveChoices(medusa.choices);
-  return buildTree(choices, { numHeads: heads.numHeads });
+  return { heads, tree: buildTree(choices, { numHeads: heads.numHeads }) };
+}
+
+/** What a cluster's step timings add to the stats: step p50, all-reduce time and count per step. */
+function stepStats(t: StepTimings): Record<string, number> {
+  return {
+    step_ms_p50: percentile(t.wallMs, 50), allreduces_per_step: t.allReducesPerStep,
+    allreduce_ms_per_step: t.allReduceMs.reduce((a, b) => a + b, 0) / Math.max(1, t.wallMs.length),
+  };
+}
+
+/** A Run decoding with Medusa on `backend`; its stats add steps, tokens per step, acceptance per depth and drafts. */
+function medusaRun(backend: MedusaBackend, tree: MedusaTree, medusa: MedusaFlags, s: Sampling, timings?: StepTimings): Run {
+  return async (promptIds, stopIds, maxTokens, onToken) => {
+    const result = await medusaGenerate(backend, promptIds, {
+      tree, acceptance: medusa.acceptance, temperature: s.temperature, seed: s.seed, maxTokens, stopIds, onToken,
+    });
+    const { steps, tokensPerStep, acceptedPerDepth, drafts } = result.stats;
+    const cluster = timings === undefined ? {} : stepStats(timings);
+    return { result, extra: { ...cluster, steps, tokens_per_step: tokensPerStep, accepted_per_depth: acceptedPerDepth, drafts } };
+  };
 }
 
 /** Generation on N local workers (with Medusa when asked); the cluster is stopped (no worker left behind) whatever happens. */
 async function withCluster(model: LoadedModel, tp: number, load: string, verbose: boolean, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
   const modelPath = model.checkpoint.path;
-  const tree = medusa === null ? undefined : medusaTree(model, medusa);
+  const tree = medusa === null ? undefined : loadMedusa(model.checkpoint.config, medusa).tree;
   model.checkpoint.close();
   const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   const cluster = await Cluster.start({
@@ -152,36 +160,16 @@ async function withCluster(model: LoadedModel, tp: number, load: string, verbose
   const onSignal = (): void => { void cluster.close().finally(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   try {
-    if (tree !== undefined) {
-      await body(async (promptIds, stopIds, maxTokens, onToken) => {
-        const backend = new ClusterMedusaBackend(cluster, 1, s.seed);
-        const result = await medusaGenerate(backend, promptIds, {
-          tree, acceptance: medusa?.acceptance ?? 'greedy', temperature: s.temperature, seed: s.seed, maxTokens, stopIds, onToken,
-        });
-        const { steps, tokensPerStep, acceptedPerDepth, drafts } = result.stats;
-        const t = backend.timings;
-        return {
-          result,
-          extra: {
-            steps, tokens_per_step: tokensPerStep, accepted_per_depth: acceptedPerDepth, drafts, step_ms_p50: percentile(t.wallMs, 50),
-            allreduce_ms_per_step: t.allReduceMs.reduce((a, b) => a + b, 0) / Math.max(1, t.wallMs.length), allreduces_per_step: t.allReducesPerStep,
-          },
-        };
-      }, cluster.config.maxSeqLen);
+    if (medusa !== null && tree !== undefined) {
+      const backend = new ClusterMedusaBackend(cluster, 1, s.seed);
+      await body(medusaRun(backend, tree, medusa, s, backend.timings), cluster.config.maxSeqLen);
       return;
     }
     await body(async (promptIds, stopIds, maxTokens, onToken) => {
       const source = new ClusterTokenSource(cluster, 1, s);
       const result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
-      const t = source.timings;
-      const steps = t.wallMs.length;
-      return {
-        result,
-        extra: {
-          steps, tokens_per_step: steps > 0 ? result.tokenIds.length / steps : 0, step_ms_p50: percentile(t.wallMs, 50),
-          allreduce_ms_per_step: t.allReduceMs.reduce((a, b) => a + b, 0) / Math.max(1, steps), allreduces_per_step: t.allReducesPerStep,
-        },
-      };
+      const steps = source.timings.wallMs.length;
+      return { result, extra: { steps, tokens_per_step: steps > 0 ? result.tokenIds.length / steps : 0, ...stepStats(source.timings) } };
     }, cluster.config.maxSeqLen);
   } finally {
     process.removeListener('SIGINT', onSignal);
