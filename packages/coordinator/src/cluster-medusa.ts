@@ -8,7 +8,7 @@
 import type { KeepSlots, MedusaBackend, MedusaStepOutputs, TypicalStepOutputs } from '@octoserve/medusa';
 import { Rng } from '@octoserve/model';
 import type { SequenceStep } from '@octoserve/wire';
-import type { Cluster, ClusterStep } from './cluster.js';
+import type { ClusterStep, StepRunner } from './cluster.js';
 import { StepTimings } from './cluster-source.js';
 import { mergedArgmax, mergedHeadTopK, mergedPicked, mergedSample, mergedSoftmaxStats } from './merge.js';
 
@@ -26,7 +26,7 @@ export class ClusterMedusaBackend implements MedusaBackend {
   private readonly childIds: Uint32Array;      // [maxTokens, maxPicked] children's tokens per row
   private readonly childCount: Int32Array;     // [maxTokens]
 
-  constructor(private readonly cluster: Cluster, readonly sequenceId: number, seed = 0) {
+  constructor(private readonly cluster: StepRunner, readonly sequenceId: number, seed = 0) {
     this.maxSeqLen = cluster.config.maxSeqLen;
     this.numHeads = cluster.options.medusaHeads;
     this.rng = new Rng(seed, 'medusa-cluster');

@@ -2,7 +2,7 @@
 // step after that, the next token chosen from the ranks' merged answers.
 import { Rng, Sampler } from '@octoserve/model';
 import type { TokenSource } from '@octoserve/model';
-import type { Cluster, ClusterStep } from './cluster.js';
+import type { ClusterStep, StepRunner } from './cluster.js';
 import { mergedArgmax, mergedSample, mergedTopK } from './merge.js';
 
 export interface ClusterSampling {
@@ -69,7 +69,7 @@ export class ClusterTokenSource implements TokenSource {
   private readonly rng: Rng | undefined;
   private readonly uniform = new Float32Array(1);
 
-  constructor(private readonly cluster: Cluster, readonly sequenceId: number, private readonly sampling: ClusterSampling) {
+  constructor(private readonly cluster: StepRunner, readonly sequenceId: number, private readonly sampling: ClusterSampling) {
     this.maxSeqLen = cluster.config.maxSeqLen;
     const localK = cluster.options.topK;
     this.k = Math.min(sampling.topK !== undefined && sampling.topK > 0 ? sampling.topK : localK, localK);

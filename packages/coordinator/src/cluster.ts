@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { openCheckpoint, readShardSlices } from '@octoserve/model';
 import type { ModelConfig } from '@octoserve/model';
 import { INTERNAL_SERVER_OPTIONS, workerServices } from '@octoserve/wire';
-import type { LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
+import type { HealthReply__Output, LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
 import { LocalWorkers } from './local-launcher.js';
@@ -39,6 +39,10 @@ export interface ClusterOptions {
   /** Medusa heads the workers hold, vocabulary-parallel like the LM head. */
   medusa?: { path: string; topK: number };
   log?: (line: string) => void;
+  /** Each rank's shard loaded (for progress). */
+  onShardLoaded?: (rank: number, loaded: number) => void;
+  /** The cluster failed (a worker exited or a step failed): it can no longer step. */
+  onFailure?: (err: Error) => void;
 }
 
 /** A step's merged view: every rank's rows plus the per-rank timings. */
@@ -49,6 +53,13 @@ export interface ClusterStep {
   workerMs: number[];       // per rank: the whole step on the worker
   allReduces: number;
   wallMs: number;
+}
+
+/** What the decode loops need of a cluster: its model, its limits, and steps. */
+export interface StepRunner {
+  readonly config: ModelConfig;
+  readonly options: Cluster['options'];
+  step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep>;
 }
 
 export class ClusterError extends Error {
@@ -92,7 +103,7 @@ function* uploadMessages(modelPath: string, shard: RankShard, load: LoadShardReq
   }
 }
 
-export class Cluster {
+export class Cluster implements StepRunner {
   private stepId = 0;
   private failure: Error | undefined;
   /** A local worker's exit: the most telling reason a step failed. */
@@ -106,6 +117,7 @@ export class Cluster {
     private readonly clients: RankClient[],
     readonly registrations: Registration[],
     private readonly workers: LocalWorkers | undefined,
+    private readonly onFailure: (err: Error) => void,
   ) {}
 
   get tp(): number { return this.plan.tp; }
@@ -153,6 +165,7 @@ export class Cluster {
         stepTimeoutMs: opts.stepTimeoutMs ?? 5_000, maxSequences: opts.maxSequences ?? 4,
       };
       const t0 = performance.now();
+      let loaded = 0;
       await Promise.race([exited, Promise.all(clients.map((c) => {
         const shard = plan.ranks[c.rank] as RankShard;
         const load: LoadShardRequest = {
@@ -162,13 +175,14 @@ export class Cluster {
           medusaPath: opts.loadMode === 'upload' ? '' : opts.medusa?.path ?? '', medusaHeads: heads?.numHeads ?? 0,
           medusaLayers: heads?.numLayers ?? 0, medusaTopK: opts.medusa?.topK ?? 0,
         };
-        return opts.loadMode === 'upload'
+        const loading = opts.loadMode === 'upload'
           ? c.uploadShard(uploadMessages(opts.modelPath, shard, load, heads), startTimeout)
           : c.loadShard(load, startTimeout);
+        return loading.then((reply) => { opts.onShardLoaded?.(c.rank, ++loaded); return reply; });
       }))]);
       log(`coordinator: ${opts.tp} shards loaded in ${(performance.now() - t0).toFixed(0)} ms`);
       for (const c of clients) c.openSteps();
-      cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers);
+      cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}));
       if (earlyExit !== undefined) cluster.workerExited(earlyExit);
       return cluster;
     } catch (err) {
@@ -190,6 +204,7 @@ export class Cluster {
     if (this.failure !== undefined) return;
     this.failure = err;
     for (const c of this.clients) c.kill(err);
+    this.onFailure(err);
   }
 
   /** Sends one step to every rank and waits (with the step deadline) for all replies. */
@@ -218,6 +233,14 @@ export class Cluster {
       clearTimeout(timer);
     }
   }
+
+  /** Each rank's health, or why it did not answer within `timeoutMs`. */
+  health(timeoutMs: number): Promise<(HealthReply__Output | Error)[]> {
+    return Promise.all(this.clients.map((c) => c.health(timeoutMs).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+  }
+
+  /** Why the cluster can no longer step, once it has failed. */
+  get failed(): Error | undefined { return this.failure; }
 
   release(sequenceIds: number[]): Promise<unknown> {
     return Promise.all(this.clients.map((c) => c.release(sequenceIds, this.options.stepTimeoutMs)));

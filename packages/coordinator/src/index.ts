@@ -10,3 +10,11 @@ export { benchDecode, plainDecode, medusaDecode, type DecodeBenchRun } from './d
 export type { RankTotals } from './cluster-source.js';
 export { ClusterMedusaBackend } from './cluster-medusa.js';
 export { mergedHeadTopK } from './merge.js';
+export { CoordinatorServer, type ServeOptions } from './serve/coordinator-server.js';
+export { ServingEngine, type Outcome } from './serve/serving-engine.js';
+export { StepBatcher } from './serve/step-batcher.js';
+export { MemoryJobQueue } from './serve/memory-queue.js';
+export { openBullQueue, BullJobQueue, QueueUnavailable, DEFAULT_QUEUE_NAME } from './serve/bull-queue.js';
+export type { JobQueue, JobRecord, JobStateName } from './serve/job-queue.js';
+export { checkRequest, RequestError, DEFAULT_MAX_TOKENS } from './serve/request.js';
+export type { StepRunner } from './cluster.js';

@@ -14,6 +14,10 @@ export interface WorkerOptions {
   listen: string;
   /** host:port of the coordinator's Registry. */
   coordinator: string;
+  /** The host name the coordinator and peers reach this worker by (default: the --listen host, or this machine's name when that is a wildcard). */
+  advertise?: string;
+  /** Port of the all-reduce endpoint (default 0: any free port). */
+  collectivePort?: number;
   device?: string;
   threads?: number;
   /** How long to keep trying to register, ms. */
@@ -70,23 +74,26 @@ async function register(opts: WorkerOptions, address: string, collectiveAddress:
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const host = hostOf(opts.listen);
-  const endpoint = await Endpoint.bind(`${host}:0`);
-  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, endpoint);
+  const wildcard = host === '0.0.0.0' || host === '[::]' || host === '::';
+  const shown = opts.advertise ?? (wildcard ? hostname() : host);
+  const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`);
+  const collectiveAddress = `${shown}:${bound.address.slice(bound.address.lastIndexOf(':') + 1)}`;
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, bound);
   const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
   server.addService(workerServices().Worker.service, service.handlers() as unknown as grpc.UntypedServiceImplementation);
   const port = await bindServer(server, opts.listen);
-  const address = `${host}:${port}`;
+  const address = `${shown}:${port}`;
   const stop = async (): Promise<void> => {
     await service.close().catch((err: unknown) => log(`rank ${opts.rank}: closing the communicator: ${String(err)}`));
-    await endpoint.close();
+    await bound.close();
     server.forceShutdown();
   };
   try {
-    await register(opts, address, endpoint.address);
+    await register(opts, address, collectiveAddress);
   } catch (err) {
     await stop();
     throw err;
   }
-  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${endpoint.address}, registered with ${opts.coordinator}`);
-  return { address, collectiveAddress: endpoint.address, service, stop };
+  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${collectiveAddress}, registered with ${opts.coordinator}`);
+  return { address, collectiveAddress, service, stop };
 }

@@ -1,4 +1,4 @@
-// `octoserve generate`: run the reference engine on one prompt and print the text (or JSON).
+// `octoserve generate`: run the reference engine on one prompt and print the text (or JSON), or send it to a running cluster.
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RANK_FLAGS } from '@octoserve/collectives';
 import { Cluster, ClusterMedusaBackend, ClusterTokenSource, percentile, type StepTimings } from '@octoserve/coordinator';
@@ -10,15 +10,17 @@ import {
 } from '@octoserve/medusa';
 import type { Command } from './command.js';
 import { choiceFlag, numberFlag, runWithFlags, stringFlag } from './flags.js';
+import { generateOnCluster } from './generate-cluster.js';
 import { UsageError } from '../errors.js';
 
 const HELP = `usage: octoserve generate [--model PATH] --prompt TEXT [options]
+       octoserve generate --cluster ADDR --prompt TEXT [sampling options] [--json]
 
 Runs one prompt on the single-process reference engine, or with --tp N on a tensor-parallel
 cluster of N local worker processes (each holds 1/N of every layer and they all-reduce over
 gRPC). Greedy output is the same either way. Without --json the prompt is echoed and the
 continuation streamed to stdout as it is generated (as llama2.c's run prints it), and a stats
-line goes to stderr.
+line goes to stderr. With --cluster the prompt goes to a running cluster instead (see --cluster).
 
 options:
   --model PATH        an HF directory (config.json + safetensors), a directory holding a llama2.c
@@ -51,6 +53,15 @@ options:
                       greedy decoding. typical (default at --temperature > 0) accepts a guess x when
                       p(x) > min(0.09, 0.3 exp(-H(p))), p = softmax(logits / T), and samples the
                       rest with --seed; it is not lossless (and ignores --top-k / --top-p)
+  --cluster ADDR      send the prompt to the running cluster at ADDR (host:port of a coordinator,
+                      e.g. from \`octoserve launch\`) instead of running a model here; only this
+                      flag does it, $OCTOSERVE_CLUSTER does not. The cluster's own model, tp and
+                      Medusa apply, so --model, --tokenizer, --tp, --load, --verbose, --medusa,
+                      --medusa-choices and --acceptance cannot be given with it. The sampling flags
+                      go with the request; those not given take the cluster's defaults (--seed:
+                      chosen by the cluster and shown in the stats). The output is the same; the
+                      prompt is echoed as given, and stats also has "queue_ms", "steps",
+                      "tokens_per_step", "seed" and "coordinator" (the host:port that ran it)
   --json              print one JSON object instead of streaming text:
                       {"prompt_token_ids", "token_ids" (generated only), "text" (prompt +
                       continuation), "finish_reason" ("length" | "stop"),
@@ -81,6 +92,7 @@ const OPTIONS = {
   'medusa-choices': { type: 'string' },
   acceptance: { type: 'string' },
   json: { type: 'boolean' },
+  cluster: { type: 'string' },
 } as const;
 
 /** The `octoserve` entry point, which the cluster runs as `octoserve worker`. */
@@ -114,14 +126,14 @@ async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlag
 }
 
 /** The most children one tree node has: the logits typical acceptance reads at that node. */
-function widestNode(tree: MedusaTree): number {
+export function widestNode(tree: MedusaTree): number {
   const children = new Int32Array(tree.nodeCount);
   for (let i = 1; i < tree.nodeCount; i++) { const p = tree.parent[i] as number; children[p] = (children[p] ?? 0) + 1; }
   return Math.max(1, ...children);
 }
 
 /** The heads of --medusa and the candidate tree of --medusa-choices (default: mc_sim_7b_63 cut to the heads' count). */
-function loadMedusa(config: ModelConfig, medusa: MedusaFlags): { heads: MedusaHeads; tree: MedusaTree } {
+export function loadMedusa(config: ModelConfig, medusa: Pick<MedusaFlags, 'dir' | 'choices'>): { heads: MedusaHeads; tree: MedusaTree } {
   const heads = loadMedusaHeads(medusa.dir, { baseVocab: config.vocabSize, baseDim: config.dim });
   const choices = medusa.choices === undefined ? truncateChoices(MC_SIM_7B_63, heads.numHeads) : resolveChoices(medusa.choices);
   return { heads, tree: buildTree(choices, { numHeads: heads.numHeads }) };
@@ -178,8 +190,10 @@ async function withCluster(model: LoadedModel, tp: number, load: string, verbose
 }
 
 export const generateCommand: Command = {
-  summary: 'generate text from a prompt (reference engine, or --tp N local workers)',
+  summary: 'generate text from a prompt (reference engine, --tp N local workers, or --cluster ADDR)',
   run: (argv) => runWithFlags('generate', HELP, argv, OPTIONS, async (flags) => {
+    const cluster = stringFlag(flags, 'cluster');
+    if (cluster !== undefined) return generateOnCluster(cluster, flags);
     const prompt = stringFlag(flags, 'prompt') ?? '';
     const maxTokens = numberFlag(flags, 'max-tokens', 256, { min: 0, integer: true });
     const temperature = numberFlag(flags, 'temperature', 0, { min: 0 });

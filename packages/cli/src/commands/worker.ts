@@ -16,6 +16,11 @@ options:
   --world N           the number of ranks (the tensor-parallel degree)
   --listen ADDR       host:port of this worker's Worker service (port 0: any free port)
   --coordinator ADDR  host:port of the coordinator's registry
+  --advertise HOST    the host name the coordinator and the other workers reach this worker by
+                      (default: the --listen host, or this machine's hostname when --listen is
+                      0.0.0.0); e.g. a Kubernetes pod's DNS name
+  --collective-port P port of the all-reduce endpoint, on the --listen host (default 0: any free
+                      port); fix it where a firewall or a Service must name it
   --device DEV        cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)
   --threads T         onnxruntime intra-op threads (default 1)
   --register-timeout-ms MS  how long to keep trying to register (default 30000)
@@ -29,6 +34,8 @@ const OPTIONS = {
   world: { type: 'string' },
   listen: { type: 'string' },
   coordinator: { type: 'string' },
+  advertise: { type: 'string' },
+  'collective-port': { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
   'register-timeout-ms': { type: 'string' },
@@ -41,6 +48,7 @@ export const workerCommand: Command = {
     const rank = numberFlag(flags, 'rank', -1, { min: 0, max: worldSize - 1, integer: true });
     const worker = await startWorker({
       rank, worldSize, listen: requiredFlag(flags, 'listen'), coordinator: requiredFlag(flags, 'coordinator'),
+      advertise: stringFlag(flags, 'advertise'), collectivePort: numberFlag(flags, 'collective-port', 0, { min: 0, max: 65535, integer: true }),
       device: stringFlag(flags, 'device') ?? 'cpu', threads: numberFlag(flags, 'threads', 1, { min: 1, integer: true }),
       registerTimeoutMs: numberFlag(flags, 'register-timeout-ms', 30_000, { min: 1, integer: true }),
     });

@@ -1,0 +1,194 @@
+// The durable job queue: BullMQ in Redis. Any number of coordinators consume one queue; a job
+// lives in Redis with its request, progress (tokens so far) and result; a job whose
+// coordinator dies keeps its lock only until the lock expires, after which BullMQ's stalled
+// job check puts it back in the queue for another run (attempts counts them). A job completes
+// once: only the run holding the lock can complete it.
+import { randomUUID } from 'node:crypto';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Job, JobType } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { GenerateRequest__Output } from '@octoserve/wire';
+import { JobCancelled, JobRefused, throttled } from './job-queue.js';
+import type { JobCounts, JobOutput, JobPage, JobProcessor, JobQueue, JobRecord, JobResult, JobStateName } from './job-queue.js';
+
+export const DEFAULT_QUEUE_NAME = 'octoserve-jobs';
+const CANCELLED = 'cancelled';
+const KEEP_SECONDS = 7 * 24 * 3600;
+const CANCEL_POLL_MS = 250;
+
+interface JobData { request: GenerateRequest__Output }
+type BullJob = Job<JobData, JobResult>;
+
+/** The Bull job types a state can be found in, in the order ListJobs pages through them. */
+const TYPES: readonly JobType[] = ['active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed'];
+const TYPE_STATES: Record<string, readonly JobStateName[]> = {
+  active: ['active'], waiting: ['waiting', 'cancelled'], prioritized: ['waiting', 'cancelled'], delayed: ['waiting', 'cancelled'],
+  completed: ['completed'], failed: ['failed', 'cancelled'],
+};
+
+export interface BullQueueOptions {
+  url: string;
+  name?: string;
+  /** How long a running job's lock lasts without renewal: a dead coordinator's jobs wait this long before another run (ms). */
+  lockMs?: number;
+  /** Deadline for reaching Redis at start (ms). */
+  connectTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export class QueueUnavailable extends Error {
+  override name = 'QueueUnavailable';
+}
+
+/** Connects to Redis (failing at once if it does not answer) and opens the queue. */
+export async function openBullQueue(opts: BullQueueOptions): Promise<BullJobQueue> {
+  const connectTimeout = opts.connectTimeoutMs ?? 5_000;
+  const redis = new Redis(opts.url, { maxRetriesPerRequest: null, connectTimeout, lazyConnect: true, retryStrategy: (n) => Math.min(n * 200, 2_000) });
+  redis.on('error', () => {}); // reconnects on its own; each command reports its own failure
+  try {
+    await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${connectTimeout} ms`)), connectTimeout)),
+    ]);
+  } catch (err) {
+    redis.disconnect();
+    throw new QueueUnavailable(`cannot reach Redis at ${opts.url}: ${(err as Error).message}`);
+  }
+  return new BullJobQueue(redis, opts);
+}
+
+export class BullJobQueue implements JobQueue {
+  readonly durable = true;
+  readonly backend: string;
+  private readonly queue: Queue<JobData, JobResult>;
+  private worker: Worker<JobData, JobResult> | undefined;
+  private running = 0;
+  private readonly name: string;
+
+  constructor(private readonly redis: Redis, private readonly opts: BullQueueOptions) {
+    this.name = opts.name ?? DEFAULT_QUEUE_NAME;
+    this.backend = opts.url.replace(/\/\/[^@/]*@/, '//');  // no password in status output
+    this.queue = new Queue<JobData, JobResult>(this.name, { connection: redis });
+  }
+
+  get runningHere(): number { return this.running; }
+
+  private cancelKey(id: string): string { return `${this.name}:cancelled:${id}`; }
+
+  async submit(request: GenerateRequest__Output, jobId?: string): Promise<string> {
+    const job = await this.queue.add('generate', { request }, {
+      jobId: jobId ?? randomUUID(), attempts: 5, backoff: { type: 'fixed', delay: 1_000 },
+      removeOnComplete: { age: KEEP_SECONDS, count: 10_000 }, removeOnFail: { age: KEEP_SECONDS, count: 10_000 },
+    });
+    return job.id as string;
+  }
+
+  private async record(job: BullJob, type: string | undefined, cancelled: boolean): Promise<JobRecord> {
+    const bullState = type ?? await job.getState();
+    const out = (job.returnvalue ?? job.progress ?? {}) as Partial<JobResult>;
+    let state: JobStateName;
+    if (bullState === 'completed') state = 'completed';
+    else if (bullState === 'active') state = 'active';
+    else if (bullState === 'failed') state = job.failedReason === CANCELLED ? 'cancelled' : 'failed';
+    else state = cancelled ? 'cancelled' : 'waiting';
+    return {
+      id: job.id as string, state, request: job.data.request,
+      promptTokenIds: out.promptTokenIds ?? [], tokenIds: out.tokenIds ?? [], text: out.text ?? '',
+      finishReason: state === 'cancelled' ? CANCELLED : job.returnvalue?.finishReason ?? '',
+      error: state === 'failed' ? job.failedReason ?? '' : '',
+      attempts: job.attemptsStarted ?? 0, createdMs: job.timestamp, startedMs: job.processedOn ?? 0,
+      finishedMs: state === 'cancelled' && job.finishedOn === undefined ? 0 : job.finishedOn ?? 0,
+      stats: job.returnvalue?.stats,
+    };
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const job = await this.queue.getJob(id) as BullJob | undefined;
+    if (job === undefined) return undefined;
+    return this.record(job, undefined, (await this.redis.exists(this.cancelKey(id))) === 1);
+  }
+
+  async list(states: readonly JobStateName[], pageToken: string, pageSize: number): Promise<JobPage> {
+    const wanted = (s: JobStateName): boolean => states.length === 0 || states.includes(s);
+    const [startType, startOffset] = pageToken === '' ? [0, 0] : pageToken.split(':').map(Number) as [number, number];
+    const jobs: JobRecord[] = [];
+    for (let t = startType; t < TYPES.length; t++) {
+      const type = TYPES[t] as JobType;
+      if (!(TYPE_STATES[type] ?? []).some(wanted)) continue;
+      let offset = t === startType ? startOffset : 0;
+      while (jobs.length < pageSize) {
+        const batch = await this.queue.getJobs(type, offset, offset + pageSize - jobs.length - 1, false) as BullJob[];
+        if (batch.length === 0) break;
+        const cancelled = await this.redis.mget(batch.map((j) => this.cancelKey(j.id as string)));
+        for (const [i, job] of batch.entries()) {
+          const rec = await this.record(job, type, cancelled[i] !== null);
+          if (wanted(rec.state)) jobs.push(rec);
+        }
+        offset += batch.length;
+      }
+      if (jobs.length >= pageSize) return { jobs, next: `${t}:${offset}` };
+    }
+    return { jobs, next: undefined };
+  }
+
+  async cancel(id: string): Promise<JobRecord | undefined> {
+    const job = await this.queue.getJob(id);
+    if (job === undefined) return undefined;
+    await this.redis.set(this.cancelKey(id), '1', 'EX', KEEP_SECONDS);
+    return this.get(id);
+  }
+
+  async counts(): Promise<JobCounts> {
+    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
+    return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 };
+  }
+
+  consume(processor: JobProcessor, concurrency: number): void {
+    const lockDuration = this.opts.lockMs ?? 30_000;
+    this.worker = new Worker<JobData, JobResult>(this.name, (job) => this.process(processor, job as BullJob), {
+      connection: this.redis.duplicate(), concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
+    });
+    this.worker.on('error', (err) => this.opts.log?.(`jobs: ${err.message}`));
+    this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`));
+  }
+
+  private async process(processor: JobProcessor, job: BullJob): Promise<JobResult> {
+    const id = job.id as string;
+    const key = this.cancelKey(id);
+    if ((await this.redis.exists(key)) === 1) throw new UnrecoverableError(CANCELLED);
+    this.running += 1;
+    const abort = new AbortController();
+    const poll = setInterval(() => {
+      this.redis.exists(key).then((n) => { if (n === 1) abort.abort(); }, () => {});
+    }, CANCEL_POLL_MS);
+    const progress = throttled((out: JobOutput) => { job.updateProgress(out).catch(() => {}); });
+    try {
+      return await processor({ id, request: job.data.request, attempt: job.attemptsStarted, signal: abort.signal, progress: progress.progress });
+    } catch (err) {
+      if (err instanceof JobCancelled) {
+        await job.updateProgress(err.output);
+        throw new UnrecoverableError(CANCELLED);
+      }
+      if (err instanceof JobRefused) throw new UnrecoverableError(err.message);
+      throw err;
+    } finally {
+      clearInterval(poll);
+      this.running -= 1;
+    }
+  }
+
+  async pause(): Promise<void> {
+    await this.worker?.pause();
+  }
+
+  resume(): void {
+    this.worker?.resume();
+  }
+
+  /** Stops taking jobs without waiting: jobs running here keep their lock until it expires, then run elsewhere. */
+  async close(): Promise<void> {
+    await this.worker?.close(true);
+    await this.queue.close();
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,155 @@
+// Requests to generations on the cluster: each takes a sequence slot, decodes (plainly or with
+// Medusa) through the step batcher, streams its tokens as they are accepted, and can be
+// cancelled between tokens. Every generation shares one cluster; the batcher turns the
+// concurrent ones into shared steps.
+import { generateFrom } from '@octoserve/model';
+import type { GenerateResult, Tokenizer } from '@octoserve/model';
+import { medusaGenerate } from '@octoserve/medusa';
+import type { MedusaTree } from '@octoserve/medusa';
+import type { GenerateRequest__Output, GenerationStats__Output as GenerationStats } from '@octoserve/wire';
+import type { Cluster } from '../cluster.js';
+import { ClusterMedusaBackend } from '../cluster-medusa.js';
+import { ClusterTokenSource } from '../cluster-source.js';
+import { RecentSteps } from './recent-steps.js';
+import { checkRequest } from './request.js';
+import type { Generation, RequestLimits } from './request.js';
+import { SequenceSlots } from './sequence-slots.js';
+import { StepBatcher } from './step-batcher.js';
+
+export interface ServingOptions {
+  /** Decode with the cluster's Medusa heads over this tree. */
+  medusa?: { tree: MedusaTree; name: string };
+  /** Requests that may wait for a sequence slot before more are refused. */
+  maxWaiting: number;
+  /** host:port of this coordinator, reported in every generation's stats. */
+  address: string;
+}
+
+export type FinishReason = 'length' | 'stop' | 'cancelled';
+
+export interface Outcome {
+  promptTokenIds: number[];
+  tokenIds: number[];
+  text: string;
+  finishReason: FinishReason;
+  stats: GenerationStats;
+}
+
+export interface RunHooks {
+  /** The tokens accepted since the last call (one step's worth) and their text. */
+  onTokens?: (tokenIds: number[], text: string, all: readonly number[]) => void;
+  signal?: AbortSignal;
+}
+
+/** Thrown out of the decode loop when a generation is cancelled. */
+class Stopped extends Error {}
+
+export class ServingEngine {
+  readonly batcher: StepBatcher;
+  readonly slots: SequenceSlots;
+  readonly recent: RecentSteps;
+  tokens = 0;
+  private running = 0;
+  private idle: (() => void)[] = [];
+
+  constructor(readonly cluster: Cluster, readonly tokenizer: Tokenizer, readonly options: ServingOptions) {
+    this.recent = new RecentSteps(cluster.tp);
+    this.batcher = new StepBatcher(cluster, (step, _sequences, rows) => this.recent.record(step, rows));
+    this.slots = new SequenceSlots(cluster.options.maxSequences, options.maxWaiting);
+  }
+
+  get limits(): RequestLimits {
+    const { config } = this.cluster;
+    return { vocabSize: config.vocabSize, context: config.maxSeqLen, maxTopK: this.cluster.options.topK, medusa: this.options.medusa !== undefined };
+  }
+
+  /** Generations running or waiting for a slot. */
+  get inFlight(): number { return this.running; }
+
+  /** Resolves when no generation is running or waiting. */
+  whenIdle(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  check(req: GenerateRequest__Output, fallbackSeed: number): Generation {
+    return checkRequest(req, this.tokenizer, this.limits, fallbackSeed);
+  }
+
+  /** The full text of a prompt and its continuation, as `octoserve generate --json` prints it. */
+  text(promptIds: readonly number[], tokenIds: readonly number[]): string {
+    return this.tokenizer.decode([...promptIds.slice(1), ...tokenIds], promptIds[0]);
+  }
+
+  async run(gen: Generation, hooks: RunHooks = {}): Promise<Outcome> {
+    this.running += 1;
+    const queued = performance.now();
+    try {
+      const slot = await this.slots.acquire(hooks.signal);
+      const queueMs = performance.now() - queued;
+      try {
+        return await this.decode(slot, gen, hooks, queueMs);
+      } finally {
+        this.slots.release(slot);
+      }
+    } finally {
+      this.running -= 1;
+      if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  private async decode(slot: number, gen: Generation, hooks: RunHooks, queueMs: number): Promise<Outcome> {
+    const { promptIds, maxTokens } = gen;
+    const stopIds = [...new Set([...this.tokenizer.stopIds, ...this.cluster.config.eosIds])];
+    const tokenIds: number[] = [];
+    const utf8 = new TextDecoder();
+    let chunk: number[] = [];
+    let chunkText = '';
+    // the tokens one step accepts arrive in one synchronous burst: send them as one chunk
+    const flush = (): void => {
+      if (chunk.length === 0) return;
+      const ids = chunk;
+      const text = chunkText;
+      chunk = [];
+      chunkText = '';
+      hooks.onTokens?.(ids, text, tokenIds);
+    };
+    const onToken = (token: number, prev: number): void => {
+      if (hooks.signal?.aborted === true) throw new Stopped();
+      tokenIds.push(token);
+      this.tokens += 1;
+      if (chunk.length === 0) queueMicrotask(flush);
+      chunk.push(token);
+      chunkText += utf8.decode(this.tokenizer.decodePiece(prev, token), { stream: true });
+    };
+    const started = performance.now();
+    let result: GenerateResult | undefined;
+    let steps = 0;
+    try {
+      if (this.options.medusa !== undefined) {
+        const backend = new ClusterMedusaBackend(this.batcher, slot, gen.seed);
+        const typical = gen.temperature > 0;
+        const r = await medusaGenerate(backend, promptIds, {
+          tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken,
+        });
+        result = r;
+        steps = backend.timings.wallMs.length;
+      } else {
+        const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed });
+        result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
+        steps = source.timings.wallMs.length;
+      }
+    } catch (err) {
+      if (!(err instanceof Stopped)) throw err;
+    }
+    flush();
+    const wallMs = performance.now() - started;
+    return {
+      promptTokenIds: [...promptIds], tokenIds, text: this.text(promptIds, tokenIds),
+      finishReason: result?.finishReason ?? 'cancelled',
+      stats: {
+        tokens: tokenIds.length, wallMs, tokPerS: wallMs > 0 ? tokenIds.length / (wallMs / 1000) : 0, queueMs, steps,
+        tokensPerStep: steps > 0 ? tokenIds.length / steps : 0, seed: gen.seed, coordinator: this.options.address,
+      },
+    };
+  }
+}
