@@ -54,6 +54,7 @@ export function guardRequests(definition: grpc.ServiceDefinition, protoFile: str
   for (const [name, method] of Object.entries(definition)) {
     const rpc = service.methods[name];
     const type = rpc === undefined ? undefined : root.lookupType(rpc.requestType);
+    const typeName = type?.fullName.replace(/^\./, '') ?? 'message';
     const decode = method.requestDeserialize;
     guarded[name] = {
       ...method,
@@ -63,7 +64,7 @@ export function guardRequests(definition: grpc.ServiceDefinition, protoFile: str
           if (field !== undefined) return { [REQUEST_PROBLEM]: `${field} is not valid UTF-8` };
           return decode(bytes);
         } catch (err) {
-          return { [REQUEST_PROBLEM]: `the request is not a valid ${rpc?.requestType ?? 'message'}: ${(err as Error).message}` };
+          return { [REQUEST_PROBLEM]: `the request is not a valid ${typeName} (${(err as Error).message})` };
         }
       },
     };
