@@ -4,6 +4,7 @@
 import { Cluster, CoordinatorServer, MemoryJobQueue, openBullQueue, type JobQueue } from '@octoserve/coordinator';
 import { openModel } from '@octoserve/model';
 import type { Command } from './command.js';
+import { exitAfterStop } from './lifetime.js';
 import { numberFlag, runWithFlags, stringFlag } from './flags.js';
 import { WORKER_COMMAND, loadMedusa, widestNode } from './generate.js';
 import { progressBar } from './progress.js';
@@ -183,6 +184,6 @@ export const launchCommand: Command = {
     }
     await done;
     say('stopped');
-    return exitCode;
+    return exitAfterStop(exitCode);
   }),
 };

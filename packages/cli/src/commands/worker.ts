@@ -1,6 +1,7 @@
 // `octoserve worker`: one tensor-parallel rank.
 import { startWorker } from '@octoserve/worker';
 import type { Command } from './command.js';
+import { exitAfterStop } from './lifetime.js';
 import { numberFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
 
 const HELP = `usage: octoserve worker --rank R --world N --listen ADDR --coordinator ADDR [options]
@@ -62,6 +63,6 @@ export const workerCommand: Command = {
       // started by a local coordinator: its IPC channel is our lifeline
       if (process.connected) process.once('disconnect', () => stop('the coordinator process went away'));
     });
-    return 0;
+    return exitAfterStop(0);
   }),
 };

@@ -52,7 +52,7 @@ export async function openBullQueue(opts: BullQueueOptions): Promise<BullJobQueu
     ]);
   } catch (err) {
     redis.disconnect();
-    throw new QueueUnavailable(`cannot reach Redis at ${opts.url}: ${(err as Error).message}`);
+    throw new QueueUnavailable(`cannot reach Redis at ${opts.url} (${(err as Error).message.replace(/\.$/, '')})`);
   }
   return new BullJobQueue(redis, opts);
 }
@@ -62,6 +62,8 @@ export class BullJobQueue implements JobQueue {
   readonly backend: string;
   private readonly queue: Queue<JobData, JobResult>;
   private worker: Worker<JobData, JobResult> | undefined;
+  /** The consumer's own connection (BullMQ leaves connections it was given open). */
+  private workerRedis: Redis | undefined;
   private running = 0;
   private readonly name: string;
 
@@ -145,8 +147,9 @@ export class BullJobQueue implements JobQueue {
 
   consume(processor: JobProcessor, concurrency: number): void {
     const lockDuration = this.opts.lockMs ?? 30_000;
+    this.workerRedis = this.redis.duplicate();
     this.worker = new Worker<JobData, JobResult>(this.name, (job) => this.process(processor, job as BullJob), {
-      connection: this.redis.duplicate(), concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
+      connection: this.workerRedis, concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
     });
     this.worker.on('error', (err) => this.opts.log?.(`jobs: ${err.message}`));
     this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`));
@@ -189,6 +192,7 @@ export class BullJobQueue implements JobQueue {
   async close(): Promise<void> {
     await this.worker?.close(true);
     await this.queue.close();
+    this.workerRedis?.disconnect();
     this.redis.disconnect();
   }
 }

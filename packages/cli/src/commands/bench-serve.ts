@@ -1,0 +1,147 @@
+// `octoserve bench serve`: load on a running cluster through the client API. Side by side in
+// one run: Generate with 1 client and with N concurrent clients (latency, time to first
+// token, aggregate tokens/s), and jobs (one at a time: submit-to-completed round trip; then
+// many at once: throughput). Prints a table and writes JSON.
+import { writeFileSync } from 'node:fs';
+import { OctoserveClient } from '@octoserve/client';
+import { percentile } from '@octoserve/coordinator';
+import type { Command } from './command.js';
+import { CLUSTER_HELP, CLUSTER_OPTIONS, clusterAddress } from './cluster-flags.js';
+import { numberFlag, runWithFlags, stringFlag } from './flags.js';
+import { fixed, formatTable } from './table.js';
+
+const HELP = `usage: octoserve bench serve [--cluster ADDR] [--clients 1,16] [--requests N] [--max-tokens N] [--jobs N] [--json FILE]
+
+Loads a running cluster (\`octoserve launch\`) through its client API and measures, side by side:
+  generate  for each client count C: C clients each send --requests Generate calls back to back;
+            per call the latency (request to final message) and the time to first token; in all,
+            requests/s and generated tokens/s
+  jobs      --jobs jobs one after another, each submitted then watched to completion: the round
+            trip from SubmitJob to the completed job; then --jobs submitted at once: jobs/s and
+            tokens/s until the last completes
+Prompts are the same short story openings for every row, greedy, --max-tokens each; one
+request before the rows warms the cluster up and is not counted.
+
+options:
+${CLUSTER_HELP}
+  --clients LIST      client counts to compare (default 1,16)
+  --requests N        Generate calls per client (default 4)
+  --max-tokens N      tokens per request (default 64)
+  --jobs N            jobs for the job rows (default 16; 0 skips them)
+  --json FILE         also write the results as JSON to FILE
+  -h, --help          show this help`;
+
+const OPTIONS = {
+  ...CLUSTER_OPTIONS,
+  clients: { type: 'string' },
+  requests: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  jobs: { type: 'string' },
+  json: { type: 'string' },
+} as const;
+
+const PROMPTS = ['Once upon a time', 'One day, a little girl', 'The cat sat', 'Tom and Sue went to the park', 'There was a big tree'];
+
+interface Row {
+  what: string;
+  clients: number;
+  requests: number;
+  latency_ms_p50: number;
+  latency_ms_p99: number;
+  first_token_ms_p50: number;
+  requests_per_s: number;
+  tokens_per_s: number;
+  wall_s: number;
+}
+
+function row(what: string, clients: number, latencies: number[], firstTokens: number[], tokens: number, wallMs: number): Row {
+  return {
+    what, clients, requests: latencies.length, latency_ms_p50: percentile(latencies, 50), latency_ms_p99: percentile(latencies, 99),
+    first_token_ms_p50: percentile(firstTokens, 50), requests_per_s: latencies.length / (wallMs / 1000), tokens_per_s: tokens / (wallMs / 1000), wall_s: wallMs / 1000,
+  };
+}
+
+async function generateLoad(client: OctoserveClient, clients: number, requests: number, maxTokens: number): Promise<Row> {
+  const latencies: number[] = [];
+  const firstTokens: number[] = [];
+  let tokens = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let i = 0; i < requests; i++) {
+      const start = performance.now();
+      let first = 0;
+      const done = await client.complete({ prompt: PROMPTS[(c + i) % PROMPTS.length] as string, maxTokens }, {
+        onTokens: () => { if (first === 0) first = performance.now() - start; },
+      });
+      latencies.push(performance.now() - start);
+      firstTokens.push(first);
+      tokens += done.tokenIds.length;
+    }
+  }));
+  return row('generate', clients, latencies, firstTokens, tokens, performance.now() - t0);
+}
+
+/** Submits a job and follows it to the end; resolves with its tokens. */
+async function runJob(client: OctoserveClient, prompt: string, maxTokens: number): Promise<number> {
+  const id = await client.submitJob({ prompt, maxTokens });
+  for await (const job of client.watchJob(id)) {
+    if (job.state === 'JOB_STATE_COMPLETED') return job.tokenIds.length;
+    if (job.state === 'JOB_STATE_FAILED' || job.state === 'JOB_STATE_CANCELLED') throw new Error(`job ${id} ${job.state}: ${job.error}`);
+  }
+  throw new Error(`job ${id}: the watch ended before it finished`);
+}
+
+async function jobLoad(client: OctoserveClient, jobs: number, maxTokens: number): Promise<Row[]> {
+  const latencies: number[] = [];
+  let tokens = 0;
+  let t0 = performance.now();
+  for (let i = 0; i < jobs; i++) {
+    const start = performance.now();
+    const n = await runJob(client, PROMPTS[i % PROMPTS.length] as string, maxTokens);
+    tokens += n;
+    latencies.push(performance.now() - start);
+  }
+  const serial = row('job round trip', 1, latencies, [], tokens, performance.now() - t0);
+  const all: number[] = [];
+  tokens = 0;
+  t0 = performance.now();
+  await Promise.all(Array.from({ length: jobs }, async (_, i) => {
+    const start = performance.now();
+    const n = await runJob(client, PROMPTS[i % PROMPTS.length] as string, maxTokens);
+    tokens += n;
+    all.push(performance.now() - start);
+  }));
+  return [serial, row('jobs at once', jobs, all, [], tokens, performance.now() - t0)];
+}
+
+export const benchServeCommand: Command = {
+  summary: 'load a running cluster through the client API: Generate at 1 and N clients, job round trips',
+  run: (argv) => runWithFlags('bench serve', HELP, argv, OPTIONS, async (flags) => {
+    const counts = (stringFlag(flags, 'clients') ?? '1,16').split(',').map((s) => numberFlag({ clients: s.trim() }, 'clients', 1, { min: 1, max: 1024, integer: true }));
+    const requests = numberFlag(flags, 'requests', 4, { min: 1, integer: true });
+    const maxTokens = numberFlag(flags, 'max-tokens', 64, { min: 1, integer: true });
+    const jobs = numberFlag(flags, 'jobs', 16, { min: 0, integer: true });
+    const client = new OctoserveClient({ address: clusterAddress(flags), deadlineMs: 60_000 });
+    try {
+      await client.waitForReady(10_000);
+      const status = await client.clusterStatus();
+      // one request first, not counted: the workers' hot functions get compiled
+      await client.complete({ prompt: PROMPTS[0] as string, maxTokens });
+      const rows: Row[] = [];
+      for (const c of counts) rows.push(await generateLoad(client, c, requests, maxTokens));
+      if (jobs > 0) rows.push(...await jobLoad(client, jobs, maxTokens));
+      process.stdout.write(`cluster ${client.address}: ${status.model?.architecture ?? ''}, tp ${status.tp}, ${status.maxSequences} sequences, ` +
+        `jobs in ${status.queue?.backend ?? '?'}; ${maxTokens} tokens per request\n`);
+      process.stdout.write(formatTable(['what', 'clients', 'requests', 'p50 ms', 'p99 ms', 'first token p50 ms', 'req/s', 'tok/s'],
+        rows.map((r) => [r.what, r.clients, r.requests, fixed(r.latency_ms_p50, 1), fixed(r.latency_ms_p99, 1),
+          r.first_token_ms_p50 > 0 ? fixed(r.first_token_ms_p50, 1) : '-', fixed(r.requests_per_s, 2), fixed(r.tokens_per_s, 1)])) + '\n');
+      const jsonPath = stringFlag(flags, 'json');
+      if (jsonPath !== undefined) {
+        writeFileSync(jsonPath, JSON.stringify({ cluster: client.address, tp: status.tp, max_sequences: status.maxSequences, max_tokens: maxTokens, backend: status.queue?.backend, rows }, null, 2) + '\n');
+      }
+    } finally {
+      client.close();
+    }
+    return 0;
+  }),
+};
