@@ -62,6 +62,16 @@ export interface StepRunner {
   step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep>;
 }
 
+/** What serving needs of a cluster: steps, its ranks' health, and a way back after a failure. */
+export interface ServedCluster extends StepRunner {
+  readonly tp: number;
+  readonly registrations: Registration[];
+  health(timeoutMs: number): Promise<(HealthReply__Output | Error)[]>;
+  /** After a failed step: resolves once the cluster can step again, or rejects (with `err` when it never will). */
+  recover(err: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
 export class ClusterError extends Error {
   override name = 'ClusterError';
 }
@@ -80,6 +90,8 @@ function decodeRows(r: StepReply__Output): RankRows {
 }
 
 const CHUNK_BYTES = 1 << 20;
+/** How long a failure waits for a local worker's exit report, the most telling reason. */
+const EXIT_REPORT_MS = 250;
 
 function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
   for (const p of parts) yield* p;
@@ -103,7 +115,7 @@ function* uploadMessages(modelPath: string, shard: RankShard, load: LoadShardReq
   }
 }
 
-export class Cluster implements StepRunner {
+export class Cluster implements ServedCluster {
   private stepId = 0;
   private failure: Error | undefined;
   /** A local worker's exit: the most telling reason a step failed. */
@@ -204,7 +216,9 @@ export class Cluster implements StepRunner {
     if (this.failure !== undefined) return;
     this.failure = err;
     for (const c of this.clients) c.kill(err);
-    this.onFailure(err);
+    // a dropped stream is usually a dead worker: give its exit report a moment to name the cause
+    const wait = this.workers !== undefined && this.exitError === undefined ? EXIT_REPORT_MS : 0;
+    setTimeout(() => this.onFailure(this.exitError ?? err), wait);
   }
 
   /** Sends one step to every rank and waits (with the step deadline) for all replies. */
@@ -226,8 +240,7 @@ export class Cluster implements StepRunner {
     } catch (err) {
       const e = this.failure ?? (err instanceof WorkerCallError || err instanceof ClusterError ? err : new ClusterError(String(err)));
       this.fail(e);
-      // a dropped stream is usually a dead worker: give its exit report a moment to name the cause
-      if (this.workers !== undefined && this.exitError === undefined) await new Promise((r) => setTimeout(r, 250));
+      if (this.workers !== undefined && this.exitError === undefined) await new Promise((r) => setTimeout(r, EXIT_REPORT_MS));
       throw this.exitError ?? e;
     } finally {
       clearTimeout(timer);
@@ -241,6 +254,11 @@ export class Cluster implements StepRunner {
 
   /** Why the cluster can no longer step, once it has failed. */
   get failed(): Error | undefined { return this.failure; }
+
+  /** A plain cluster does not come back: recovering rethrows. */
+  recover(err: unknown): Promise<void> {
+    return Promise.reject(err);
+  }
 
   release(sequenceIds: number[]): Promise<unknown> {
     return Promise.all(this.clients.map((c) => c.release(sequenceIds, this.options.stepTimeoutMs)));

@@ -18,3 +18,5 @@ export { openBullQueue, BullJobQueue, QueueUnavailable, DEFAULT_QUEUE_NAME } fro
 export type { JobQueue, JobRecord, JobStateName } from './serve/job-queue.js';
 export { checkRequest, RequestError, DEFAULT_MAX_TOKENS } from './serve/request.js';
 export type { StepRunner } from './cluster.js';
+export { SupervisedCluster, type SupervisorOptions } from './serve/supervised-cluster.js';
+export type { ServedCluster } from './cluster.js';

@@ -1,7 +1,7 @@
 // `octoserve launch`: a coordinator in service on this host. Starts (or waits for) the
 // workers, loads the shards, opens the job queue, serves the client and admin APIs, and
 // stops cleanly on SIGINT/SIGTERM with no worker left behind.
-import { Cluster, CoordinatorServer, MemoryJobQueue, openBullQueue, type JobQueue } from '@octoserve/coordinator';
+import { Cluster, CoordinatorServer, MemoryJobQueue, SupervisedCluster, openBullQueue, type ClusterOptions, type JobQueue, type ServedCluster } from '@octoserve/coordinator';
 import { openModel } from '@octoserve/model';
 import type { Command } from './command.js';
 import { exitAfterStop } from './lifetime.js';
@@ -145,20 +145,27 @@ export const launchCommand: Command = {
     };
 
     say(expect > 0 ? `waiting for ${tp} workers to register at ${registry}` : `starting ${tp} workers for ${modelPath}`);
-    const bar = progressBar('shards loaded', tp);
-    let cluster: Cluster;
+    let bar = progressBar('shards loaded', tp);
+    const clusterOptions: ClusterOptions = {
+      modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs,
+      onShardLoaded: (_rank, loaded) => bar.update(loaded),
+      ...(tree === undefined || medusaDir === undefined ? {} : { medusa: { path: medusaDir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
+    };
+    let cluster: ServedCluster;
     try {
-      cluster = await Cluster.start({
-        modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs,
-        onShardLoaded: (_rank, loaded) => bar.update(loaded),
-        onFailure: (err) => stop(`the cluster failed: ${err.message}; running jobs go back to the queue`, 1),
-        ...(tree === undefined || medusaDir === undefined ? {} : { medusa: { path: medusaDir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
-      });
+      // local workers are restarted when one dies; workers elsewhere are their own supervisor's business
+      cluster = expect > 0
+        ? await Cluster.start({ ...clusterOptions, onFailure: (err) => stop(`the cluster failed: ${err.message}; running jobs go back to the queue`, 1) })
+        : await SupervisedCluster.start({
+          start: (onFailure) => Cluster.start({ ...clusterOptions, onFailure }), log: say,
+          onGiveUp: (err) => stop(`${err.message}; running jobs go back to the queue`, 1),
+        });
     } catch (err) {
       await queue.close();
       throw err;
     }
     bar.done();
+    bar = progressBar('shards reloaded', tp, { tty: false, stream: { write: () => true } }); // restarts log their own line
     const onSignal = (signal: string): void => {
       if (stopping) { say(`${signal} again: exiting now`); process.exit(130); }
       stop(signal, 0);

@@ -7,7 +7,7 @@ import type { Tokenizer } from '@octoserve/model';
 import type { MedusaTree } from '@octoserve/medusa';
 import { PUBLIC_SERVER_OPTIONS, adminServices, inferenceServices } from '@octoserve/wire';
 import type { ClusterStatusReply, DrainReply, ResumeReply, RankStatus } from '@octoserve/wire';
-import type { Cluster } from '../cluster.js';
+import type { ServedCluster } from '../cluster.js';
 import { adminHandlers } from './admin-service.js';
 import type { Administered } from './admin-service.js';
 import { inferenceHandlers } from './inference-service.js';
@@ -18,7 +18,7 @@ import { guardRequests } from './request-guard.js';
 import { ServingEngine } from './serving-engine.js';
 
 export interface ServeOptions {
-  cluster: Cluster;
+  cluster: ServedCluster;
   tokenizer: Tokenizer;
   queue: JobQueue;
   /** Where the client API listens. */
@@ -66,7 +66,7 @@ export class CoordinatorServer implements Administered {
     const port = await bind(server, `${opts.host}:${opts.port}`);
     const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? hostname() : opts.host;
     const address = `${shownHost}:${port}`;
-    const engine = new ServingEngine(opts.cluster, opts.tokenizer, { medusa: opts.medusa, maxWaiting: opts.maxWaiting ?? 64, address });
+    const engine = new ServingEngine(opts.cluster, opts.tokenizer, { medusa: opts.medusa, maxWaiting: opts.maxWaiting ?? 64, address, log: opts.log });
     const coordinator = new CoordinatorServer(engine, opts, server, address);
     const state = { refusing: () => coordinator.refusing() };
     server.addService(guardRequests(inferenceServices().Inference.service, 'octoserve/v1/inference.proto', 'octoserve.v1.Inference'),

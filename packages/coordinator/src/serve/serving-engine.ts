@@ -7,7 +7,7 @@ import type { GenerateResult, Tokenizer } from '@octoserve/model';
 import { medusaGenerate } from '@octoserve/medusa';
 import type { MedusaTree } from '@octoserve/medusa';
 import type { GenerateRequest__Output, GenerationStats__Output as GenerationStats } from '@octoserve/wire';
-import type { Cluster } from '../cluster.js';
+import type { ServedCluster } from '../cluster.js';
 import { ClusterMedusaBackend } from '../cluster-medusa.js';
 import { ClusterTokenSource } from '../cluster-source.js';
 import { RecentSteps } from './recent-steps.js';
@@ -23,6 +23,7 @@ export interface ServingOptions {
   maxWaiting: number;
   /** host:port of this coordinator, reported in every generation's stats. */
   address: string;
+  log?: (line: string) => void;
 }
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
@@ -44,6 +45,16 @@ export interface RunHooks {
 /** Thrown out of the decode loop when a generation is cancelled. */
 class Stopped extends Error {}
 
+/** Cluster restarts one generation rides through before it fails. */
+const MAX_RECOVERIES = 3;
+
+interface Attempt {
+  promptIds: number[];
+  maxTokens: number;
+  stopIds: number[];
+  onToken: (token: number, prev: number) => void;
+}
+
 export class ServingEngine {
   readonly batcher: StepBatcher;
   readonly slots: SequenceSlots;
@@ -52,7 +63,7 @@ export class ServingEngine {
   private running = 0;
   private idle: (() => void)[] = [];
 
-  constructor(readonly cluster: Cluster, readonly tokenizer: Tokenizer, readonly options: ServingOptions) {
+  constructor(readonly cluster: ServedCluster, readonly tokenizer: Tokenizer, readonly options: ServingOptions) {
     this.recent = new RecentSteps(cluster.tp);
     this.batcher = new StepBatcher(cluster, (step, _sequences, rows) => this.recent.record(step, rows));
     this.slots = new SequenceSlots(cluster.options.maxSequences, options.maxWaiting);
@@ -78,6 +89,22 @@ export class ServingEngine {
   /** The full text of a prompt and its continuation, as `octoserve generate --json` prints it. */
   text(promptIds: readonly number[], tokenIds: readonly number[]): string {
     return this.tokenizer.decode([...promptIds.slice(1), ...tokenIds], promptIds[0]);
+  }
+
+  /** One decode of `attempt` on `slot`, plain or with Medusa; the tokens go to attempt.onToken. */
+  private async decodeOnce(slot: number, gen: Generation, attempt: Attempt): Promise<{ result: GenerateResult; steps: number }> {
+    const { promptIds, maxTokens, stopIds, onToken } = attempt;
+    if (this.options.medusa !== undefined) {
+      const backend = new ClusterMedusaBackend(this.batcher, slot, gen.seed);
+      const typical = gen.temperature > 0;
+      const result = await medusaGenerate(backend, promptIds, {
+        tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken,
+      });
+      return { result, steps: backend.timings.wallMs.length };
+    }
+    const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed });
+    const result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
+    return { result, steps: source.timings.wallMs.length };
   }
 
   async run(gen: Generation, hooks: RunHooks = {}): Promise<Outcome> {
@@ -122,30 +149,29 @@ export class ServingEngine {
       chunkText += utf8.decode(this.tokenizer.decodePiece(prev, token), { stream: true });
     };
     const started = performance.now();
-    let result: GenerateResult | undefined;
+    let finishReason: FinishReason = 'cancelled';
     let steps = 0;
-    try {
-      if (this.options.medusa !== undefined) {
-        const backend = new ClusterMedusaBackend(this.batcher, slot, gen.seed);
-        const typical = gen.temperature > 0;
-        const r = await medusaGenerate(backend, promptIds, {
-          tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken,
-        });
-        result = r;
-        steps = backend.timings.wallMs.length;
-      } else {
-        const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed });
-        result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
-        steps = source.timings.wallMs.length;
+    for (let recoveries = 0; ; recoveries++) {
+      // the committed tokens so far are the prompt of this attempt: after a restart they are prefilled into fresh KV caches
+      const prompt = recoveries === 0 ? promptIds : [...promptIds, ...tokenIds];
+      const attempt = { promptIds: prompt, maxTokens: maxTokens - tokenIds.length, stopIds, onToken };
+      try {
+        const r = await this.decodeOnce(slot, gen, attempt);
+        finishReason = r.result.finishReason;
+        steps += r.steps;
+        break;
+      } catch (err) {
+        if (err instanceof Stopped) break;
+        if (recoveries >= MAX_RECOVERIES) throw err;
+        await this.cluster.recover(err);
+        this.options.log?.(`generation on sequence ${slot}: the cluster restarted; going on from ${tokenIds.length} committed tokens`);
       }
-    } catch (err) {
-      if (!(err instanceof Stopped)) throw err;
     }
     flush();
     const wallMs = performance.now() - started;
     return {
       promptTokenIds: [...promptIds], tokenIds, text: this.text(promptIds, tokenIds),
-      finishReason: result?.finishReason ?? 'cancelled',
+      finishReason,
       stats: {
         tokens: tokenIds.length, wallMs, tokPerS: wallMs > 0 ? tokenIds.length / (wallMs / 1000) : 0, queueMs, steps,
         tokensPerStep: steps > 0 ? tokenIds.length / steps : 0, seed: gen.seed, coordinator: this.options.address,

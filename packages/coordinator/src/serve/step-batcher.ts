@@ -4,7 +4,7 @@
 // one step per token of all N instead of N steps: on a message-bound cluster that is most of
 // the serving throughput.
 import type { SequenceStep } from '@octoserve/wire';
-import type { Cluster, ClusterStep, StepRunner } from '../cluster.js';
+import type { ClusterStep, StepRunner } from '../cluster.js';
 import type { RankRows } from '../merge.js';
 
 interface PendingStep {
@@ -37,12 +37,12 @@ export class StepBatcher implements StepRunner {
   /** [maxTokensPerStep, maxPicked] picked ids of a batch: one buffer, refilled only after the previous step is answered. */
   private readonly picked: Uint32Array;
 
-  constructor(private readonly cluster: Cluster, private readonly onStep: StepListener = () => {}) {
+  constructor(private readonly cluster: StepRunner, private readonly onStep: StepListener = () => {}) {
     this.picked = new Uint32Array(cluster.options.maxTokensPerStep * cluster.options.maxPicked);
   }
 
-  get config(): Cluster['config'] { return this.cluster.config; }
-  get options(): Cluster['options'] { return this.cluster.options; }
+  get config(): StepRunner['config'] { return this.cluster.config; }
+  get options(): StepRunner['options'] { return this.cluster.options; }
 
   step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
     const rows = sequences.reduce((n, s) => n + (s.tokens?.length ?? 0), 0);
