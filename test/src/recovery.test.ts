@@ -75,3 +75,28 @@ test('detection: the coordinator logs the failure within 2 s of the kill', { tim
     await coord.stop();
   }
 });
+
+test('a worker that hangs (SIGSTOP) mid-generation: the step deadline fires, the cluster restarts, the output is unchanged', { timeout: 180_000 }, async () => {
+  const coord = await startCoordinator(['--model', model.modelPath, '--tp', '2', '--queue', uniqueQueue('hang'), '--step-timeout-ms', '2000']);
+  const client = new OctoserveClient({ address: coord.address, deadlineMs: 20_000 });
+  const c = cases[2] as GoldenCase;
+  let victim = 0;
+  try {
+    victim = (await client.clusterStatus()).ranks[0]?.pid as number;
+    let tokens = 0;
+    const done = await client.complete({ prompt: c.prompt, maxTokens: goldenBudget(c) }, {
+      onTokens: (chunk) => {
+        tokens += chunk.tokenIds.length;
+        if (tokens >= 30 && tokens - chunk.tokenIds.length < 30) process.kill(victim, 'SIGSTOP');
+      },
+    });
+    assert.deepEqual(done.tokenIds, c.generated_token_ids);
+    assert.match(coord.stderr(), /cluster failed \(step \d+ got no answer from every rank within 2000 ms\); restarting it/);
+    assert.match(coord.stderr(), /cluster back after/);
+    assert.ok(!alive(victim), 'the hung worker was killed, not left stopped');
+  } finally {
+    if (victim > 0 && alive(victim)) process.kill(victim, 'SIGKILL');
+    client.close();
+    await coord.stop();
+  }
+});

@@ -46,6 +46,8 @@ options:
   --expect-workers N  start no workers: wait for N to register (implies --tp N)
   --registry ADDR     host:port where workers register (default 127.0.0.1:0 for local workers;
                       --host:50052 with --expect-workers)
+  --step-timeout-ms MS  the most one cluster step may take before the cluster counts as failed
+                      (a hung worker or a stalled link) and is restarted (default 5000)
   --start-timeout-ms MS  how long to wait for the workers to register and load (default 60000,
                       600000 with --expect-workers)
   --demo PROMPT       once serving, generate from PROMPT and stream it to stdout, then keep serving
@@ -74,6 +76,7 @@ const OPTIONS = {
   'expect-workers': { type: 'string' },
   registry: { type: 'string' },
   'start-timeout-ms': { type: 'string' },
+  'step-timeout-ms': { type: 'string' },
   demo: { type: 'string' },
   'demo-tokens': { type: 'string' },
   verbose: { type: 'boolean' },
@@ -89,7 +92,7 @@ async function openQueue(url: string | undefined, name: string | undefined, lock
     return await openBullQueue({ url: DEFAULT_REDIS, name, lockMs, log, connectTimeoutMs: 1_000 });
   } catch (err) {
     say(`${(err as Error).message}: jobs are kept in this process and lost if it stops (give --redis URL for durable jobs)`);
-    return new MemoryJobQueue();
+    return new MemoryJobQueue(log);
   }
 }
 
@@ -117,6 +120,7 @@ export const launchCommand: Command = {
     const jobConcurrency = numberFlag(flags, 'job-concurrency', maxSequences, { min: 1, integer: true });
     const maxWaiting = numberFlag(flags, 'max-waiting', 64, { min: 0, integer: true });
     const startTimeoutMs = numberFlag(flags, 'start-timeout-ms', expect > 0 ? 600_000 : 60_000, { min: 1, integer: true });
+    const stepTimeoutMs = numberFlag(flags, 'step-timeout-ms', 5_000, { min: 10, integer: true });
     const demoTokens = numberFlag(flags, 'demo-tokens', 200, { min: 1, integer: true });
     const registry = stringFlag(flags, 'registry') ?? (expect > 0 ? `${host}:50052` : '127.0.0.1:0');
     const verbose = flags.verbose === true;
@@ -147,7 +151,7 @@ export const launchCommand: Command = {
     say(expect > 0 ? `waiting for ${tp} workers to register at ${registry}` : `starting ${tp} workers for ${modelPath}`);
     let bar = progressBar('shards loaded', tp);
     const clusterOptions: ClusterOptions = {
-      modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs,
+      modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs, stepTimeoutMs,
       onShardLoaded: (_rank, loaded) => bar.update(loaded),
       ...(tree === undefined || medusaDir === undefined ? {} : { medusa: { path: medusaDir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
     };

@@ -152,6 +152,7 @@ export class BullJobQueue implements JobQueue {
       connection: this.workerRedis, concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
     });
     this.worker.on('error', (err) => this.opts.log?.(`jobs: ${err.message}`));
+    this.worker.on('completed', (job) => this.opts.log?.(`job ${job.id}: completed (${job.returnvalue?.tokenIds.length ?? 0} tokens, attempt ${job.attemptsStarted})`));
     this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`));
   }
 

@@ -101,7 +101,7 @@ export class CoordinatorServer implements Administered {
       this.log(`job ${run.id}: cancelled after ${outcome.tokenIds.length} tokens`);
       throw new JobCancelled(outcome);
     }
-    this.log(`job ${run.id}: completed (${outcome.tokenIds.length} tokens, ${outcome.finishReason}, attempt ${run.attempt})`);
+    this.log(`job ${run.id}: generated ${outcome.tokenIds.length} tokens (${outcome.finishReason}, attempt ${run.attempt})`);
     return outcome;
   }
 
