@@ -18,6 +18,7 @@ import { barrier, broadcast, gather } from './algorithms/rooted.js';
 import { otherRanks } from './algorithms/kernels.js';
 import { algorithmFromEnv, ALGORITHM_ENV, selectAllReduce } from './auto-select.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoTable } from './auto-select.js';
+import type { CollectiveTls } from './auth.js';
 import { DEFAULT_AUTO_TABLE } from './auto-table.js';
 import { CollectiveError, describeError } from './errors.js';
 import { OpCode } from './frame-codec.js';
@@ -35,8 +36,12 @@ export interface CommunicatorOptions {
   peers: readonly string[];
   /** Names this world; a peer with another id is refused. */
   communicatorId: string;
-  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0); default: bind peers[rank]. */
+  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0, with the same clusterToken and tls); default: bind peers[rank]. */
   endpoint?: Endpoint;
+  /** The cluster's shared secret: sent on every stream this rank opens, demanded of every stream opened to it. */
+  clusterToken?: string;
+  /** Mutual TLS between ranks (the cluster's CA, this rank's certificate and key). */
+  tls?: CollectiveTls;
   /** Default deadline of each operation, ms (30 000). */
   deadlineMs?: number;
   /** Deadline of world formation, ms (30 000). */
@@ -129,9 +134,13 @@ export class Communicator {
     if (options.allReduceAlgorithm === undefined && envAlgorithm !== undefined && envAlgorithm !== 'auto') {
       options.log?.(`rank ${options.rank}: all-reduce forced to ${envAlgorithm} by ${ALGORITHM_ENV}`);
     }
-    const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string);
+    const security = { clusterToken: options.clusterToken, tls: options.tls };
+    if (options.endpoint !== undefined && !options.endpoint.matches(security)) {
+      throw invalid(`endpoint ${options.endpoint.address} admits callers by another cluster token or TLS setting than the communicator's`);
+    }
+    const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string, security);
     const me = { communicatorId: options.communicatorId, worldSize: options.worldSize, rank: options.rank, address: options.peers[options.rank] as string };
-    const mesh = new Mesh(me, options.peers, endpoint);
+    const mesh = new Mesh(me, options.peers, endpoint, security);
     await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);
     return new Communicator(mesh, options, algorithm);
   }

@@ -11,8 +11,14 @@
 // the session's HTTP/2 settings are ours: a 64 MiB flow-control window (the
 // 64 KiB default stalls a sender whenever the receiver is descheduled) and
 // the largest frame size (fewer DATA frames per chunk).
+//
+// The call carries the cluster token (auth.ts) as metadata; under mutual TLS
+// the session is https with this rank's certificate, checked against the
+// cluster's CA (and the peer's certificate against the host it is dialed by).
 import http2 from 'node:http2';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { CLUSTER_TOKEN_HEADER } from './auth.js';
+import type { TransportSecurity } from './auth.js';
 import { EXCHANGE_PATH } from './transport.js';
 
 /** How a receive stream reports to its owner. */
@@ -61,27 +67,35 @@ export class PeerConnection {
   private partialFill = 0;
   private statusCode: number | undefined;
   private statusDetails = '';
+  private lastError: string | undefined;
 
-  constructor(private readonly address: string, private readonly handlers: ExchangeHandlers) {
+  constructor(private readonly address: string, private readonly handlers: ExchangeHandlers, private readonly security: TransportSecurity = {}) {
     this.attempt();
   }
 
+  /** Why the last unanswered attempt failed (a refused connection, a TLS handshake), for a formation timeout. */
+  get lastFailure(): string | undefined { return this.answered ? undefined : this.lastError; }
+
   private attempt(): void {
-    const session = http2.connect(`http://${this.address}`, {
+    const tls = this.security.tls;
+    const session = http2.connect(`${tls === undefined ? 'http' : 'https'}://${this.address}`, {
       settings: { initialWindowSize: WINDOW_BYTES, maxFrameSize: MAX_FRAME_BYTES, enablePush: false },
       maxSessionMemory: 1 << 20, // MiB: large chunks in flight are normal here
+      ...(tls === undefined ? {} : { ca: tls.ca, cert: tls.cert, key: tls.key }),
     });
     this.session = session;
     session.on('connect', () => session.setLocalWindowSize(WINDOW_BYTES));
     session.on('error', (err: Error) => this.broken(GrpcStatus.UNAVAILABLE, `connection to ${this.address} failed: ${err.message}`));
     session.on('goaway', () => this.broken(GrpcStatus.UNAVAILABLE, `${this.address} closed the connection (GOAWAY)`));
+    const token = this.security.clusterToken ?? '';
     const stream = session.request({
       [HTTP2_HEADER_METHOD]: 'POST',
       [HTTP2_HEADER_PATH]: EXCHANGE_PATH,
-      [HTTP2_HEADER_SCHEME]: 'http',
+      [HTTP2_HEADER_SCHEME]: tls === undefined ? 'http' : 'https',
       [HTTP2_HEADER_AUTHORITY]: this.address,
       [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
       [HTTP2_HEADER_TE]: 'trailers',
+      ...(token === '' ? {} : { [CLUSTER_TOKEN_HEADER]: token }),
     }, { endStream: false });
     this.stream = stream;
     stream.on('response', (headers) => {
@@ -176,6 +190,7 @@ export class PeerConnection {
   private broken(code: number, details: string): void {
     if (this.ended) return;
     if (!this.answered) {
+      this.lastError = details;
       this.session?.destroy();
       if (this.retryTimer === undefined) {
         this.retryTimer = setTimeout(() => { this.retryTimer = undefined; if (!this.ended) this.attempt(); }, this.retryMs);

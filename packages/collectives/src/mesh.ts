@@ -5,6 +5,7 @@
 // Stream roles (see collective.proto): `out[p]` is the server-side call peer p
 // opened on our endpoint, on which we send to p; `conn[p]` is the call we
 // opened on p's endpoint, on which p sends to us.
+import type { TransportSecurity } from './auth.js';
 import { CollectiveError, describeError } from './errors.js';
 import { decodeFrame, encodeAbortFrame, encodeGoodbyeFrame, encodeHelloFrame, FrameKind } from './frame-codec.js';
 import type { Frame } from './frame-codec.js';
@@ -42,7 +43,7 @@ export class Mesh {
   /** The last operation this rank finished (frames for it are refused). */
   finishedSeq = 0;
 
-  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint) {
+  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}) {
     this.peers = addresses.map((address, rank) => rank === me.rank ? undefined : {
       rank, address, name: `rank ${rank} (${address})`, out: undefined, conn: undefined, accepted: false,
       box: new Mailbox(`rank ${rank} (${address})`), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
@@ -55,8 +56,11 @@ export class Mesh {
     const timer = setTimeout(() => {
       const missingOut = this.livePeers().filter((p) => p.out === undefined).map((p) => p.name);
       const missingIn = this.livePeers().filter((p) => !p.accepted).map((p) => p.name);
+      // a peer that never answered: the last connection error says why (refused, TLS handshake)
+      const why = this.livePeers().flatMap((p) => (p.accepted || p.conn?.lastFailure === undefined ? [] : [`${p.name}: ${p.conn.lastFailure}`]));
       this.fail(new CollectiveError('DEADLINE', `communicator '${this.me.communicatorId}' did not form within ${timeoutMs} ms on rank ${this.me.rank}: ` +
-        `no accepted stream to ${missingIn.join(', ') || 'nobody'}; none from ${missingOut.join(', ') || 'nobody'}`));
+        `no accepted stream to ${missingIn.join(', ') || 'nobody'}; none from ${missingOut.join(', ') || 'nobody'}` +
+        (why.length > 0 ? `; last connection errors: ${why.join('; ')}` : '')));
     }, timeoutMs);
     this.endpoint.serve((call) => this.accept(call));
     for (const p of this.livePeers()) this.dial(p);
@@ -141,12 +145,14 @@ export class Mesh {
         if (code === GrpcStatus.OK) { this.peerGone(p, `${p.name} ended its stream without GOODBYE`); return; }
         const status = statusText({ code, details });
         if (!p.accepted && !this.ready) {
-          this.fail(new CollectiveError(code === GrpcStatus.FAILED_PRECONDITION ? 'MISMATCH' : 'PEER_LOST', `${p.name} refused this rank (rank ${this.me.rank}): ${status}`));
+          // a refused HELLO or cluster token: the ranks disagree about which world they are in
+          const mismatch = code === GrpcStatus.FAILED_PRECONDITION || code === GrpcStatus.UNAUTHENTICATED;
+          this.fail(new CollectiveError(mismatch ? 'MISMATCH' : 'PEER_LOST', `${p.name} refused this rank (rank ${this.me.rank}): ${status}`));
           return;
         }
         this.peerGone(p, `lost the stream from ${p.name}: ${status}`);
       },
-    });
+    }, this.security);
     p.conn.write(encodeHelloFrame(helloFrom(this.me, p.rank)));
   }
 

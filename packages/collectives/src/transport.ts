@@ -2,6 +2,8 @@
 // listens on, and the client streams it opens. Messages cross grpc-js as raw
 // Buffers (identity serializers); frame-codec.ts encodes the contract.
 import * as grpc from '@grpc/grpc-js';
+import { CLUSTER_TOKEN_HEADER, tokenMatches, tokenRefusal } from './auth.js';
+import type { TransportSecurity } from './auth.js';
 import { CollectiveError, describeError } from './errors.js';
 
 export const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';
@@ -36,6 +38,10 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
 /**
  * A bound Collective server. Bind it first (port 0 picks a free port), share
  * `address` with the other ranks, then hand it to Communicator.create.
+ *
+ * With a cluster token, a call that does not carry it is refused with
+ * UNAUTHENTICATED before any of its frames is read; with TLS, only callers
+ * with a certificate from the cluster's CA get a connection at all.
  */
 export class Endpoint {
   private handler: ((call: SendStream) => void) | undefined;
@@ -43,14 +49,19 @@ export class Endpoint {
   private pending: SendStream[] = [];
   private closed = false;
 
-  private constructor(private readonly server: grpc.Server, readonly address: string) {}
+  private constructor(private readonly server: grpc.Server, readonly address: string, private readonly security: TransportSecurity) {}
 
-  /** Binds `address` (host:port; port 0 = any free port). */
-  static async bind(address: string): Promise<Endpoint> {
+  /** Binds `address` (host:port; port 0 = any free port), admitting only callers that meet `security`. */
+  static async bind(address: string, security: TransportSecurity = {}): Promise<Endpoint> {
     const server = new grpc.Server(SERVER_OPTIONS);
+    const token = security.clusterToken ?? '';
     let endpoint: Endpoint | undefined;
     server.register<Buffer, Buffer>(EXCHANGE_PATH, (call: SendStream) => {
-      if (endpoint === undefined || endpoint.closed) {
+      const given = call.metadata.get(CLUSTER_TOKEN_HEADER)[0];
+      const sent = typeof given === 'string' ? given : undefined;
+      if (token !== '' && !tokenMatches(token, sent)) {
+        refuse(call, grpc.status.UNAUTHENTICATED, tokenRefusal(endpoint?.address ?? address, sent));
+      } else if (endpoint === undefined || endpoint.closed) {
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'this endpoint is closed' });
       } else if (endpoint.handler === undefined) {
         endpoint.pending.push(call);
@@ -60,13 +71,22 @@ export class Endpoint {
     }, identity, identity, 'bidi');
     const host = hostOf(address);
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      server.bindAsync(address, serverCredentials(security), (err, p) => {
         if (err !== null) reject(new CollectiveError('INVALID_ARGUMENT', `cannot listen on ${address}: ${err.message}`));
         else resolve(p);
       });
     });
-    endpoint = new Endpoint(server, `${host}:${port}`);
+    endpoint = new Endpoint(server, `${host}:${port}`, security);
     return endpoint;
+  }
+
+  /**
+   * Whether a communicator that dials with `security` belongs behind this
+   * endpoint: the same token and both or neither on TLS. A rank that admitted
+   * callers by other rules than it dials with would form half a world.
+   */
+  matches(security: TransportSecurity): boolean {
+    return (this.security.clusterToken ?? '') === (security.clusterToken ?? '') && (this.security.tls === undefined) === (security.tls === undefined);
   }
 
   /** Routes incoming Exchange calls to `handler` (one communicator per endpoint). */
@@ -86,6 +106,12 @@ export class Endpoint {
     this.closed = true;
     this.server.forceShutdown();
   }
+}
+
+function serverCredentials(security: TransportSecurity): grpc.ServerCredentials {
+  const tls = security.tls;
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true); // client certificates required
 }
 
 function hostOf(address: string): string {

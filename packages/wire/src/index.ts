@@ -2,6 +2,11 @@ export {
   workerServices, inferenceServices, adminServices, PROTO_ROOT, INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS,
   PUBLIC_MAX_MESSAGE_BYTES, PUBLIC_SERVER_OPTIONS, PUBLIC_CHANNEL_OPTIONS,
 } from './services.js';
+export {
+  CLUSTER_TOKEN_METADATA, tokenMatches, tokenRefusal, internalServerCredentials, internalChannelCredentials,
+  sendClusterToken, requireClusterToken, internalServerOptions, internalClientOptions,
+} from './internal-auth.js';
+export type { InternalTls, InternalSecurity } from './internal-auth.js';
 export type { WorkerClient, WorkerHandlers } from './gen/octoserve/v1/Worker.js';
 export type { RegistryClient, RegistryHandlers } from './gen/octoserve/v1/Registry.js';
 export type { StepRequest, StepRequest__Output } from './gen/octoserve/v1/StepRequest.js';
