@@ -7,6 +7,7 @@ import {
   type GenerateRequest, type InferenceClient, type Job__Output, type ListJobsReply__Output, type ListJobsRequest, type ResumeReply__Output,
   type SubmitJobReply__Output, type SubmitJobRequest, type TokenChunk__Output,
 } from '@octoserve/wire';
+import { findAdminToken } from './admin-token.js';
 import { notAnswering, OctoserveError, toOctoserveError } from './errors.js';
 import { jobStateEnum, type JobStateName } from './job-state.js';
 import { serverStream } from './stream.js';
@@ -28,6 +29,8 @@ export interface ClientOptions {
   credentials?: grpc.ChannelCredentials;
   /** Sent with every call. */
   metadata?: Record<string, string>;
+  /** Sent with Admin calls. Default: $OCTOSERVE_ADMIN_TOKEN, else the token file of a coordinator on this machine (see adminTokenFile). */
+  adminToken?: string;
 }
 
 export interface CallOptions {
@@ -58,6 +61,7 @@ export class OctoserveClient {
   private readonly deadlineMs: number;
   private readonly idleTimeoutMs: number;
   private readonly metadata: Record<string, string>;
+  private readonly adminToken: string | undefined;
   private readonly inference: InferenceClient;
   private readonly admin: AdminClient;
 
@@ -66,6 +70,7 @@ export class OctoserveClient {
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.metadata = options.metadata ?? {};
+    this.adminToken = options.adminToken ?? findAdminToken(this.address);
     const credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.inference = new (inferenceServices().Inference)(this.address, credentials, PUBLIC_CHANNEL_OPTIONS);
     // the Admin stub rides the Inference stub's channel: one connection per client
@@ -120,7 +125,7 @@ export class OctoserveClient {
   // ---- Admin
 
   clusterStatus(opts: CallOptions = {}): Promise<ClusterStatusReply__Output> {
-    return this.unary((r, md, o, cb) => this.admin.clusterStatus(r, md, o, cb), {}, opts);
+    return this.unary((r, md, o, cb) => this.admin.clusterStatus(r, this.withAdminToken(md), o, cb), {}, opts);
   }
 
   /**
@@ -131,16 +136,16 @@ export class OctoserveClient {
     const wait = req.wait ?? false;
     const timeoutMs = req.timeoutMs ?? 0;
     const waitMs = wait ? (timeoutMs > 0 ? timeoutMs : SERVER_DRAIN_TIMEOUT_MS) : 0;
-    return this.unary((r, md, o, cb) => this.admin.drain(r, md, o, cb), { wait, timeoutMs }, opts, waitMs);
+    return this.unary((r, md, o, cb) => this.admin.drain(r, this.withAdminToken(md), o, cb), { wait, timeoutMs }, opts, waitMs);
   }
 
   resume(opts: CallOptions = {}): Promise<ResumeReply__Output> {
-    return this.unary((r, md, o, cb) => this.admin.resume(r, md, o, cb), {}, opts);
+    return this.unary((r, md, o, cb) => this.admin.resume(r, this.withAdminToken(md), o, cb), {}, opts);
   }
 
   /** Drains, then stops the coordinator and its workers; the deadline covers the server's default drain. */
   async shutdown(opts: CallOptions = {}): Promise<void> {
-    await this.unary((r, md, o, cb) => this.admin.shutdown(r, md, o, cb), {}, opts, SERVER_DRAIN_TIMEOUT_MS);
+    await this.unary((r, md, o, cb) => this.admin.shutdown(r, this.withAdminToken(md), o, cb), {}, opts, SERVER_DRAIN_TIMEOUT_MS);
   }
 
   // ---- The channel
@@ -165,6 +170,11 @@ export class OctoserveClient {
   private callMetadata(): grpc.Metadata {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(this.metadata)) md.set(k, v);
+    return md;
+  }
+
+  private withAdminToken(md: grpc.Metadata): grpc.Metadata {
+    if (this.adminToken !== undefined) md.set('authorization', `Bearer ${this.adminToken}`);
     return md;
   }
 

@@ -9,3 +9,4 @@ export type {
   GenerateRequest, GenerateEvent__Output, TokenChunk__Output, Completion__Output, GenerationStats__Output, Job__Output,
   ClusterStatusReply__Output, RankStatus__Output, QueueStatus__Output, ModelInfo__Output, DrainReply__Output, ResumeReply__Output,
 } from '@octoserve/wire';
+export { adminTokenFile, findAdminToken } from './admin-token.js';

@@ -7,6 +7,7 @@ export type {
   CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
 } from './communicator.js';
 export { Endpoint } from './transport.js';
+export type { TransportSecurity, CollectiveTls } from './auth.js';
 export { CollectiveError } from './errors.js';
 export type { CollectiveErrorCode } from './errors.js';
 export {

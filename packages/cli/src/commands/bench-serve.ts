@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { OctoserveClient } from '@octoserve/client';
 import { percentile } from '@octoserve/coordinator';
 import type { Command } from './command.js';
-import { CLUSTER_HELP, CLUSTER_OPTIONS, clusterAddress } from './cluster-flags.js';
+import { CLUSTER_HELP, CLUSTER_OPTIONS, clusterAddress, clusterCredentials } from './cluster-flags.js';
 import { numberFlag, runWithFlags, stringFlag } from './flags.js';
 import { fixed, formatTable } from './table.js';
 
@@ -121,7 +121,8 @@ export const benchServeCommand: Command = {
     const requests = numberFlag(flags, 'requests', 4, { min: 1, integer: true });
     const maxTokens = numberFlag(flags, 'max-tokens', 64, { min: 1, integer: true });
     const jobs = numberFlag(flags, 'jobs', 16, { min: 0, integer: true });
-    const client = new OctoserveClient({ address: clusterAddress(flags), deadlineMs: 60_000 });
+    const credentials = clusterCredentials(flags);
+    const client = new OctoserveClient({ address: clusterAddress(flags), deadlineMs: 60_000, ...(credentials === undefined ? {} : { credentials }) });
     try {
       await client.waitForReady(10_000);
       const status = await client.clusterStatus();

@@ -1,5 +1,7 @@
 // What the commands that talk to a running cluster share: --cluster, --deadline-ms and --json,
 // the client they make, and JSON output under the proto's own (snake_case) field names.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_ADDRESS, OctoserveClient } from '@octoserve/client';
 import { UsageError } from '../errors.js';
 import { numberFlag, stringFlag, type FlagValues } from './flags.js';
@@ -7,6 +9,7 @@ import { numberFlag, stringFlag, type FlagValues } from './flags.js';
 export const CLUSTER_OPTIONS = {
   cluster: { type: 'string' },
   'deadline-ms': { type: 'string' },
+  'tls-ca': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -14,7 +17,10 @@ export const CLUSTER_OPTIONS = {
 export const CLUSTER_HELP = `  --cluster ADDR      the coordinator to talk to, host:port (default: $OCTOSERVE_CLUSTER, else
                       ${DEFAULT_ADDRESS})
   --deadline-ms MS    give up when the cluster has not answered within MS (default 30000); for a
-                      stream (watch), when no update has come for MS (default 120000)`;
+                      stream (watch), when no update has come for MS (default 120000)
+  --tls-ca FILE       talk TLS to a cluster launched with --tls-cert, trusting this CA certificate
+                      (PEM; default $OCTOSERVE_TLS_CA). Admin calls send $OCTOSERVE_ADMIN_TOKEN, else
+                      the token a coordinator on this host wrote to ~/.config/octoserve/admin-token-PORT`;
 
 /** --cluster, else $OCTOSERVE_CLUSTER, else 127.0.0.1:50051. */
 export function clusterAddress(flags: FlagValues): string {
@@ -23,11 +29,26 @@ export function clusterAddress(flags: FlagValues): string {
   return given ?? (process.env.OCTOSERVE_CLUSTER || DEFAULT_ADDRESS);
 }
 
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`--tls-ca ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** TLS credentials trusting --tls-ca (else $OCTOSERVE_TLS_CA), or undefined for plaintext. */
+export function clusterCredentials(flags: FlagValues): grpc.ChannelCredentials | undefined {
+  const ca = stringFlag(flags, 'tls-ca') ?? (process.env.OCTOSERVE_TLS_CA || undefined);
+  return ca === undefined ? undefined : grpc.credentials.createSsl(readCa(ca));
+}
+
 /** A client of the cluster the flags name, closed when `body` is done. */
 export async function withClient<T>(flags: FlagValues, body: (client: OctoserveClient) => Promise<T>): Promise<T> {
   const address = clusterAddress(flags);
   const deadline = flags['deadline-ms'] === undefined ? undefined : numberFlag(flags, 'deadline-ms', 0, { min: 1, integer: true });
-  const client = new OctoserveClient({ address, ...(deadline === undefined ? {} : { deadlineMs: deadline, idleTimeoutMs: deadline }) });
+  const credentials = clusterCredentials(flags);
+  const client = new OctoserveClient({ address, ...(credentials === undefined ? {} : { credentials }), ...(deadline === undefined ? {} : { deadlineMs: deadline, idleTimeoutMs: deadline }) });
   try {
     return await body(client);
   } finally {

@@ -2,6 +2,10 @@
 // workers, loads the shards, opens the job queue, serves the client and admin APIs, and
 // stops cleanly on SIGINT/SIGTERM with no worker left behind.
 import { Cluster, CoordinatorServer, MemoryJobQueue, SupervisedCluster, openBullQueue, type ClusterOptions, type JobQueue, type ServedCluster } from '@octoserve/coordinator';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { adminTokenFile } from '@octoserve/client';
 import { openModel } from '@octoserve/model';
 import type { Command } from './command.js';
 import { exitAfterStop } from './lifetime.js';
@@ -50,6 +54,12 @@ options:
                       (a hung worker or a stalled link) and is restarted (default 5000)
   --start-timeout-ms MS  how long to wait for the workers to register and load (default 60000,
                       600000 with --expect-workers)
+  --admin-token-file FILE  the token Admin calls (status, drain, resume, shutdown) must carry; default
+                      $OCTOSERVE_ADMIN_TOKEN, else a new random one, written to
+                      ~/.config/octoserve/admin-token-PORT (mode 600) where the CLI on this host
+                      finds it, and removed at exit
+  --tls-cert FILE     serve the client API over TLS with this certificate chain (PEM) ...
+  --tls-key FILE      ... and its private key; clients then need --tls-ca (or $OCTOSERVE_TLS_CA)
   --demo PROMPT       once serving, generate from PROMPT and stream it to stdout, then keep serving
   --demo-tokens N     tokens for --demo (default 200)
   --verbose           show the workers' and the coordinator's log lines
@@ -77,12 +87,42 @@ const OPTIONS = {
   registry: { type: 'string' },
   'start-timeout-ms': { type: 'string' },
   'step-timeout-ms': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
   demo: { type: 'string' },
   'demo-tokens': { type: 'string' },
   verbose: { type: 'boolean' },
 } as const;
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+const ADMIN_TOKEN_HINT = 'set $OCTOSERVE_ADMIN_TOKEN (a coordinator started without one writes it to ~/.config/octoserve/admin-token-PORT on its host)';
+
+/** A file's contents, or a UsageError naming the flag. */
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`--${flag} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
+/** The TLS certificate and key of --tls-cert/--tls-key (both or neither). */
+function tlsOf(flags: Record<string, string | boolean | undefined>): { cert: Buffer; key: Buffer } | undefined {
+  const cert = stringFlag(flags, 'tls-cert');
+  const key = stringFlag(flags, 'tls-key');
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError('--tls-cert and --tls-key go together');
+  return { cert: readFlagFile('tls-cert', cert), key: readFlagFile('tls-key', key) };
+}
+
+/** Writes a generated admin token where the CLI on this host looks for it (user-only); returns its path. */
+function writeAdminToken(port: number, token: string): string {
+  const file = adminTokenFile(port);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return file;
+}
 const say = (line: string): void => { process.stderr.write(`octoserve: ${line}\n`); };
 
 /** The Redis queue asked for; without one, the default Redis if it answers, else an in-process queue. */
@@ -125,6 +165,11 @@ export const launchCommand: Command = {
     const registry = stringFlag(flags, 'registry') ?? (expect > 0 ? `${host}:50052` : '127.0.0.1:0');
     const verbose = flags.verbose === true;
     const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : () => {};
+    const tls = tlsOf(flags);
+    const tokenFile = stringFlag(flags, 'admin-token-file');
+    const givenToken = tokenFile !== undefined ? readFlagFile('admin-token-file', tokenFile).toString('utf8').trim() : process.env.OCTOSERVE_ADMIN_TOKEN || undefined;
+    if (givenToken === '') throw new UsageError(`--admin-token-file ${tokenFile}: the file is empty`);
+    const adminToken = givenToken ?? randomBytes(24).toString('base64url');
     const medusaDir = stringFlag(flags, 'medusa');
     if (medusaDir === undefined && flags['medusa-choices'] !== undefined) throw new UsageError('--medusa-choices needs --medusa DIR');
 
@@ -179,6 +224,7 @@ export const launchCommand: Command = {
     try {
       server = await CoordinatorServer.start({
         cluster, tokenizer: model.tokenizer, queue, host, port, modelPath, jobConcurrency, maxWaiting, log: say,
+        adminToken, adminTokenHint: ADMIN_TOKEN_HINT, ...(tls === undefined ? {} : { tls }),
         onShutdown: () => stop('asked to shut down', 0),
         ...(tree === undefined ? {} : { medusa: { tree, name: medusaChoices ?? 'mc_sim_7b_63' } }),
       });
@@ -187,13 +233,17 @@ export const launchCommand: Command = {
       await cluster.close();
       throw err;
     }
-    say(`serving on ${server.address} (tp ${tp}, ${queue.durable ? `jobs in ${queue.backend}` : 'jobs in this process'}${tree === undefined ? '' : ', Medusa'}); Ctrl-C stops`);
+    const servedPort = Number(server.address.slice(server.address.lastIndexOf(':') + 1));
+    const writtenToken = givenToken === undefined ? writeAdminToken(servedPort, adminToken) : undefined;
+    if (writtenToken !== undefined) say(`admin token in ${writtenToken} (for status, drain, resume, shutdown)`);
+    say(`serving on ${server.address} (tp ${tp}${tls === undefined ? '' : ', TLS'}, ${queue.durable ? `jobs in ${queue.backend}` : 'jobs in this process'}${tree === undefined ? '' : ', Medusa'}); Ctrl-C stops`);
     const demoPrompt = stringFlag(flags, 'demo');
     if (demoPrompt !== undefined) {
       await demo(server, demoPrompt, demoTokens).catch((err: unknown) => say(`demo failed: ${(err as Error).message}`));
       say(`still serving on ${server.address}: try \`octoserve generate --cluster ${server.address} --prompt '...'\` or \`octoserve status --cluster ${server.address}\``);
     }
     await done;
+    if (writtenToken !== undefined) rmSync(writtenToken, { force: true });
     say('stopped');
     return exitAfterStop(exitCode);
   }),

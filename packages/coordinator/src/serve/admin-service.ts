@@ -4,7 +4,10 @@ import type {
   AdminHandlers, ClusterStatusReply, ClusterStatusRequest__Output, DrainReply, DrainRequest__Output, ResumeReply, ResumeRequest__Output,
   ShutdownReply, ShutdownRequest__Output,
 } from '@octoserve/wire';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { unary } from './grpc-errors.js';
+import { RequestError } from './request.js';
 
 /** What the Admin service needs of the coordinator it runs in. */
 export interface Administered {
@@ -17,12 +20,32 @@ export interface Administered {
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 600_000;
 
-export function adminHandlers(coordinator: Administered): AdminHandlers {
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Refuses a call that does not carry `authorization: Bearer <token>` (compared in constant time). */
+function requireToken(token: string, hint: string): (call: grpc.ServerUnaryCall<unknown, unknown>) => void {
+  const want = digest(token);
+  return (call) => {
+    const given = String(call.metadata.get('authorization')[0] ?? '');
+    const m = /^Bearer (.+)$/.exec(given);
+    if (m === null || !timingSafeEqual(digest(m[1] as string), want)) {
+      throw new RequestError(grpc.status.UNAUTHENTICATED, `admin calls need the admin token (${m === null ? 'none was sent' : 'the one sent is wrong'}): ${hint}`);
+    }
+  };
+}
+
+/** The Admin service; every call must carry `adminToken` (`hint` says where a person finds it). */
+export function adminHandlers(coordinator: Administered, adminToken: string, hint: string): AdminHandlers {
+  const check = requireToken(adminToken, hint);
+  const guarded = <Req, Res>(body: (req: Req) => Promise<Res>) => unary<Req, Res>((req, call) => {
+    check(call as grpc.ServerUnaryCall<unknown, unknown>);
+    return body(req);
+  });
   return {
-    ClusterStatus: unary<ClusterStatusRequest__Output, ClusterStatusReply>(() => coordinator.status()),
-    Drain: unary<DrainRequest__Output, DrainReply>((req) => coordinator.drain(req.wait, req.timeoutMs === 0 ? DEFAULT_DRAIN_TIMEOUT_MS : req.timeoutMs)),
-    Resume: unary<ResumeRequest__Output, ResumeReply>(() => Promise.resolve(coordinator.resume())),
-    Shutdown: unary<ShutdownRequest__Output, ShutdownReply>(async () => {
+    ClusterStatus: guarded<ClusterStatusRequest__Output, ClusterStatusReply>(() => coordinator.status()),
+    Drain: guarded<DrainRequest__Output, DrainReply>((req) => coordinator.drain(req.wait, req.timeoutMs === 0 ? DEFAULT_DRAIN_TIMEOUT_MS : req.timeoutMs)),
+    Resume: guarded<ResumeRequest__Output, ResumeReply>(() => Promise.resolve(coordinator.resume())),
+    Shutdown: guarded<ShutdownRequest__Output, ShutdownReply>(async () => {
       await coordinator.shutdown();
       return {};
     }),

@@ -31,6 +31,11 @@ export interface ServeOptions {
   /** Interactive requests that may wait for a slot before more are refused (default 64). */
   maxWaiting?: number;
   log?: (line: string) => void;
+  /** Admin calls must carry this (`authorization: Bearer <token>`); `adminTokenHint` says where a person finds it. */
+  adminToken: string;
+  adminTokenHint: string;
+  /** Serve the client API over TLS with this certificate chain and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
   /** Called after a Shutdown RPC has been answered. */
   onShutdown?: () => void;
 }
@@ -44,8 +49,8 @@ function seedOf(id: string): number {
   return h % 2 ** 31;
 }
 
-function bind(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(),
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, credentials,
     (err, port) => (err ? reject(new Error(`cannot serve the client API on ${address}: ${err.message}`)) : resolve(port))));
 }
 
@@ -63,7 +68,9 @@ export class CoordinatorServer implements Administered {
 
   static async start(opts: ServeOptions): Promise<CoordinatorServer> {
     const server = new grpc.Server(PUBLIC_SERVER_OPTIONS);
-    const port = await bind(server, `${opts.host}:${opts.port}`);
+    const credentials = opts.tls === undefined ? grpc.ServerCredentials.createInsecure()
+      : grpc.ServerCredentials.createSsl(null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], false);
+    const port = await bind(server, `${opts.host}:${opts.port}`, credentials);
     const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? hostname() : opts.host;
     const address = `${shownHost}:${port}`;
     const engine = new ServingEngine(opts.cluster, opts.tokenizer, { medusa: opts.medusa, maxWaiting: opts.maxWaiting ?? 64, address, log: opts.log });
@@ -72,7 +79,7 @@ export class CoordinatorServer implements Administered {
     server.addService(guardRequests(inferenceServices().Inference.service, 'octoserve/v1/inference.proto', 'octoserve.v1.Inference'),
       inferenceHandlers(engine, opts.queue, state) as unknown as grpc.UntypedServiceImplementation);
     server.addService(guardRequests(adminServices().Admin.service, 'octoserve/v1/admin.proto', 'octoserve.v1.Admin'),
-      adminHandlers(coordinator) as unknown as grpc.UntypedServiceImplementation);
+      adminHandlers(coordinator, opts.adminToken, opts.adminTokenHint) as unknown as grpc.UntypedServiceImplementation);
     opts.queue.consume((run) => coordinator.runJob(run), opts.jobConcurrency ?? opts.cluster.options.maxSequences);
     return coordinator;
   }

@@ -18,14 +18,15 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
 /** Answers a unary call from an async body; any throw becomes the call's status. */
 export function unary<Req, Res>(body: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    body(call.request, call).then((res) => callback(null, res), (err: unknown) => callback(toStatus(err) as grpc.ServiceError));
+    // through a promise, so a synchronous throw in `body` is answered like a rejection
+    Promise.resolve().then(() => body(call.request, call)).then((res) => callback(null, res), (err: unknown) => callback(toStatus(err) as grpc.ServiceError));
   };
 }
 
 /** Runs a server-streaming call from an async body; a throw ends it with that status. */
 export function streaming<Req, Res>(body: (req: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    body(call.request, call).then(() => call.end(), (err: unknown) => {
+    Promise.resolve().then(() => body(call.request, call)).then(() => call.end(), (err: unknown) => {
       if (!call.cancelled) call.emit('error', toStatus(err));
     });
   };
