@@ -99,3 +99,26 @@ test('20 jobs survive a SIGKILLed coordinator: all complete, correct, none lost,
     dropQueue(queue);
   }
 });
+
+test('two coordinators, each with its own workers, share one queue: both run jobs, each job completes once', { timeout: 180_000 }, async () => {
+  const queue = uniqueQueue('shared');
+  const args = ['--model', model.modelPath, '--tp', '1', '--queue', queue, '--max-sequences', '2'];
+  const [one, two] = await Promise.all([startCoordinator(args), startCoordinator(args)]);
+  const client = new OctoserveClient({ address: one.address, deadlineMs: 10_000 });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await client.submitJob({ prompt: (cases[i % cases.length] as GoldenCase).prompt, maxTokens: 60 }));
+    await until('every job completes', 150_000, async () => (await Promise.all(ids.map((id) => client.getJob(id)))).every((j) => j.state === 'JOB_STATE_COMPLETED'));
+    const ranBy = (c: Coordinator, id: string): number => c.stderr().split('\n').filter((l) => l.includes(`job ${id}: completed`)).length;
+    for (const [i, id] of ids.entries()) {
+      const job = await client.getJob(id);
+      assert.deepEqual(job.tokenIds, (cases[i % cases.length] as GoldenCase).generated_token_ids.slice(0, 60));
+      assert.equal(ranBy(one, id) + ranBy(two, id), 1, `job ${id} completed once in all`);
+    }
+    assert.ok(ids.some((id) => ranBy(one, id) === 1) && ids.some((id) => ranBy(two, id) === 1), 'both coordinators ran jobs');
+  } finally {
+    client.close();
+    await Promise.all([one.stop(), two.stop()]);
+    dropQueue(queue);
+  }
+});
