@@ -239,8 +239,8 @@ export const launchCommand: Command = {
     say(`serving on ${server.address} (tp ${tp}${tls === undefined ? '' : ', TLS'}, ${queue.durable ? `jobs in ${queue.backend}` : 'jobs in this process'}${tree === undefined ? '' : ', Medusa'}); Ctrl-C stops`);
     const demoPrompt = stringFlag(flags, 'demo');
     if (demoPrompt !== undefined) {
-      await demo(server, demoPrompt, demoTokens).catch((err: unknown) => say(`demo failed: ${(err as Error).message}`));
-      say(`still serving on ${server.address}: try \`octoserve generate --cluster ${server.address} --prompt '...'\` or \`octoserve status --cluster ${server.address}\``);
+      await demo(server, demoPrompt, demoTokens).catch((err: unknown) => { if (!stopping) say(`demo failed: ${(err as Error).message}`); });
+      if (!stopping) say(`still serving on ${server.address}: try \`octoserve generate --cluster ${server.address} --prompt '...'\` or \`octoserve status --cluster ${server.address}\``);
     }
     await done;
     if (writtenToken !== undefined) rmSync(writtenToken, { force: true });
