@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { unary } from './grpc-errors.js';
 import { RequestError } from './request.js';
+import { checkDecoded } from './inference-service.js';
 
 /** What the Admin service needs of the coordinator it runs in. */
 export interface Administered {
@@ -39,6 +40,7 @@ export function adminHandlers(coordinator: Administered, adminToken: string, hin
   const check = requireToken(adminToken, hint);
   const guarded = <Req, Res>(body: (req: Req) => Promise<Res>) => unary<Req, Res>((req, call) => {
     check(call as grpc.ServerUnaryCall<unknown, unknown>);
+    checkDecoded(req as object);
     return body(req);
   });
   return {

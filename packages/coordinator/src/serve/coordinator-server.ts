@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { Tokenizer } from '@octoserve/model';
 import type { MedusaTree } from '@octoserve/medusa';
-import { PUBLIC_SERVER_OPTIONS, adminServices, inferenceServices } from '@octoserve/wire';
+import { PUBLIC_SERVER_OPTIONS, adminServices, guardRequests, inferenceServices } from '@octoserve/wire';
 import type { ClusterStatusReply, DrainReply, ResumeReply, RankStatus } from '@octoserve/wire';
 import type { ServedCluster } from '../cluster.js';
 import { adminHandlers } from './admin-service.js';
@@ -14,7 +14,6 @@ import { inferenceHandlers } from './inference-service.js';
 import { JobCancelled, JobRefused } from './job-queue.js';
 import type { JobQueue, JobRun, JobResult } from './job-queue.js';
 import { RequestError } from './request.js';
-import { guardRequests } from './request-guard.js';
 import { ServingEngine } from './serving-engine.js';
 
 export interface ServeOptions {

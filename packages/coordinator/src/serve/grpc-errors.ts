@@ -1,12 +1,18 @@
 // Errors as gRPC statuses: a refusal keeps its code; a failed cluster or anything unexpected
 // becomes a status whose text says what happened, never a dropped call.
 import * as grpc from '@grpc/grpc-js';
+import { limitDetails } from '@octoserve/wire';
 import { ClusterError } from '../cluster.js';
 import { WorkerCallError } from '../worker-client.js';
 import { RequestError } from './request.js';
 import { QueueUnavailable } from './bull-queue.js';
 
 export function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  const s = statusOf(err);
+  return { ...s, details: limitDetails(s.details ?? '') };
+}
+
+function statusOf(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof RequestError) return { code: err.code, details: err.message };
   if (err instanceof ClusterError || err instanceof WorkerCallError) return { code: grpc.status.UNAVAILABLE, details: `the cluster failed: ${err.message}` };
   if (err instanceof QueueUnavailable) return { code: grpc.status.UNAVAILABLE, details: err.message };

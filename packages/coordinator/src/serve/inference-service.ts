@@ -4,10 +4,10 @@ import type {
   CancelJobRequest__Output, Completion, GenerateEvent, GenerateRequest__Output, GetJobRequest__Output, InferenceHandlers, Job,
   ListJobsReply, ListJobsRequest__Output, SubmitJobReply, SubmitJobRequest__Output, WatchJobRequest__Output,
 } from '@octoserve/wire';
+import { requestProblem } from '@octoserve/wire';
 import { JOB_ID_PATTERN, JOB_STATES } from './job-queue.js';
 import type { JobQueue, JobRecord, JobStateName } from './job-queue.js';
 import { RequestError, invalid } from './request.js';
-import { requestProblem } from './request-guard.js';
 import type { Outcome, ServingEngine } from './serving-engine.js';
 import { streaming, unary } from './grpc-errors.js';
 
@@ -34,7 +34,7 @@ export function completionMessage(o: Outcome): Completion {
 }
 
 /** A request's guard problem as INVALID_ARGUMENT. */
-function checkDecoded(req: object): void {
+export function checkDecoded(req: object): void {
   const problem = requestProblem(req);
   if (problem !== undefined) throw invalid(problem);
 }

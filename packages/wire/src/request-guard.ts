@@ -1,4 +1,4 @@
-// What arrives on the public API before it is decoded: a message that is not valid protobuf,
+// What arrives at a server before it is decoded: a message that is not valid protobuf,
 // or whose string fields are not valid UTF-8 (which protobuf decoders otherwise turn into
 // U+FFFD without a word), is marked with its problem instead of failing deep inside
 // grpc-js, so the handler can answer INVALID_ARGUMENT with a line that names the field.
@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { PROTO_ROOT } from '@octoserve/wire';
+import { PROTO_ROOT } from './services.js';
 
 /** Set on a decoded request whose bytes were not acceptable; the value says why. */
 export const REQUEST_PROBLEM = Symbol('octoserve.requestProblem');
@@ -70,4 +70,12 @@ export function guardRequests(definition: grpc.ServiceDefinition, protoFile: str
     };
   }
   return guarded as grpc.ServiceDefinition;
+}
+
+/** The most characters of status text a server sends: longer trailers do not get through HTTP/2 header limits. */
+export const MAX_STATUS_DETAILS = 2_000;
+
+/** `details` cut to MAX_STATUS_DETAILS, saying so when it was cut. */
+export function limitDetails(details: string): string {
+  return details.length <= MAX_STATUS_DETAILS ? details : `${details.slice(0, MAX_STATUS_DETAILS)}... (${details.length - MAX_STATUS_DETAILS} more characters)`;
 }
