@@ -103,6 +103,8 @@ export class PeerConnection {
       const httpStatus = Number(headers[HTTP2_HEADER_STATUS]);
       if (httpStatus !== 200) this.setStatus(GrpcStatus.UNKNOWN, `${this.address} answered HTTP ${httpStatus}`);
       this.readStatus(headers); // a trailers-only answer (a refusal) carries the status here
+      // ... and ends the call: report it now, not when our half of the stream closes (it never would)
+      if (this.statusCode !== undefined) this.fail(this.statusCode, this.statusDetails);
     });
     stream.on('trailers', (trailers) => this.readStatus(trailers));
     stream.on('data', (chunk: Buffer) => this.deframe(chunk));

@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { openCheckpoint, readShardSlices } from '@octoserve/model';
 import type { ModelConfig } from '@octoserve/model';
-import { INTERNAL_SERVER_OPTIONS, workerServices } from '@octoserve/wire';
-import type { HealthReply__Output, LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
+import { INTERNAL_SERVER_OPTIONS, internalServerCredentials, workerServices } from '@octoserve/wire';
+import type { InternalTls, HealthReply__Output, LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
 import { LocalWorkers } from './local-launcher.js';
@@ -43,6 +43,14 @@ export interface ClusterOptions {
   onShardLoaded?: (rank: number, loaded: number) => void;
   /** The cluster failed (a worker exited or a step failed): it can no longer step. */
   onFailure?: (err: Error) => void;
+  /**
+   * The cluster's shared secret (newClusterToken()): the Registry admits only workers that
+   * carry it, every call to a worker carries it, local workers get it through their environment.
+   * Unset: open, any caller that reaches a port is served.
+   */
+  clusterToken?: string;
+  /** Mutual TLS on the Registry and every call to a worker; local workers get it too. */
+  tls?: InternalTls;
 }
 
 /** A step's merged view: every rank's rows plus the per-rank timings. */
@@ -76,8 +84,8 @@ export class ClusterError extends Error {
   override name = 'ClusterError';
 }
 
-function bind(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(),
+function bind(server: grpc.Server, address: string, tls: InternalTls | undefined): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, internalServerCredentials(tls),
     (err, port) => (err ? reject(new ClusterError(`cannot listen on ${address}: ${err.message}`)) : resolve(port))));
 }
 
@@ -143,11 +151,12 @@ export class Cluster implements ServedCluster {
     const heads = opts.medusa === undefined ? undefined
       : loadMedusaHeads(opts.medusa.path, { baseVocab: config.vocabSize, baseDim: config.dim, log });
     const startTimeout = opts.startTimeoutMs ?? 60_000;
-    const registry = new Registry(opts.tp, '', log);
+    const security = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
+    const registry = new Registry(opts.tp, security.clusterToken, log);
     const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
     server.addService(workerServices().Registry.service, registry.handlers() as unknown as grpc.UntypedServiceImplementation);
     const listen = opts.listen ?? '127.0.0.1:0';
-    const port = await bind(server, listen);
+    const port = await bind(server, listen, opts.tls);
     const registryAddress = `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;
     let earlyExit: ClusterError | undefined;
     let cluster: Cluster | undefined;
@@ -155,7 +164,7 @@ export class Cluster implements ServedCluster {
     const exited = new Promise<never>((_, reject) => { rejectStart = reject; });
     exited.catch(() => {}); // observed through Promise.race below
     const workers = opts.workerCommand === undefined ? undefined : new LocalWorkers({
-      workerCommand: opts.workerCommand, worldSize: opts.tp, registryAddress, threads: opts.threads, log,
+      workerCommand: opts.workerCommand, worldSize: opts.tp, registryAddress, threads: opts.threads, log, ...security,
       onExit: (_rank, description) => {
         earlyExit ??= new ClusterError(description);
         rejectStart(earlyExit);
@@ -166,7 +175,7 @@ export class Cluster implements ServedCluster {
     try {
       log(`coordinator: waiting for ${opts.tp} workers on ${registryAddress}`);
       const regs = await Promise.race([registry.waitForAll(startTimeout), exited]);
-      for (const r of regs) clients.push(new RankClient(r.rank, r.address));
+      for (const r of regs) clients.push(new RankClient(r.rank, r.address, security));
       const communicatorId = randomUUID();
       const peers = regs.map((r) => r.collectiveAddress);
       await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({

@@ -3,9 +3,10 @@ export type { ShardPlan, RankShard, Range, ShardableShape } from './sharding.js'
 export { Cluster, ClusterError, type ClusterOptions, type ClusterStep } from './cluster.js';
 export { ClusterTokenSource, StepTimings, percentile, type ClusterSampling } from './cluster-source.js';
 export { mergedArgmax, mergedTopK, mergedSoftmaxStats, mergedPicked, floatsOf, uint32sOf, type RankRows } from './merge.js';
-export { Registry, type Registration } from './registry.js';
+export { Registry, newClusterToken, type Registration } from './registry.js';
+export type { InternalTls } from '@octoserve/wire';
 export { RankClient, WorkerCallError } from './worker-client.js';
-export { LocalWorkers, type LaunchOptions } from './local-launcher.js';
+export { LocalWorkers, CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, type LaunchOptions } from './local-launcher.js';
 export { benchDecode, plainDecode, medusaDecode, type DecodeBenchRun } from './decode-bench.js';
 export type { RankTotals } from './cluster-source.js';
 export { ClusterMedusaBackend } from './cluster-medusa.js';

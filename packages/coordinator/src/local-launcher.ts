@@ -2,6 +2,15 @@
 // while the cluster runs fails it at once; closing stops every worker (no orphans).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import type { InternalTls } from '@octoserve/wire';
+
+/** The environment that hands a local worker its cluster token (never argv: `ps` shows argv). */
+export const CLUSTER_TOKEN_ENV = 'OCTOSERVE_CLUSTER_TOKEN';
+/**
+ * ... and its internal TLS material, as PEM text (not file names: the coordinator may hold it only
+ * in memory). Not OCTOSERVE_TLS_CA, which names the client API's CA file.
+ */
+export const INTERNAL_TLS_ENV = { ca: 'OCTOSERVE_INTERNAL_TLS_CA', cert: 'OCTOSERVE_INTERNAL_TLS_CERT', key: 'OCTOSERVE_INTERNAL_TLS_KEY' } as const;
 
 export interface LaunchOptions {
   /** The command that runs `octoserve worker` (e.g. [process.execPath, '/path/cli/dist/main.js', 'worker']). */
@@ -13,12 +22,32 @@ export interface LaunchOptions {
   device?: (rank: number) => string;
   /** Extra environment for the workers. */
   env?: NodeJS.ProcessEnv;
+  /** The cluster token the workers demand and send (through OCTOSERVE_CLUSTER_TOKEN). */
+  clusterToken?: string;
+  /** Mutual TLS for the workers (through OCTOSERVE_INTERNAL_TLS_CA/CERT/KEY). */
+  tls?: InternalTls;
   /** Called once when a worker exits before close(). */
   onExit: (rank: number, description: string) => void;
   log?: (line: string) => void;
 }
 
 const TAIL_LINES = 20;
+
+/**
+ * The workers' environment: ours, `opts.env`, and exactly this cluster's token and TLS material
+ * (a token or certificate this process inherited must not leak into workers of an open cluster).
+ */
+function workerEnv(opts: LaunchOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  for (const name of [CLUSTER_TOKEN_ENV, ...Object.values(INTERNAL_TLS_ENV)]) delete env[name];
+  if (opts.clusterToken !== undefined && opts.clusterToken !== '') env[CLUSTER_TOKEN_ENV] = opts.clusterToken;
+  if (opts.tls !== undefined) {
+    env[INTERNAL_TLS_ENV.ca] = opts.tls.ca.toString('utf8');
+    env[INTERNAL_TLS_ENV.cert] = opts.tls.cert.toString('utf8');
+    env[INTERNAL_TLS_ENV.key] = opts.tls.key.toString('utf8');
+  }
+  return env;
+}
 
 export class LocalWorkers {
   private readonly children: ChildProcess[] = [];
@@ -33,7 +62,7 @@ export class LocalWorkers {
         ...args, '--rank', String(rank), '--world', String(opts.worldSize),
         '--listen', `${opts.host ?? '127.0.0.1'}:0`, '--coordinator', opts.registryAddress,
         '--threads', String(opts.threads ?? 1), '--device', opts.device?.(rank) ?? 'cpu',
-      ], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, ...opts.env } });
+      ], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: workerEnv(opts) });
       const tail: string[] = [];
       this.tails.push(tail);
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {

@@ -1,6 +1,14 @@
 // The Registry service: workers announce themselves; the coordinator waits until all ranks have.
+// With a cluster token, only workers that carry it may join.
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { tokenMatches } from '@octoserve/wire';
 import type { RegisterReply, RegisterRequest__Output, RegistryHandlers } from '@octoserve/wire';
+
+/** A fresh cluster token: 32 random bytes, base64url (43 characters). */
+export function newClusterToken(): string {
+  return randomBytes(32).toString('base64url');
+}
 
 export interface Registration {
   rank: number;
@@ -21,7 +29,8 @@ export class Registry {
 
   private register(req: RegisterRequest__Output): RegisterReply {
     const refuse = (message: string): RegisterReply => { this.log(`registry: refused ${req.host}:${req.pid}: ${message}`); return { accepted: false, message }; };
-    if (this.clusterToken !== '' && req.clusterToken !== this.clusterToken) return refuse('wrong cluster token');
+    const tokenProblem = this.checkToken(req.clusterToken);
+    if (tokenProblem !== undefined) return refuse(tokenProblem);
     if (req.worldSize !== this.worldSize) return refuse(`world size ${req.worldSize} differs from the coordinator's ${this.worldSize}`);
     if (req.rank >= this.worldSize) return refuse(`rank ${req.rank} is outside 0..${this.worldSize - 1}`);
     const prev = this.ranks[req.rank];
@@ -30,6 +39,19 @@ export class Registry {
     this.log(`registry: rank ${req.rank} joined from ${req.address} (pid ${req.pid}, ${req.device})`);
     this.settle();
     return { accepted: true, message: '' };
+  }
+
+  /**
+   * Why a worker's token keeps it out, or undefined. A worker with a token joining a coordinator
+   * without one is refused too: it would refuse every call the coordinator then makes to it.
+   */
+  private checkToken(given: string): string | undefined {
+    if (this.clusterToken === '') {
+      return given === '' ? undefined : 'the worker has a cluster token but this coordinator has none: start both with the same token';
+    }
+    if (tokenMatches(this.clusterToken, given)) return undefined;
+    return `this coordinator belongs to another cluster: missing or wrong cluster token (the worker sent ${given === '' ? 'none' : 'a different one'}); ` +
+      'give the worker the coordinator\'s token (--cluster-token-file or OCTOSERVE_CLUSTER_TOKEN)';
   }
 
   private settle(): void {

@@ -1,9 +1,11 @@
 // Every coordinator → worker call goes through here: one client per rank, one
-// long-lived step stream per rank, a deadline on every wait.
+// long-lived step stream per rank, a deadline on every wait. Every call carries
+// the cluster token (an interceptor puts it into the metadata), over mutual TLS
+// when the cluster has certificates.
 import * as grpc from '@grpc/grpc-js';
-import { INTERNAL_CHANNEL_OPTIONS, workerServices } from '@octoserve/wire';
+import { INTERNAL_CHANNEL_OPTIONS, internalChannelCredentials, internalClientOptions, workerServices } from '@octoserve/wire';
 import type {
-  HealthReply__Output, InitCommunicatorRequest, LoadShardReply__Output, LoadShardRequest,
+  HealthReply__Output, InternalSecurity, InitCommunicatorRequest, LoadShardReply__Output, LoadShardRequest,
   StepReply__Output, StepRequest, UploadShardMessage, WorkerClient,
 } from '@octoserve/wire';
 
@@ -21,9 +23,9 @@ export class RankClient {
   private readonly waiting: { resolve: (r: StepReply__Output) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | undefined;
 
-  constructor(readonly rank: number, readonly address: string) {
+  constructor(readonly rank: number, readonly address: string, security: InternalSecurity = {}) {
     const { Worker } = workerServices();
-    this.client = new Worker(address, grpc.credentials.createInsecure(), INTERNAL_CHANNEL_OPTIONS) as unknown as WorkerClient;
+    this.client = new Worker(address, internalChannelCredentials(security.tls), internalClientOptions(INTERNAL_CHANNEL_OPTIONS, security)) as unknown as WorkerClient;
   }
 
   private fail(what: string, err: grpc.ServiceError | Error): WorkerCallError {

@@ -3,8 +3,11 @@
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from '@octoserve/collectives';
-import { INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS, workerServices } from '@octoserve/wire';
-import type { RegisterReply } from '@octoserve/wire';
+import {
+  INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS, internalChannelCredentials, internalClientOptions, internalServerCredentials,
+  internalServerOptions, workerServices,
+} from '@octoserve/wire';
+import type { InternalSecurity, InternalTls, RegisterReply } from '@octoserve/wire';
 import { WorkerService } from './worker-service.js';
 
 export interface WorkerOptions {
@@ -22,7 +25,13 @@ export interface WorkerOptions {
   threads?: number;
   /** How long to keep trying to register, ms. */
   registerTimeoutMs?: number;
+  /**
+   * The cluster's shared secret: sent when registering and on every collective stream, and
+   * demanded of every call to this worker (Worker service and collective endpoint).
+   */
   clusterToken?: string;
+  /** Mutual TLS on the Worker service, the collective endpoint and the registry link. */
+  tls?: InternalTls;
   log?: (line: string) => void;
 }
 
@@ -38,16 +47,16 @@ function hostOf(address: string): string {
   return i < 0 ? address : address.slice(0, i);
 }
 
-function bindServer(server: grpc.Server, address: string): Promise<number> {
+function bindServer(server: grpc.Server, address: string, tls: InternalTls | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
+    server.bindAsync(address, internalServerCredentials(tls), (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
   });
 }
 
 /** Calls Registry.Register until the coordinator accepts, or the deadline passes. */
-async function register(opts: WorkerOptions, address: string, collectiveAddress: string): Promise<void> {
+async function register(opts: WorkerOptions, security: InternalSecurity, address: string, collectiveAddress: string): Promise<void> {
   const { Registry } = workerServices();
-  const client = new Registry(opts.coordinator, grpc.credentials.createInsecure(), INTERNAL_CHANNEL_OPTIONS);
+  const client = new Registry(opts.coordinator, internalChannelCredentials(security.tls), internalClientOptions(INTERNAL_CHANNEL_OPTIONS, security));
   const until = Date.now() + (opts.registerTimeoutMs ?? 30_000);
   let last = '';
   try {
@@ -55,7 +64,7 @@ async function register(opts: WorkerOptions, address: string, collectiveAddress:
       const reply = await new Promise<RegisterReply | Error>((resolve) => {
         client.Register({
           rank: opts.rank, worldSize: opts.worldSize, address, collectiveAddress, pid: process.pid, host: hostname(),
-          device: opts.device ?? 'cpu', clusterToken: opts.clusterToken ?? '',
+          device: opts.device ?? 'cpu', clusterToken: security.clusterToken ?? '',
         }, { deadline: Date.now() + 2_000 }, (err, res) => resolve(err ?? res ?? new Error('empty reply')));
       });
       if (!(reply instanceof Error)) {
@@ -76,12 +85,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const host = hostOf(opts.listen);
   const wildcard = host === '0.0.0.0' || host === '[::]' || host === '::';
   const shown = opts.advertise ?? (wildcard ? hostname() : host);
-  const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`);
+  const security: InternalSecurity = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
+  const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`, security);
   const collectiveAddress = `${shown}:${bound.address.slice(bound.address.lastIndexOf(':') + 1)}`;
-  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, bound);
-  const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, bound, security);
+  // every Worker call without the cluster token ends UNAUTHENTICATED before its handler runs
+  const server = new grpc.Server(internalServerOptions(INTERNAL_SERVER_OPTIONS, security, 'this worker'));
   server.addService(workerServices().Worker.service, service.handlers() as unknown as grpc.UntypedServiceImplementation);
-  const port = await bindServer(server, opts.listen);
+  const port = await bindServer(server, opts.listen, opts.tls);
   const address = `${shown}:${port}`;
   const stop = async (): Promise<void> => {
     await service.close().catch((err: unknown) => log(`rank ${opts.rank}: closing the communicator: ${String(err)}`));
@@ -89,11 +100,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     server.forceShutdown();
   };
   try {
-    await register(opts, address, collectiveAddress);
+    await register(opts, security, address, collectiveAddress);
   } catch (err) {
     await stop();
     throw err;
   }
-  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${collectiveAddress}, registered with ${opts.coordinator}`);
+  const guard = [security.clusterToken !== '' ? 'cluster token' : '', opts.tls !== undefined ? 'mutual TLS' : ''].filter((s) => s !== '').join(' + ');
+  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${collectiveAddress}, registered with ${opts.coordinator} (${guard || 'open: no cluster token, no TLS'})`);
   return { address, collectiveAddress, service, stop };
 }

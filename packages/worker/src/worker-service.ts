@@ -4,7 +4,7 @@ import { Communicator, Endpoint } from '@octoserve/collectives';
 import { openCheckpoint, readShardSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
 import type { ModelConfig, ModelParams, ShardSlice } from '@octoserve/model';
 import type {
-  HealthReply, InitCommunicatorRequest__Output, LoadShardReply, LoadShardRequest__Output,
+  HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
@@ -58,7 +58,8 @@ export class WorkerService {
   private state: 'idle' | 'loading' | 'ready' | 'stepping' = 'idle';
   private lastStepMs = 0;
 
-  constructor(readonly id: WorkerIdentity, private readonly endpoint: Endpoint) {}
+  /** `security`: what the communicator presents to its peers (the endpoint was bound with the same). */
+  constructor(readonly id: WorkerIdentity, private readonly endpoint: Endpoint, private readonly security: InternalSecurity = {}) {}
 
   get communicator(): Communicator | undefined { return this.comm; }
 
@@ -71,6 +72,7 @@ export class WorkerService {
       rank: req.rank, worldSize: req.peerAddresses.length, peers: req.peerAddresses, communicatorId: req.communicatorId,
       endpoint: this.endpoint, deadlineMs: req.deadlineMs || undefined, connectTimeoutMs: req.deadlineMs || undefined,
       allReduceAlgorithm: (req.algorithm || undefined) as never, log: this.id.log,
+      clusterToken: this.security.clusterToken, tls: this.security.tls,
     });
   }
 

@@ -1,6 +1,6 @@
 // `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
 import { writeFileSync } from 'node:fs';
-import { Cluster, benchDecode, medusaDecode, plainDecode } from '@octoserve/coordinator';
+import { Cluster, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
 import { buildTree, resolveChoices } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel } from '@octoserve/model';
@@ -63,7 +63,7 @@ export const benchDecodeCommand: Command = {
     const medusaDir = stringFlag(flags, 'medusa');
     const choices = stringFlag(flags, 'medusa-choices') ?? 'mc_sim_7b_63';
     const tree = medusaDir === undefined ? undefined : buildTree(resolveChoices(choices));
-    const base = { modelPath, tp, workerCommand: WORKER_COMMAND, allReduceAlgorithm: stringFlag(flags, 'algo') };
+    const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: stringFlag(flags, 'algo') };
     const runs: DecodeBenchRun[] = [];
     process.stderr.write(`starting ${tp} workers on ${modelPath}...\n`);
     const cluster = await Cluster.start(base);

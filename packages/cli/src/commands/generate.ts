@@ -1,7 +1,7 @@
 // `octoserve generate`: run the reference engine on one prompt and print the text (or JSON), or send it to a running cluster.
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RANK_FLAGS } from '@octoserve/collectives';
-import { Cluster, ClusterMedusaBackend, ClusterTokenSource, percentile, type StepTimings } from '@octoserve/coordinator';
+import { Cluster, ClusterMedusaBackend, newClusterToken, ClusterTokenSource, percentile, type StepTimings } from '@octoserve/coordinator';
 import {
   ReferenceEngine, Sampler, checkPromptFits, generate, generateFrom, openModel, type GenerateResult, type LoadedModel, type ModelConfig,
 } from '@octoserve/model';
@@ -166,7 +166,7 @@ async function withCluster(model: LoadedModel, tp: number, load: string, verbose
   model.checkpoint.close();
   const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   const cluster = await Cluster.start({
-    modelPath, tp, workerCommand: WORKER_COMMAND, loadMode: load === 'upload' ? 'upload' : 'read', log,
+    modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), loadMode: load === 'upload' ? 'upload' : 'read', log,
     ...(medusa === null || tree === undefined ? {} : { medusa: { path: medusa.dir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
   });
   const onSignal = (): void => { void cluster.close().finally(() => process.exit(130)); };

@@ -1,7 +1,7 @@
 // `octoserve launch`: a coordinator in service on this host. Starts (or waits for) the
 // workers, loads the shards, opens the job queue, serves the client and admin APIs, and
 // stops cleanly on SIGINT/SIGTERM with no worker left behind.
-import { Cluster, CoordinatorServer, MemoryJobQueue, SupervisedCluster, openBullQueue, type ClusterOptions, type JobQueue, type ServedCluster } from '@octoserve/coordinator';
+import { Cluster, CoordinatorServer, MemoryJobQueue, SupervisedCluster, newClusterToken, openBullQueue, type ClusterOptions, type JobQueue, type ServedCluster } from '@octoserve/coordinator';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,6 +11,7 @@ import type { Command } from './command.js';
 import { exitAfterStop } from './lifetime.js';
 import { numberFlag, runWithFlags, stringFlag } from './flags.js';
 import { WORKER_COMMAND, loadMedusa, widestNode } from './generate.js';
+import { internalSecurityFromFlags, readFlagFile, securityOptions } from './internal-security.js';
 import { progressBar } from './progress.js';
 import { UsageError } from '../errors.js';
 
@@ -60,6 +61,12 @@ options:
                       finds it, and removed at exit
   --tls-cert FILE     serve the client API over TLS with this certificate chain (PEM) ...
   --tls-key FILE      ... and its private key; clients then need --tls-ca (or $OCTOSERVE_TLS_CA)
+  --cluster-token-file FILE  the cluster's shared secret: workers must present it to register, and
+                      every internal call (worker RPCs, all-reduce frames) carries it (default
+                      $OCTOSERVE_CLUSTER_TOKEN; local workers get a new random one each start)
+  --internal-tls-ca FILE, --internal-tls-cert FILE, --internal-tls-key FILE
+                      mutual TLS on every internal link (coordinator <-> workers, workers <->
+                      workers): this CA, this node's certificate and key; local workers get them too
   --demo PROMPT       once serving, generate from PROMPT and stream it to stdout, then keep serving
   --demo-tokens N     tokens for --demo (default 200)
   --verbose           show the workers' and the coordinator's log lines
@@ -68,7 +75,11 @@ options:
 Log lines (stderr) say when the workers registered, the shards loaded, the address served, and
 each job's start and end. \`octoserve status\`, \`jobs\`, \`drain\` and \`resume\` talk to it.`;
 
+/** The internal links' flags: --tls-cert/--tls-key are the client API's. */
+const INTERNAL_FLAGS = { tokenFile: 'cluster-token-file', ca: 'internal-tls-ca', cert: 'internal-tls-cert', key: 'internal-tls-key' };
+
 const OPTIONS = {
+  ...securityOptions(INTERNAL_FLAGS),
   model: { type: 'string' },
   tokenizer: { type: 'string' },
   tp: { type: 'string' },
@@ -97,15 +108,6 @@ const OPTIONS = {
 
 const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
 const ADMIN_TOKEN_HINT = 'set $OCTOSERVE_ADMIN_TOKEN (a coordinator started without one writes it to ~/.config/octoserve/admin-token-PORT on its host)';
-
-/** A file's contents, or a UsageError naming the flag. */
-function readFlagFile(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`--${flag} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-}
 
 /** The TLS certificate and key of --tls-cert/--tls-key (both or neither). */
 function tlsOf(flags: Record<string, string | boolean | undefined>): { cert: Buffer; key: Buffer } | undefined {
@@ -166,6 +168,9 @@ export const launchCommand: Command = {
     const verbose = flags.verbose === true;
     const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : () => {};
     const tls = tlsOf(flags);
+    const internal = internalSecurityFromFlags(flags, INTERNAL_FLAGS);
+    const clusterToken = internal.clusterToken ?? (expect > 0 ? undefined : newClusterToken());
+    if (clusterToken === undefined) say('workers are not authenticated: give the coordinator and every worker the same --cluster-token-file');
     const tokenFile = stringFlag(flags, 'admin-token-file');
     const givenToken = tokenFile !== undefined ? readFlagFile('admin-token-file', tokenFile).toString('utf8').trim() : process.env.OCTOSERVE_ADMIN_TOKEN || undefined;
     if (givenToken === '') throw new UsageError(`--admin-token-file ${tokenFile}: the file is empty`);
@@ -196,7 +201,7 @@ export const launchCommand: Command = {
     say(expect > 0 ? `waiting for ${tp} workers to register at ${registry}` : `starting ${tp} workers for ${modelPath}`);
     let bar = progressBar('shards loaded', tp);
     const clusterOptions: ClusterOptions = {
-      modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs, stepTimeoutMs,
+      modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs, stepTimeoutMs, clusterToken, ...(internal.tls === undefined ? {} : { tls: internal.tls }),
       onShardLoaded: (_rank, loaded) => bar.update(loaded),
       ...(tree === undefined || medusaDir === undefined ? {} : { medusa: { path: medusaDir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
     };

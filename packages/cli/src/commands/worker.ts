@@ -3,6 +3,7 @@ import { startWorker } from '@octoserve/worker';
 import type { Command } from './command.js';
 import { exitAfterStop } from './lifetime.js';
 import { numberFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
+import { WORKER_SECURITY_FLAGS, internalSecurityFromFlags, securityOptions } from './internal-security.js';
 
 const HELP = `usage: octoserve worker --rank R --world N --listen ADDR --coordinator ADDR [options]
 
@@ -25,7 +26,18 @@ options:
   --device DEV        cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)
   --threads T         onnxruntime intra-op threads (default 1)
   --register-timeout-ms MS  how long to keep trying to register (default 30000)
+  --cluster-token-file FILE  the cluster's shared secret (default $OCTOSERVE_CLUSTER_TOKEN): sent when
+                      registering and to the other workers, demanded of every call to this worker
+                      (calls without it end UNAUTHENTICATED). Without a token the worker serves
+                      anyone who reaches its ports. Never given as a plain flag: ps would show it
+  --tls-ca FILE       mutual TLS on every internal link: the cluster's CA certificate (PEM) ...
+  --tls-cert FILE     ... this worker's certificate, with a subjectAltName for the host it is
+                      reached by (--advertise, or the --listen host) ...
+  --tls-key FILE      ... and its private key; all three or none
   -h, --help          show this help
+
+A coordinator that starts its workers itself hands them its token and certificates through the
+environment ($OCTOSERVE_CLUSTER_TOKEN, $OCTOSERVE_INTERNAL_TLS_CA/CERT/KEY as PEM text).
 
 The worker exits when the process that started it goes away, on SIGTERM or SIGINT, and when it
 cannot register in time.`;
@@ -40,6 +52,7 @@ const OPTIONS = {
   device: { type: 'string' },
   threads: { type: 'string' },
   'register-timeout-ms': { type: 'string' },
+  ...securityOptions(WORKER_SECURITY_FLAGS),
 } as const;
 
 export const workerCommand: Command = {
@@ -47,7 +60,9 @@ export const workerCommand: Command = {
   run: (argv) => runWithFlags('worker', HELP, argv, OPTIONS, async (flags) => {
     const worldSize = numberFlag(flags, 'world', 0, { min: 1, max: 64, integer: true });
     const rank = numberFlag(flags, 'rank', -1, { min: 0, max: worldSize - 1, integer: true });
+    const security = internalSecurityFromFlags(flags);
     const worker = await startWorker({
+      ...security,
       rank, worldSize, listen: requiredFlag(flags, 'listen'), coordinator: requiredFlag(flags, 'coordinator'),
       advertise: stringFlag(flags, 'advertise'), collectivePort: numberFlag(flags, 'collective-port', 0, { min: 0, max: 65535, integer: true }),
       device: stringFlag(flags, 'device') ?? 'cpu', threads: numberFlag(flags, 'threads', 1, { min: 1, integer: true }),
