@@ -121,8 +121,11 @@ function hostOf(address: string): string {
 }
 
 /** Ends a server-side stream with an error status the peer will see. */
+/** The most characters of refusal text sent back: longer trailers do not get through HTTP/2's header limits. */
+const MAX_REFUSAL = 2_000;
+
 export function refuse(call: SendStream, code: grpc.status, details: string): void {
-  call.emit('error', { code, details });
+  call.emit('error', { code, details: details.length <= MAX_REFUSAL ? details : `${details.slice(0, MAX_REFUSAL)}... (cut)` });
 }
 
 /** The grpc status a stream error carries, as text ("UNAVAILABLE: Connection dropped"). */

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { openCheckpoint, readShardSlices } from '@octoserve/model';
 import type { ModelConfig } from '@octoserve/model';
-import { INTERNAL_SERVER_OPTIONS, internalServerCredentials, workerServices } from '@octoserve/wire';
+import { INTERNAL_SERVER_OPTIONS, internalServerCredentials, workerServices, guardRequests } from '@octoserve/wire';
 import type { InternalTls, HealthReply__Output, LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
@@ -154,7 +154,7 @@ export class Cluster implements ServedCluster {
     const security = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
     const registry = new Registry(opts.tp, security.clusterToken, log);
     const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
-    server.addService(workerServices().Registry.service, registry.handlers() as unknown as grpc.UntypedServiceImplementation);
+    server.addService(guardRequests(workerServices().Registry.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Registry'), registry.handlers() as unknown as grpc.UntypedServiceImplementation);
     const listen = opts.listen ?? '127.0.0.1:0';
     const port = await bind(server, listen, opts.tls);
     const registryAddress = `${listen.slice(0, listen.lastIndexOf(':'))}:${port}`;

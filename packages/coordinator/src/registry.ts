@@ -2,7 +2,7 @@
 // With a cluster token, only workers that carry it may join.
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { tokenMatches } from '@octoserve/wire';
+import { limitDetails, requestProblem, tokenMatches } from '@octoserve/wire';
 import type { RegisterReply, RegisterRequest__Output, RegistryHandlers } from '@octoserve/wire';
 
 /** A fresh cluster token: 32 random bytes, base64url (43 characters). */
@@ -81,7 +81,11 @@ export class Registry {
 
   handlers(): RegistryHandlers {
     return {
-      Register: (call: grpc.ServerUnaryCall<RegisterRequest__Output, RegisterReply>, cb: grpc.sendUnaryData<RegisterReply>) => cb(null, this.register(call.request)),
+      Register: (call: grpc.ServerUnaryCall<RegisterRequest__Output, RegisterReply>, cb: grpc.sendUnaryData<RegisterReply>) => {
+        const problem = requestProblem(call.request);
+        if (problem !== undefined) cb({ code: grpc.status.INVALID_ARGUMENT, details: limitDetails(problem) });
+        else cb(null, this.register(call.request));
+      },
     };
   }
 }

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from '@octoserve/collectives';
 import {
   INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS, internalChannelCredentials, internalClientOptions, internalServerCredentials,
-  internalServerOptions, workerServices,
+  internalServerOptions, workerServices, guardRequests,
 } from '@octoserve/wire';
 import type { InternalSecurity, InternalTls, RegisterReply } from '@octoserve/wire';
 import { WorkerService } from './worker-service.js';
@@ -91,7 +91,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, bound, security);
   // every Worker call without the cluster token ends UNAUTHENTICATED before its handler runs
   const server = new grpc.Server(internalServerOptions(INTERNAL_SERVER_OPTIONS, security, 'this worker'));
-  server.addService(workerServices().Worker.service, service.handlers() as unknown as grpc.UntypedServiceImplementation);
+  server.addService(guardRequests(workerServices().Worker.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Worker'), service.handlers() as unknown as grpc.UntypedServiceImplementation);
   const port = await bindServer(server, opts.listen, opts.tls);
   const address = `${shown}:${port}`;
   const stop = async (): Promise<void> => {

@@ -7,6 +7,7 @@ import type {
   HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
+import { limitDetails, requestProblem } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape } from './shard-loader.js';
@@ -14,6 +15,16 @@ import type { ShardAssignment } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { StepInputError, checkSequence, encodeReply, floats, localPicked, uint32s } from './step-codec.js';
+
+/** The largest tensor slice an upload may announce (1 GiB of floats). */
+const MAX_SLICE_FLOATS = 2 ** 28;
+
+/** A request the guard marked (undecodable bytes, a string that is not UTF-8) is refused here. */
+function checkDecoded<T extends object>(req: T): T {
+  const problem = requestProblem(req);
+  if (problem !== undefined) throw new WorkerError(grpc.status.INVALID_ARGUMENT, problem);
+  return req;
+}
 
 /** An error carrying the gRPC status it is answered with. */
 export class WorkerError extends Error {
@@ -30,7 +41,7 @@ function statusOf(err: unknown): grpc.ServiceError {
     : err instanceof Error && err.name === 'CollectiveError' ? grpc.status.UNAVAILABLE
     : err instanceof Error && (err.name === 'ModelError' || err.name === 'ShardLoadError') ? grpc.status.FAILED_PRECONDITION
     : grpc.status.INTERNAL;
-  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+  return Object.assign(new Error(message), { code, details: limitDetails(message), metadata: new grpc.Metadata() });
 }
 
 interface Loaded {
@@ -76,13 +87,39 @@ export class WorkerService {
     });
   }
 
+  /** What a load request must hold before anything is read: one shard, for this rank, once. */
+  private checkLoad(req: LoadShardRequest__Output): ShardAssignment {
+    if (this.loaded !== undefined || this.state === 'loading') {
+      throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already holds a shard; a new shard needs a new worker process`);
+    }
+    const shard = req.shard as ShardAssignment | null;
+    if (shard === null || shard.heads === null || shard.kvHeads === null || shard.hidden === null || shard.vocab === null) {
+      throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'LoadShard needs a whole shard assignment (heads, kv_heads, hidden, vocab)');
+    }
+    if (shard.rank !== this.id.rank) throw new WorkerError(grpc.status.INVALID_ARGUMENT, `assignment is for rank ${shard.rank}; this worker is rank ${this.id.rank}`);
+    return shard;
+  }
+
   private async load(req: LoadShardRequest__Output, slices: Iterable<ShardSlice>): Promise<LoadShardReply> {
     const t0 = performance.now();
-    const config = resolveConfig(JSON.parse(req.configJson) as ModelParams);
-    const shard = req.shard as ShardAssignment | null;
-    if (shard === null || shard.heads === null) throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'LoadShard needs a shard assignment');
-    if (shard.rank !== this.id.rank) throw new WorkerError(grpc.status.INVALID_ARGUMENT, `assignment is for rank ${shard.rank}; this worker is rank ${this.id.rank}`);
+    const shard = this.checkLoad(req);
+    let params: ModelParams;
+    try {
+      params = JSON.parse(req.configJson) as ModelParams;
+    } catch (err) {
+      throw new WorkerError(grpc.status.INVALID_ARGUMENT, `config_json is not JSON (${(err as Error).message})`);
+    }
+    const config = resolveConfig(params);
     this.state = 'loading';
+    try {
+      return await this.build(req, config, shard, slices, t0);
+    } catch (err) {
+      this.state = 'idle';
+      throw err;
+    }
+  }
+
+  private async build(req: LoadShardRequest__Output, config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, t0: number): Promise<LoadShardReply> {
     const medusa = req.medusaHeads > 0 ? { heads: req.medusaHeads, layers: req.medusaLayers, topK: Math.max(1, req.medusaTopK) } : undefined;
     const weights = assembleShard(config, shard, slices, medusa);
     const maxTokens = Math.max(1, req.maxTokensPerStep || 64);
@@ -125,11 +162,12 @@ export class WorkerService {
     const comm = this.comm;
     if (l === undefined || comm === undefined) throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} has no ${l === undefined ? 'shard loaded' : 'communicator'} yet`);
     const t0 = performance.now();
-    this.state = 'stepping';
+    if (req.sequences.length === 0) throw new StepInputError('a step needs at least one sequence');
+    // every sequence is checked before any KV cache is taken, so a refused step changes nothing
+    for (const s of req.sequences) checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
     const seqs: SequenceStep[] = [];
     let rows = 0;
     for (const s of req.sequences) {
-      checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
       const cache = this.cacheFor(s.sequenceId, s.reset, l);
       if (!s.reset && cache.pending > 0) {
         if (s.keepAll) cache.commit();
@@ -146,9 +184,14 @@ export class WorkerService {
       foreign = l.foreign.subarray(0, ids.length);
       localPicked(ids, l.shard.vocab, l.picked, foreign);
     }
-    const out = await l.runtime.step(seqs, comm, foreign === undefined ? undefined : l.picked);
+    this.state = 'stepping';
+    let out;
+    try {
+      out = await l.runtime.step(seqs, comm, foreign === undefined ? undefined : l.picked);
+    } finally {
+      this.state = 'ready';
+    }
     this.lastStepMs = performance.now() - t0;
-    this.state = 'ready';
     return encodeReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs);
   }
 
@@ -169,14 +212,14 @@ export class WorkerService {
   handlers(): WorkerHandlers {
     const unary = <Req, Res>(fn: (req: Req) => Promise<Res> | Res) =>
       (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>): void => {
-        Promise.resolve().then(() => fn(call.request)).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err)));
+        Promise.resolve().then(() => fn(checkDecoded(call.request as object) as Req)).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err)));
       };
     return {
       InitCommunicator: unary((req: InitCommunicatorRequest__Output) => this.initCommunicator(req).then(() => ({}))),
       LoadShard: unary(async (req: LoadShardRequest__Output) => {
+        const shard = this.checkLoad(req);
         const ckpt = openCheckpoint(req.modelPath);
         try {
-          const shard = req.shard as ShardAssignment;
           const slices: Iterable<ShardSlice>[] = [readShardSlices(ckpt, shard)];
           if (req.medusaHeads > 0) {
             const heads = loadMedusaHeads(req.medusaPath, { baseVocab: ckpt.config.vocabSize, baseDim: ckpt.config.dim, log: this.id.log });
@@ -202,12 +245,16 @@ export class WorkerService {
     let request: LoadShardRequest__Output | undefined;
     const slices = new Map<string, ShardSlice>();
     for await (const msg of call as AsyncIterable<UploadShardMessage__Output>) {
-      if (msg.load !== null && msg.load !== undefined) { request = msg.load; continue; }
+      checkDecoded(msg);
+      if (msg.load !== null && msg.load !== undefined) { this.checkLoad(msg.load); request = msg.load; continue; }
       const chunk = msg.tensor;
       if (chunk === null || chunk === undefined) continue;
       let slice = slices.get(chunk.name);
       if (slice === undefined) {
         const [rows = 0, cols = 1] = chunk.shape;
+        if (chunk.shape.length > 2 || !Number.isSafeInteger(rows * cols) || rows < 0 || cols < 1 || rows * cols > MAX_SLICE_FLOATS) {
+          throw new WorkerError(grpc.status.INVALID_ARGUMENT, `tensor ${chunk.name.slice(0, 200)} has shape [${chunk.shape.join(', ')}]: not a slice this worker can hold (at most ${MAX_SLICE_FLOATS} floats, 2 dimensions)`);
+        }
         slice = { name: chunk.name, shape: [rows, cols], data: new Float32Array(rows * cols) };
         slices.set(chunk.name, slice);
       }
@@ -229,7 +276,7 @@ export class WorkerService {
       chain = chain.then(async () => {
         if (failed) return;
         try {
-          call.write(await this.step(req));
+          call.write(await this.step(checkDecoded(req)));
         } catch (err) {
           failed = true;
           call.emit('error', statusOf(err)); // grpc-js ends the call with this status
