@@ -14,7 +14,7 @@ import type { GoldenCase, TestModel } from '@octoserve/model';
 import { workerServices } from '@octoserve/wire';
 import type { HealthReply__Output, LoadShardReply__Output, StepReply__Output, StepRequest, WorkerClient } from '@octoserve/wire';
 import { CLI_MAIN, WORKER_COMMAND } from './helpers.js';
-import { makeTestPki } from './test-pki.js';
+import { makeTestPki } from './pki.js';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
@@ -107,7 +107,9 @@ test('a worker with a wrong or no cluster token cannot register and exits non-ze
     }
   } finally {
     right.stop();
-    assert.equal((await right.exited).code, 0);
+    // 0 on SIGTERM; 75 when it saw its coordinator's step stream end first (the cluster closed)
+    const { code } = await right.exited;
+    assert.ok(code === 0 || code === 75, `exit code ${code}`);
   }
 });
 

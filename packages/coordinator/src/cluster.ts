@@ -202,7 +202,7 @@ export class Cluster implements ServedCluster {
         return loading.then((reply) => { opts.onShardLoaded?.(c.rank, ++loaded); return reply; });
       }))]);
       log(`coordinator: ${opts.tp} shards loaded in ${(performance.now() - t0).toFixed(0)} ms`);
-      for (const c of clients) c.openSteps();
+      for (const c of clients) c.openSteps(communicatorId);
       cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}));
       if (earlyExit !== undefined) cluster.workerExited(earlyExit);
       return cluster;

@@ -77,8 +77,11 @@ export class RankClient {
   }
 
   /** Opens the long-lived step stream; replies arrive in request order. */
-  openSteps(): void {
-    const stream = this.client.Steps();
+  /** Opens the step stream of communicator `communicatorId`: the workers' lifeline (they exit when it ends). */
+  openSteps(communicatorId: string): void {
+    const md = new grpc.Metadata();
+    md.set('x-octoserve-communicator', communicatorId);
+    const stream = this.client.Steps(md);
     stream.on('data', (reply: StepReply__Output) => this.waiting.shift()?.resolve(reply));
     stream.on('error', (err: grpc.ServiceError) => this.abort(this.fail('step stream', err)));
     stream.on('end', () => this.abort(new WorkerCallError(this.rank, grpc.status.UNAVAILABLE, `rank ${this.rank} (${this.address}): step stream closed`)));

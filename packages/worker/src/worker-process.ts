@@ -33,6 +33,8 @@ export interface WorkerOptions {
   /** Mutual TLS on the Worker service, the collective endpoint and the registry link. */
   tls?: InternalTls;
   log?: (line: string) => void;
+  /** The coordinator's step stream ended (see WorkerIdentity.onCoordinatorLost). */
+  onCoordinatorLost?: (why: string) => void;
 }
 
 export interface RunningWorker {
@@ -88,7 +90,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const security: InternalSecurity = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
   const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`, security);
   const collectiveAddress = `${shown}:${bound.address.slice(bound.address.lastIndexOf(':') + 1)}`;
-  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log }, bound, security);
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log, onCoordinatorLost: opts.onCoordinatorLost }, bound, security);
   // every Worker call without the cluster token ends UNAUTHENTICATED before its handler runs
   const server = new grpc.Server(internalServerOptions(INTERNAL_SERVER_OPTIONS, security, 'this worker'));
   server.addService(guardRequests(workerServices().Worker.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Worker'), service.handlers() as unknown as grpc.UntypedServiceImplementation);

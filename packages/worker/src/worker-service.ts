@@ -60,7 +60,12 @@ export interface WorkerIdentity {
   device: string;
   threads: number;
   log: (line: string) => void;
+  /** The coordinator's step stream of this worker's communicator ended: the cluster this worker served is gone. */
+  onCoordinatorLost?: (why: string) => void;
 }
+
+/** Metadata of the coordinator's own step stream: the communicator it steps (a worker's lifeline). */
+export const COMMUNICATOR_METADATA = 'x-octoserve-communicator';
 
 export class WorkerService {
   private comm: Communicator | undefined;
@@ -272,6 +277,14 @@ export class WorkerService {
   private serveSteps(call: grpc.ServerDuplexStream<StepRequest__Output, StepReply>): void {
     let chain = Promise.resolve();
     let failed = false;
+    const id = this.comm?.communicatorId;
+    if (id !== undefined && String(call.metadata.get(COMMUNICATOR_METADATA)[0] ?? '') === id) {
+      let lost = false;
+      const gone = (why: string): void => { if (!lost) { lost = true; this.id.onCoordinatorLost?.(why); } };
+      call.on('end', () => gone('the coordinator closed its step stream'));
+      call.on('cancelled', () => gone('the coordinator\'s step stream was cancelled'));
+      call.on('error', () => gone('the coordinator\'s step stream failed'));
+    }
     call.on('data', (req: StepRequest__Output) => {
       chain = chain.then(async () => {
         if (failed) return;

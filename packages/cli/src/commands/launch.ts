@@ -207,13 +207,12 @@ export const launchCommand: Command = {
     };
     let cluster: ServedCluster;
     try {
-      // local workers are restarted when one dies; workers elsewhere are their own supervisor's business
-      cluster = expect > 0
-        ? await Cluster.start({ ...clusterOptions, onFailure: (err) => stop(`the cluster failed: ${err.message}; running jobs go back to the queue`, 1) })
-        : await SupervisedCluster.start({
-          start: (onFailure) => Cluster.start({ ...clusterOptions, onFailure }), log: say,
-          onGiveUp: (err) => stop(`${err.message}; running jobs go back to the queue`, 1),
-        });
+      // a fault restarts the cluster: local workers are started again here; workers elsewhere exit
+      // when their coordinator's step stream ends, and register again once their supervisor restarts them
+      cluster = await SupervisedCluster.start({
+        start: (onFailure) => Cluster.start({ ...clusterOptions, onFailure }), log: say,
+        onGiveUp: (err) => stop(`${err.message}; running jobs go back to the queue`, 1),
+      });
     } catch (err) {
       await queue.close();
       throw err;

@@ -40,7 +40,9 @@ A coordinator that starts its workers itself hands them its token and certificat
 environment ($OCTOSERVE_CLUSTER_TOKEN, $OCTOSERVE_INTERNAL_TLS_CA/CERT/KEY as PEM text).
 
 The worker exits when the process that started it goes away, on SIGTERM or SIGINT, and when it
-cannot register in time.`;
+cannot register in time. It also exits, with code 75, when its coordinator's step stream ends
+(the coordinator stopped, or restarted the cluster after a fault): a supervisor (systemd's
+Restart=, a Kubernetes pod) then starts a fresh worker, which registers again.`;
 
 const OPTIONS = {
   rank: { type: 'string' },
@@ -55,29 +57,40 @@ const OPTIONS = {
   ...securityOptions(WORKER_SECURITY_FLAGS),
 } as const;
 
+/** The exit code of a worker whose coordinator's step stream ended (EX_TEMPFAIL: try again). */
+const COORDINATOR_LOST = 75;
+
 export const workerCommand: Command = {
   summary: 'run one tensor-parallel rank (started by generate --tp / launch, or by hand on other hosts)',
   run: (argv) => runWithFlags('worker', HELP, argv, OPTIONS, async (flags) => {
     const worldSize = numberFlag(flags, 'world', 0, { min: 1, max: 64, integer: true });
     const rank = numberFlag(flags, 'rank', -1, { min: 0, max: worldSize - 1, integer: true });
     const security = internalSecurityFromFlags(flags);
+    let lost: ((why: string) => void) | undefined;
     const worker = await startWorker({
+      onCoordinatorLost: (why) => lost?.(why),
       ...security,
       rank, worldSize, listen: requiredFlag(flags, 'listen'), coordinator: requiredFlag(flags, 'coordinator'),
       advertise: stringFlag(flags, 'advertise'), collectivePort: numberFlag(flags, 'collective-port', 0, { min: 0, max: 65535, integer: true }),
       device: stringFlag(flags, 'device') ?? 'cpu', threads: numberFlag(flags, 'threads', 1, { min: 1, integer: true }),
       registerTimeoutMs: numberFlag(flags, 'register-timeout-ms', 30_000, { min: 1, integer: true }),
     });
+    let code = 0;
     await new Promise<void>((resolve) => {
+      let stopping = false;
       const stop = (why: string): void => {
+        if (stopping) return;
+        stopping = true;
         process.stderr.write(`rank ${rank}: stopping (${why})\n`);
         void worker.stop().finally(resolve);
       };
+      // the cluster this worker served is gone: exit for its supervisor to start a fresh one, which registers again
+      lost = (why) => { code = COORDINATOR_LOST; stop(`${why}; exiting with ${COORDINATOR_LOST} so that a supervisor starts a fresh worker`); };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       // started by a local coordinator: its IPC channel is our lifeline
       if (process.connected) process.once('disconnect', () => stop('the coordinator process went away'));
     });
-    return exitAfterStop(0);
+    return exitAfterStop(code);
   }),
 };
