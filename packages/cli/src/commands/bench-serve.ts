@@ -19,8 +19,8 @@ Loads a running cluster (\`octoserve launch\`) through its client API and measur
   jobs      --jobs jobs one after another, each submitted then watched to completion: the round
             trip from SubmitJob to the completed job; then --jobs submitted at once: jobs/s and
             tokens/s until the last completes
-Prompts are the same short story openings for every row, greedy, --max-tokens each; one
-request before the rows warms the cluster up and is not counted.
+Prompts are the same short story openings for every row, greedy, --max-tokens each; four
+requests before the rows warm the cluster up and are not counted.
 
 options:
 ${CLUSTER_HELP}
@@ -39,6 +39,9 @@ const OPTIONS = {
   jobs: { type: 'string' },
   json: { type: 'string' },
 } as const;
+
+/** Requests before the measured rows. */
+const WARM_UP = 4;
 
 const PROMPTS = ['Once upon a time', 'One day, a little girl', 'The cat sat', 'Tom and Sue went to the park', 'There was a big tree'];
 
@@ -126,8 +129,8 @@ export const benchServeCommand: Command = {
     try {
       await client.waitForReady(10_000);
       const status = await client.clusterStatus();
-      // one request first, not counted: the workers' hot functions get compiled
-      await client.complete({ prompt: PROMPTS[0] as string, maxTokens });
+      // a few requests first, not counted: the workers' and the coordinator's hot functions get compiled
+      for (let i = 0; i < WARM_UP; i++) await client.complete({ prompt: PROMPTS[i % PROMPTS.length] as string, maxTokens });
       const rows: Row[] = [];
       for (const c of counts) rows.push(await generateLoad(client, c, requests, maxTokens));
       if (jobs > 0) rows.push(...await jobLoad(client, jobs, maxTokens));
