@@ -5,7 +5,6 @@
 // UNKNOWN (an error nobody handled); afterwards every process is alive and the cluster still
 // produces the golden greedy tokens. OCTOSERVE_FUZZ_SEED=<seed> replays a run.
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,281 +18,19 @@ import { CLUSTER_TOKEN_METADATA, adminServices, inferenceServices, workerService
 import type {
   ClusterStatusReply__Output, GenerateEvent__Output, GenerateRequest, LoadShardRequest, LoadShardRequest__Output, RegisterRequest__Output, StepRequest, StepRequest__Output,
 } from '@octoserve/wire';
+import { EMPTY_MESSAGE, SEED, SHAPELESS, cat, frame, pb } from './fuzz-inputs.js';
+import type { Corpus } from './fuzz-inputs.js';
+import { Tally, bidi, clientStream, connect, deadline, decodes, fuzz, noFailures, raw, report, sender, serverStream, unary } from './fuzz-calls.js';
+import type { Endpoint, Send } from './fuzz-calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import { WORKER_COMMAND, alive } from './helpers.js';
 
-const SEED = Number(process.env.OCTOSERVE_FUZZ_SEED ?? 20261127);
-const CASES = 1000;            // per endpoint
-const IN_FLIGHT = 16;
-const DEADLINE_MS = 5_000;     // a call still open after this is a hang
-const STREAM_CANCEL_MS = 1_500; // a stream that is sending is cancelled after this (a long generation is no hang)
 /** Collective Exchange, as in packages/collectives/src/transport.ts (EXCHANGE_PATH). */
 const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';
 
 const model: TestModel = await findTestModel();
 const golden = loadGoldenCases(model)[0] as GoldenCase;
 const config = (() => { const c = openCheckpoint(model.modelPath); c.close(); return c.config; })();
-
-// ---------------------------------------------------------------- seeded inputs
-
-/** mulberry32: a 32-bit state, uniform doubles in [0, 1). */
-class Rand {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)] as T; }
-  bytes(n: number): Buffer { return Buffer.from(Array.from({ length: n }, () => this.int(256))); }
-}
-
-/** Each endpoint its own stream of inputs, from SEED and its name (FNV-1a). */
-function seedFor(endpoint: string): number {
-  let h = 2166136261 ^ SEED;
-  for (let i = 0; i < endpoint.length; i++) h = Math.imul(h ^ endpoint.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-/** Protobuf by hand, for encodings a serializer never writes: any varint width, wrong wire types, fields in any order. */
-const pb = {
-  varint(v: bigint): Buffer {
-    let x = BigInt.asUintN(64, v);
-    const out: number[] = [];
-    for (; x >= 0x80n; x >>= 7n) out.push(Number(x & 0x7fn) | 0x80);
-    out.push(Number(x));
-    return Buffer.from(out);
-  },
-  key: (field: number, wireType: number): Buffer => pb.varint((BigInt(field) << 3n) | BigInt(wireType)),
-  uint: (field: number, v: number | bigint): Buffer => Buffer.concat([pb.key(field, 0), pb.varint(BigInt(v))]),
-  len(field: number, body: Buffer | string): Buffer {
-    const b = typeof body === 'string' ? Buffer.from(body) : body;
-    return Buffer.concat([pb.key(field, 2), pb.varint(BigInt(b.length)), b]);
-  },
-  fixed32(field: number, v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return Buffer.concat([pb.key(field, 5), b]); },
-  float(field: number, v: number): Buffer { const b = Buffer.alloc(4); b.writeFloatLE(v); return Buffer.concat([pb.key(field, 5), b]); },
-  fixed64(field: number, v: bigint): Buffer { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt.asUintN(64, v)); return Buffer.concat([pb.key(field, 1), b]); },
-};
-const cat = (...parts: Buffer[]): Buffer => Buffer.concat(parts);
-
-/** Extremes every message type gets: bad wire types, truncations, deep groups, huge unknown fields. */
-const SHAPELESS: Buffer[] = [
-  Buffer.alloc(0), Buffer.from([0x80]), Buffer.from([0x08]), Buffer.from([0x0f]), Buffer.from([0x0b]), Buffer.from([0x0c]),
-  Buffer.alloc(11, 0xff), Buffer.from([0x0a, 0x05, 0x61]), Buffer.alloc(100_000, 0x0b), pb.len(536_870_911, Buffer.alloc(300_000, 0x5a)),
-  cat(pb.uint(1, 1n << 63n), pb.fixed64(2, -1n), pb.fixed32(3, 0xffffffff)),
-];
-
-type CaseKind = 'random' | 'truncated' | 'corrupted' | 'extreme';
-const KINDS: readonly CaseKind[] = ['random', 'truncated', 'corrupted', 'extreme'];
-
-interface Corpus {
-  valid: Buffer[];
-  /** Taken in turn, so each one is sent. */
-  extreme: Buffer[];
-}
-
-function corrupt(r: Rand, v: Buffer): Buffer {
-  const b = [...v];
-  for (let n = 1 + r.int(4); n > 0; n--) {
-    const at = r.int(b.length + 1);
-    const op = r.int(4);
-    if (op === 0 && at < b.length) b[at] = (b[at] as number) ^ (1 + r.int(255));
-    else if (op === 1) b.splice(at, 0, r.int(256));
-    else if (op === 2) b.splice(at, 1);
-    else if (at < b.length) b[at] = r.pick([0x00, 0x7f, 0x80, 0xff]);
-  }
-  return Buffer.from(b);
-}
-
-/** Case `i` of a corpus: the four kinds in turn. */
-function makeCase(r: Rand, c: Corpus, i: number): Buffer {
-  const kind = KINDS[i % KINDS.length] as CaseKind;
-  if (kind === 'random') return r.bytes(r.int(513));
-  if (kind === 'extreme') return c.extreme[Math.floor(i / KINDS.length) % c.extreme.length] as Buffer;
-  const v = r.pick(c.valid);
-  return kind === 'truncated' ? v.subarray(0, r.int(v.length)) : corrupt(r, v);
-}
-
-// ---------------------------------------------------------------- calls and their outcomes
-
-interface Outcome { status: string; details: string }
-
-const raw = (b: Buffer): Buffer => b;
-const named = (s: { code: number; details: string }): Outcome => ({ status: grpc.status[s.code] ?? `code ${s.code}`, details: s.details });
-const deadline = (): grpc.CallOptions => ({ deadline: Date.now() + DEADLINE_MS });
-
-function unary(client: grpc.Client, path: string, frames: Buffer[], md: grpc.Metadata): Promise<Outcome> {
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(path, raw, raw, frames[0] as Buffer, md, deadline(), (err) => resolve(err === null ? { status: 'OK', details: '' } : named(err)));
-  });
-}
-
-/** A server stream; one still sending after STREAM_CANCEL_MS is cancelled (and counted as such). */
-function serverStream(client: grpc.Client, path: string, frames: Buffer[], md: grpc.Metadata): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const call = client.makeServerStreamRequest(path, raw, raw, frames[0] as Buffer, md, deadline());
-    let sending = false;
-    let cancelled = false;
-    const timer = setTimeout(() => { if (sending) { cancelled = true; call.cancel(); } }, STREAM_CANCEL_MS);
-    call.on('data', () => { sending = true; });
-    call.on('error', () => { /* the 'status' event carries it */ });
-    call.on('status', (s: grpc.StatusObject) => {
-      clearTimeout(timer);
-      resolve(cancelled ? { status: 'OK, cancelled while streaming', details: '' } : named(s));
-    });
-  });
-}
-
-/** A bidi stream: writes every frame, half-closes, waits for the status. */
-function bidi(client: grpc.Client, path: string, frames: Buffer[], md: grpc.Metadata): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const call = client.makeBidiStreamRequest(path, raw, raw, md, deadline());
-    call.on('data', () => { /* replies do not matter, only how the call ends */ });
-    call.on('error', () => { /* the 'status' event carries it */ });
-    call.on('status', (s: grpc.StatusObject) => resolve(named(s)));
-    for (const f of frames) call.write(f);
-    call.end();
-  });
-}
-
-function clientStream(client: grpc.Client, path: string, frames: Buffer[], md: grpc.Metadata): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const call = client.makeClientStreamRequest(path, raw, raw, md, deadline(), (err) => resolve(err === null ? { status: 'OK', details: '' } : named(err)));
-    for (const f of frames) call.write(f);
-    call.end();
-  });
-}
-
-/** Sends one case; `credentials`: with the token the endpoint demands (where it demands one). */
-type Send = (frames: Buffer[], i: number, credentials: boolean) => Promise<Outcome>;
-
-/** A connection of its own (grpc-js otherwise shares one per address among its clients). */
-const connect = (address: string): grpc.Client => new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-
-/**
- * Sends case i to `address(i)` with `call`: on a connection this endpoint keeps per address, or,
- * for an extreme case, on a connection of its own, so that a call that breaks its connection (a
- * status too large to send) takes no other case down with it.
- */
-function sender(address: (i: number) => string, call: typeof unary, path: string, md: (credentials: boolean) => grpc.Metadata, opened: grpc.Client[]): Send {
-  const shared = new Map<string, grpc.Client>();
-  return async (frames, i, credentials) => {
-    const at = address(i);
-    if (KINDS[i % KINDS.length] !== 'extreme') {
-      let c = shared.get(at);
-      if (c === undefined) { c = connect(at); shared.set(at, c); opened.push(c); }
-      return call(c, path, frames, md(credentials));
-    }
-    const c = connect(at);
-    try {
-      return await call(c, path, frames, md(credentials));
-    } finally {
-      c.close();
-    }
-  };
-}
-
-interface Endpoint {
-  name: string;
-  corpus: Corpus;
-  send: Send;
-  /** Frames per case (streams): 1 up to this. */
-  maxFrames?: number;
-  /**
-   * A call without the endpoint's token is refused (UNAUTHENTICATED) before its handler runs: one
-   * case in four goes without it, and so does every case `unsafe` holds back.
-   */
-  guarded?: boolean;
-  /** Why a frame must not reach the handler (it would change what the cluster does): sent only without the token, or not at all. */
-  unsafe?: (frame: Buffer, i: number) => string | undefined;
-  /** An outcome that is a failure besides INTERNAL, UNKNOWN and a hang. */
-  alsoBad?: (o: Outcome) => boolean;
-}
-
-const BAD = new Set(['INTERNAL', 'UNKNOWN', 'DEADLINE_EXCEEDED']);
-
-/** Outcomes per endpoint, and the smallest input behind each kind of failure (up to 3 per endpoint and status). */
-class Tally {
-  readonly counts = new Map<string, Map<string, number>>();
-  private readonly failures = new Map<string, Map<string, { o: Outcome; input: Buffer[] }>>();
-  readonly ms = new Map<string, number>();
-
-  record(endpoint: string, input: Buffer[], o: Outcome, bad: boolean): void {
-    const byStatus = this.counts.get(endpoint) ?? new Map<string, number>();
-    byStatus.set(o.status, (byStatus.get(o.status) ?? 0) + 1);
-    this.counts.set(endpoint, byStatus);
-    if (!bad) return;
-    const group = this.failures.get(`${endpoint}: ${o.status}`) ?? new Map<string, { o: Outcome; input: Buffer[] }>();
-    this.failures.set(`${endpoint}: ${o.status}`, group);
-    const kind = o.details.replace(/\d+/g, 'N').replace(/['"].*/, '').slice(0, 40);
-    const size = (fs: Buffer[]): number => fs.reduce((n, f) => n + f.length, 0);
-    const seen = group.get(kind);
-    if (seen !== undefined ? size(input) < size(seen.input) : group.size < 3) group.set(kind, { o, input });
-  }
-
-  histogram(): string[] {
-    return [...this.counts].map(([endpoint, byStatus]) => {
-      const n = [...byStatus.values()].reduce((a, b) => a + b, 0);
-      return `${endpoint}: ${n} cases in ${((this.ms.get(endpoint) ?? 0) / 1000).toFixed(1)} s; ` +
-        [...byStatus].sort((a, b) => b[1] - a[1]).map(([s, k]) => `${s} ${k}`).join(', ');
-    });
-  }
-
-  /** One line per kind of failure: the status, its details, and the smallest input seen (hex, frames split by |). */
-  failureLines(): string[] {
-    const hex = (f: Buffer): string => (f.length > 40 ? `${f.subarray(0, 40).toString('hex')}... (${f.length} bytes)` : f.toString('hex') || '(empty)');
-    return [...this.failures].flatMap(([key, group]) => [...group.values()].map(({ o, input }) =>
-      `${key} "${o.details.slice(0, 160)}" from ${input.map(hex).join(' | ')}`));
-  }
-}
-
-/** Sends CASES cases to `e`, IN_FLIGHT at a time, and records how each ended. */
-async function fuzz(tally: Tally, e: Endpoint): Promise<void> {
-  const r = new Rand(seedFor(e.name));
-  const cases = Array.from({ length: CASES }, (_, i) => ({
-    frames: Array.from({ length: 1 + r.int(e.maxFrames ?? 1) }, (_f, k) => makeCase(r, e.corpus, i + KINDS.length * k)),
-    outsider: r.int(4) === 0,
-  }));
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    for (let i = next++; i < CASES; i = next++) {
-      const { frames, outsider } = cases[i] as { frames: Buffer[]; outsider: boolean };
-      const why = frames.map((f) => e.unsafe?.(f, i)).find((w) => w !== undefined);
-      if (why !== undefined && e.guarded !== true) { tally.record(e.name, frames, { status: `not sent (${why})`, details: '' }, false); continue; }
-      const credentials = e.guarded !== true || (why === undefined && !outsider);
-      const o = await e.send(frames, i, credentials);
-      const shown = credentials ? o : { ...o, status: `${o.status} without the token${why === undefined ? '' : ` (with it: ${why})`}` };
-      tally.record(e.name, frames, shown, BAD.has(o.status) || (!credentials && o.status !== 'UNAUTHENTICATED') || (e.alsoBad?.(o) ?? false));
-    }
-  }));
-  tally.ms.set(e.name, performance.now() - t0);
-}
-
-/** Prints the outcomes; returns the failures (asserted last, after the cluster's own checks). */
-function report(t: TestContext, tally: Tally): string[] {
-  for (const line of tally.histogram()) t.diagnostic(line);
-  const failures = tally.failureLines();
-  for (const line of failures) t.diagnostic(`FAILURE ${line}`);
-  return failures;
-}
-
-const noFailures = (failures: string[]): void =>
-  assert.equal(failures.length, 0, `seed ${SEED}: ${failures.length} kinds of failure:\n${failures.join('\n')}`);
-
-/** Whether `decode` accepts `bytes` (what the server's deserializer will do with them). */
-function decodes(decode: (b: Buffer) => unknown, bytes: Buffer): boolean {
-  try {
-    decode(bytes);
-    return true;
-  } catch {
-    return false; // not a valid message: exactly what is asked
-  }
-}
 
 // ---------------------------------------------------------------- the client API and Admin
 
@@ -356,7 +93,6 @@ function jobCorpora(jobId: string): { submit: Corpus; id: Corpus; list: Corpus }
   };
 }
 
-const EMPTY_MESSAGE: Corpus = { valid: [Buffer.alloc(0), pb.uint(7, 1), pb.len(99, 'unknown field')], extreme: SHAPELESS };
 const decodesAsDrain = (b: Buffer): boolean => decodes((x) => adminService.Drain.requestDeserialize(x), b);
 
 async function generateGreedy(client: grpc.Client, promptIds: number[], maxTokens: number): Promise<number[]> {
@@ -465,15 +201,6 @@ function wouldRun(req: StepRequest__Output): boolean {
     (first.uniforms.length === 0 || first.uniforms.length === 4 * T) && (first.treeMask.length === 0 || first.treeMask.length === T * T);
 }
 
-/** A CollectiveFrame (collective.proto) by hand. */
-const frame = {
-  hello: (id: string, worldSize: number | bigint, rank: number | bigint, peerRank: number | bigint, version = 1): Buffer =>
-    cat(pb.uint(1, 2), pb.len(16, cat(pb.len(1, id), pb.uint(2, worldSize), pb.uint(3, rank), pb.uint(4, peerRank), pb.len(5, '127.0.0.1:1'), pb.uint(6, version)))),
-  data: (seq: bigint, count: number, payload: Buffer): Buffer => cat(pb.uint(1, 1), pb.fixed64(2, seq), pb.fixed32(3, 0), pb.uint(4, 4), pb.fixed32(5, 0),
-    pb.fixed32(6, 0), pb.fixed32(7, count), pb.uint(8, 1), pb.fixed32(9, count), pb.len(14, Buffer.alloc(2)), pb.len(15, payload)),
-  abort: (reason: string): Buffer => cat(pb.uint(1, 3), pb.len(17, cat(pb.uint(1, 0), pb.len(2, reason)))),
-  goodbye: (seq: bigint): Buffer => cat(pb.uint(1, 4), pb.fixed64(2, seq)),
-};
 
 test(`fuzzed Worker, Registry and collective Exchange calls (seed ${SEED}): no INTERNAL, UNKNOWN or hang; then the golden greedy tokens`, { timeout: 170_000 }, async (t) => {
   let registryAddress: string | undefined;
