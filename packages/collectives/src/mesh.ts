@@ -100,7 +100,12 @@ export class Mesh {
           refuseWith(GrpcStatus.INVALID_ARGUMENT, 'the first frame on an Exchange stream must be HELLO', false);
           return;
         }
-        if (this.failure !== undefined || this.closing) { refuseWith(GrpcStatus.UNAVAILABLE, `rank ${this.me.rank} is shutting down`, false); return; }
+        if (this.failure !== undefined) {
+          // failed before this peer dialed: tell it why, as the ABORT it would have got
+          refuseWith(GrpcStatus.ABORTED, `rank ${this.me.rank} aborted: ${this.failure.message}`, false);
+          return;
+        }
+        if (this.closing) { refuseWith(GrpcStatus.UNAVAILABLE, `rank ${this.me.rank} is shutting down`, false); return; }
         const h = f.hello;
         const problem = checkIncomingHello(this.me, h);
         if (problem !== undefined) { refuseWith(GrpcStatus.FAILED_PRECONDITION, problem, true); return; }
@@ -147,7 +152,8 @@ export class Mesh {
         if (!p.accepted && !this.ready) {
           // a refused HELLO or cluster token: the ranks disagree about which world they are in
           const mismatch = code === GrpcStatus.FAILED_PRECONDITION || code === GrpcStatus.UNAUTHENTICATED;
-          this.fail(new CollectiveError(mismatch ? 'MISMATCH' : 'PEER_LOST', `${p.name} refused this rank (rank ${this.me.rank}): ${status}`));
+          const kind = mismatch ? 'MISMATCH' : code === GrpcStatus.ABORTED ? 'PEER_ABORTED' : 'PEER_LOST';
+          this.fail(new CollectiveError(kind, `${p.name} refused this rank (rank ${this.me.rank}): ${status}`));
           return;
         }
         this.peerGone(p, `lost the stream from ${p.name}: ${status}`);
