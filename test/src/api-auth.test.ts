@@ -3,28 +3,18 @@
 // alone and gone when it stops, and a coordinator launched with a certificate serves TLS only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { OctoserveClient, OctoserveError, adminTokenFile } from '@octoserve/client';
+import { OctoserveClient, adminTokenFile } from '@octoserve/client';
+import { makeTestPki } from '@octoserve/collectives';
 import { findTestModel, loadGoldenCases } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { failure, rawUnary } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
 
 const model: TestModel = await findTestModel();
 const golden = loadGoldenCases(model)[0] as GoldenCase;
-
-async function failure(p: Promise<unknown>): Promise<OctoserveError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OctoserveError, String(err));
-    return err;
-  }
-  assert.fail('the call succeeded');
-}
 
 test('admin calls need the admin token; the generated one is in a user-only file that goes at exit', { timeout: 120_000 }, async () => {
   const coord = await startCoordinator(['--model', model.modelPath, '--tp', '1', '--queue', uniqueQueue('auth')]);
@@ -36,17 +26,13 @@ test('admin calls need the admin token; the generated one is in a user-only file
     const token = readFileSync(file, 'utf8').trim();
     assert.ok(token.length >= 24);
     // "none sent": a raw call (the client would find the token file by itself)
-    const raw = new grpc.Client(coord.address, grpc.credentials.createInsecure());
-    const rawStatus = (md: grpc.Metadata): Promise<grpc.ServiceError | null> => new Promise((resolve) => {
-      raw.makeUnaryRequest('/octoserve.v1.Admin/ClusterStatus', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), md, { deadline: Date.now() + 10_000 },
-        (err) => resolve(err));
-    });
-    const none = await rawStatus(new grpc.Metadata());
-    assert.equal(none?.code, grpc.status.UNAUTHENTICATED);
-    assert.match(none?.details ?? '', /admin calls need the admin token \(none was sent\): set \$OCTOSERVE_ADMIN_TOKEN/);
-    const drainNone = await new Promise<grpc.ServiceError | null>((resolve) => raw.makeUnaryRequest('/octoserve.v1.Admin/Shutdown', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err) => resolve(err)));
-    assert.equal(drainNone?.code, grpc.status.UNAUTHENTICATED, 'Shutdown without the token is refused');
-    raw.close();
+    const none = await rawUnary(coord.address, '/octoserve.v1.Admin/ClusterStatus', Buffer.alloc(0));
+    assert.ok(!Buffer.isBuffer(none));
+    assert.equal(none.code, grpc.status.UNAUTHENTICATED);
+    assert.match(none.details, /admin calls need the admin token \(none was sent\): set \$OCTOSERVE_ADMIN_TOKEN/);
+    const shutdownNone = await rawUnary(coord.address, '/octoserve.v1.Admin/Shutdown', Buffer.alloc(0));
+    assert.ok(!Buffer.isBuffer(shutdownNone));
+    assert.equal(shutdownNone.code, grpc.status.UNAUTHENTICATED, 'Shutdown without the token is refused');
     const wrong = new OctoserveClient({ address: coord.address, adminToken: 'wrong-token', deadlineMs: 10_000 });
     const refused = await failure(wrong.drain());
     assert.equal(refused.codeName, 'UNAUTHENTICATED');
@@ -63,26 +49,15 @@ test('admin calls need the admin token; the generated one is in a user-only file
 });
 
 test('a coordinator launched with --tls-cert serves TLS: a client trusting the CA works, a plaintext one is refused', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'octoserve-tls-'));
-  const ca = join(dir, 'ca.pem');
-  const caKey = join(dir, 'ca.key');
-  const key = join(dir, 'server.key');
-  const csr = join(dir, 'server.csr');
-  const cert = join(dir, 'server.pem');
-  const ext = join(dir, 'san.ext');
-  const openssl = (...args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '1', '-subj', '/CN=octoserve test CA');
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl('x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext);
+  const pki = makeTestPki();
   const token = 'test-admin-token';
-  const tokenFile = join(dir, 'admin-token');
+  const tokenFile = join(dirname(pki.files.ca), 'admin-token');
   writeFileSync(tokenFile, token);
-  const coord = await startCoordinator(['--model', model.modelPath, '--tp', '1', '--queue', uniqueQueue('tls'), '--tls-cert', cert, '--tls-key', key, '--admin-token-file', tokenFile]);
+  const coord = await startCoordinator(['--model', model.modelPath, '--tp', '1', '--queue', uniqueQueue('tls'), '--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--admin-token-file', tokenFile]);
   try {
     assert.match(coord.stderr(), /TLS/);
     assert.doesNotMatch(coord.stderr(), /admin token in/, 'a given token is not written anywhere');
-    const secure = new OctoserveClient({ address: coord.address, credentials: grpc.credentials.createSsl(readFileSync(ca)), adminToken: token, deadlineMs: 10_000 });
+    const secure = new OctoserveClient({ address: coord.address, credentials: grpc.credentials.createSsl(pki.ca), adminToken: token, deadlineMs: 10_000 });
     assert.deepEqual((await secure.complete({ prompt: golden.prompt, maxTokens: 12 })).tokenIds, golden.generated_token_ids.slice(0, 12));
     assert.equal((await secure.clusterStatus()).tp, 1);
     secure.close();
@@ -92,5 +67,6 @@ test('a coordinator launched with --tls-cert serves TLS: a client trusting the C
     plain.close();
   } finally {
     await coord.stop();
+    pki.remove();
   }
 });

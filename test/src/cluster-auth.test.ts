@@ -14,7 +14,7 @@ import type { GoldenCase, TestModel } from '@octoserve/model';
 import { workerServices } from '@octoserve/wire';
 import type { HealthReply__Output, LoadShardReply__Output, StepReply__Output, StepRequest, WorkerClient } from '@octoserve/wire';
 import { CLI_MAIN, WORKER_COMMAND } from './helpers.js';
-import { makeTestPki } from './pki.js';
+import { makeTestPki } from '@octoserve/collectives';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { OctoserveClient } from '@octoserve/client';
 import { ReferenceEngine, Sampler, findTestModel, generate, loadGoldenCases, openCheckpoint } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { until } from './calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import type { Coordinator } from './coordinator-process.js';
 import { alive } from './helpers.js';
@@ -36,15 +37,6 @@ async function workerPids(address: string): Promise<number[]> {
   } finally {
     client.close();
   }
-}
-
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
 test('20 jobs survive a SIGKILLed coordinator: all complete, correct, none lost, none completed twice', { timeout: 240_000 }, async () => {

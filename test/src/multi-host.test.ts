@@ -8,9 +8,9 @@ import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readlinkSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { findTestModel, loadGoldenCases } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { freePort } from './calls.js';
 import { CLI_MAIN, alive } from './helpers.js';
 
 const model: TestModel = await findTestModel();
@@ -174,18 +174,6 @@ async function stopAll(procs: Proc[]): Promise<void> {
   await Promise.all(running.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 2_000))])));
   for (const p of running) if (alive(p.pid)) p.child.kill('SIGKILL');
   await Promise.all(running.map((p) => p.exited));
-}
-
-/** A port free on `host` now (asked of the kernel, then released). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const pgrep = (args: string[]): number[] =>

@@ -5,25 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OctoserveClient } from '@octoserve/client';
 import { findTestModel, loadGoldenCases } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { freePort } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** redis-server with deploy/k8s/redis.yaml's persistence settings, on `port`, keeping its files in `dir`. */
 async function startRedis(port: number, dir: string): Promise<void> {

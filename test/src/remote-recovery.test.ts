@@ -7,24 +7,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { OctoserveClient } from '@octoserve/client';
 import { findTestModel, loadGoldenCases } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { freePort } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
 import { CLI_MAIN } from './helpers.js';
 
 const model: TestModel = await findTestModel();
 const golden = loadGoldenCases(model)[0] as GoldenCase;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** One rank kept running like systemd's Restart= would: started again whenever it exits. */
 function supervised(rank: number, registry: string): { current: () => ChildProcess; exits: (number | string)[]; stop: () => void } {

@@ -9,6 +9,7 @@ import { OctoserveClient, OctoserveError } from '@octoserve/client';
 import type { GenerateRequest } from '@octoserve/client';
 import { findTestModel, loadGoldenCases } from '@octoserve/model';
 import type { GoldenCase, TestModel } from '@octoserve/model';
+import { failure, rawUnary } from './calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import type { Coordinator } from './coordinator-process.js';
 import { runCli } from './helpers.js';
@@ -17,28 +18,6 @@ const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
 const goldenBudget = (c: GoldenCase): number => 257 - c.prompt_token_ids.length;
 const golden = (i: number): GoldenCase => cases[i] as GoldenCase;
-
-/** The status a call failed with. */
-async function failure(p: Promise<unknown>): Promise<OctoserveError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof OctoserveError, `not an OctoserveError: ${String(err)}`);
-    return err;
-  }
-  assert.fail('the call succeeded');
-}
-
-/** A unary call with hand-made request bytes. */
-function rawUnary(address: string, path: string, bytes: Buffer): Promise<grpc.ServiceError | Buffer> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, { deadline: Date.now() + 10_000 }, (err, res) => {
-      client.close();
-      resolve(err ?? (res as Buffer));
-    });
-  });
-}
 
 describe('a launched tp=2 cluster', () => {
   const queue = uniqueQueue('serving');

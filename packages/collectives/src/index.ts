@@ -18,7 +18,7 @@ export { DEFAULT_AUTO_TABLE } from './auto-table.js';
 export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';
 export { runRanks } from './harness.js';
-export { makeTestPki, type TestPki } from './test-pki.js';
+export { makeTestPki, type TestPki } from './pki.js';
 export type { RankContext, Scenario, RunRanksOptions, RankOutcome } from './harness.js';
 export { runAllReduceBench, formatBenchTables, deriveAutoRules, formatAutoRules, benchSizes, DEFAULT_RANK_FLAGS } from './bench.js';
 export type { AllReduceBenchOptions, AllReduceBenchResult, AllReduceBenchRow } from './bench.js';

@@ -126,6 +126,8 @@ function* uploadMessages(modelPath: string, shard: RankShard, load: LoadShardReq
 export class Cluster implements ServedCluster {
   private stepId = 0;
   private failure: Error | undefined;
+  /** Why the cluster failed, once the exit report of a local worker (the most telling reason) had a moment to arrive. */
+  private reason: Promise<Error> | undefined;
   /** A local worker's exit: the most telling reason a step failed. */
   private exitError: ClusterError | undefined;
 
@@ -227,7 +229,8 @@ export class Cluster implements ServedCluster {
     for (const c of this.clients) c.kill(err);
     // a dropped stream is usually a dead worker: give its exit report a moment to name the cause
     const wait = this.workers !== undefined && this.exitError === undefined ? EXIT_REPORT_MS : 0;
-    setTimeout(() => this.onFailure(this.exitError ?? err), wait);
+    this.reason = new Promise((resolve) => setTimeout(() => resolve(this.exitError ?? err), wait));
+    void this.reason.then(this.onFailure);
   }
 
   /** Sends one step to every rank and waits (with the step deadline) for all replies. */
@@ -249,8 +252,7 @@ export class Cluster implements ServedCluster {
     } catch (err) {
       const e = this.failure ?? (err instanceof WorkerCallError || err instanceof ClusterError ? err : new ClusterError(String(err)));
       this.fail(e);
-      if (this.workers !== undefined && this.exitError === undefined) await new Promise((r) => setTimeout(r, EXIT_REPORT_MS));
-      throw this.exitError ?? e;
+      throw await (this.reason as Promise<Error>);
     } finally {
       clearTimeout(timer);
     }

@@ -16,7 +16,7 @@ export { ServingEngine, type Outcome } from './serve/serving-engine.js';
 export { StepBatcher } from './serve/step-batcher.js';
 export { MemoryJobQueue } from './serve/memory-queue.js';
 export { openBullQueue, BullJobQueue, QueueUnavailable, DEFAULT_QUEUE_NAME } from './serve/bull-queue.js';
-export type { JobQueue, JobRecord, JobStateName } from './serve/job-queue.js';
+export { JOB_ID_PATTERN, type JobQueue, type JobRecord, type JobStateName } from './serve/job-queue.js';
 export { checkRequest, RequestError, DEFAULT_MAX_TOKENS } from './serve/request.js';
 export type { StepRunner } from './cluster.js';
 export { SupervisedCluster, type SupervisorOptions } from './serve/supervised-cluster.js';

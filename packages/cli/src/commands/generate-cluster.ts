@@ -8,6 +8,16 @@ import { numberFlag, stringFlag, type FlagValues } from './flags.js';
 /** Local-only flags of `generate`: the cluster's own model and options apply instead. */
 const LOCAL_ONLY = ['model', 'tokenizer', 'tp', 'load', 'verbose', 'medusa', 'medusa-choices', 'acceptance'] as const;
 
+/** The flags of one request: the prompt and how to sample (requestFromFlags reads them). */
+export const REQUEST_OPTIONS = {
+  prompt: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
 /** A GenerateRequest from --max-tokens, --temperature, --top-k, --top-p and --seed; a flag not given is left to the server's default. */
 export function requestFromFlags(flags: FlagValues, prompt: string): GenerateRequest {
   const request: GenerateRequest = { prompt };

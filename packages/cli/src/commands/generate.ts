@@ -10,7 +10,7 @@ import {
 } from '@octoserve/medusa';
 import type { Command } from './command.js';
 import { choiceFlag, numberFlag, runWithFlags, stringFlag } from './flags.js';
-import { generateOnCluster } from './generate-cluster.js';
+import { REQUEST_OPTIONS, generateOnCluster } from './generate-cluster.js';
 import { UsageError } from '../errors.js';
 
 const HELP = `usage: octoserve generate [--model PATH] --prompt TEXT [options]
@@ -77,13 +77,8 @@ is not printed. stats: tokens = generated tokens, wall_ms = prefill + decode tim
 tok_per_s = tokens / wall time.`;
 
 const OPTIONS = {
+  ...REQUEST_OPTIONS,
   model: { type: 'string' },
-  prompt: { type: 'string' },
-  'max-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  'top-k': { type: 'string' },
-  'top-p': { type: 'string' },
-  seed: { type: 'string' },
   tokenizer: { type: 'string' },
   tp: { type: 'string' },
   load: { type: 'string' },

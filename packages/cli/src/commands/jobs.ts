@@ -1,11 +1,12 @@
 // `octoserve jobs <submit|get|watch|list|cancel>`: the durable job queue of a running cluster.
+import { JOB_ID_PATTERN } from '@octoserve/coordinator';
 import { JOB_STATE_NAMES, type JobStateName } from '@octoserve/client';
 import { UsageError } from '../errors.js';
 import type { Command } from './command.js';
 import { CLUSTER_HELP, CLUSTER_OPTIONS, printJson, withClient } from './cluster-flags.js';
 import { commandGroup } from './dispatch.js';
 import { listFlag, numberFlag, requiredFlag, runWithFlags, runWithPositionals, stringFlag, type FlagValues } from './flags.js';
-import { requestFromFlags } from './generate-cluster.js';
+import { REQUEST_OPTIONS, requestFromFlags } from './generate-cluster.js';
 import { followJob } from './job-follow.js';
 import { formatJob, formatJobList, jobJson, stateText } from './job-view.js';
 
@@ -48,24 +49,17 @@ Output: "submitted job <id>".`;
 
 const SUBMIT_OPTIONS = {
   ...CLUSTER_OPTIONS,
-  prompt: { type: 'string' },
-  'max-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  'top-k': { type: 'string' },
-  'top-p': { type: 'string' },
-  seed: { type: 'string' },
+  ...REQUEST_OPTIONS,
   id: { type: 'string' },
   wait: { type: 'boolean' },
 } as const;
-
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const submitCommand: Command = {
   summary: 'queue a job; prints its id',
   run: (argv) => runWithFlags('jobs submit', SUBMIT_HELP, argv, SUBMIT_OPTIONS, async (flags) => {
     const request = requestFromFlags(flags, requiredFlag(flags, 'prompt'));
     const jobId = stringFlag(flags, 'id');
-    if (jobId !== undefined && !JOB_ID.test(jobId)) throw new UsageError(`--id must be 1 to 64 letters, digits, '-' or '_', got '${jobId}'`);
+    if (jobId !== undefined && !JOB_ID_PATTERN.test(jobId)) throw new UsageError(`--id must be 1 to 64 letters, digits, '-' or '_', got '${jobId}'`);
     const json = flags.json === true;
     return withClient(flags, async (client) => {
       const id = await client.submitJob(request, jobId === undefined ? {} : { jobId });

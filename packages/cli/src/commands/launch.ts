@@ -12,7 +12,7 @@ import { exitAfterStop } from './lifetime.js';
 import { numberFlag, runWithFlags, stringFlag } from './flags.js';
 import { WORKER_COMMAND, loadMedusa, widestNode } from './generate.js';
 import { internalSecurityFromFlags, readFlagFile, securityOptions } from './internal-security.js';
-import { progressBar } from './progress.js';
+import { progressBar, type ProgressBar } from './progress.js';
 import { UsageError } from '../errors.js';
 
 const HELP = `usage: octoserve launch [--model PATH] [--tp 8] [--port 50051] [--redis URL] [--medusa DIR] [options]
@@ -199,10 +199,11 @@ export const launchCommand: Command = {
     };
 
     say(expect > 0 ? `waiting for ${tp} workers to register at ${registry}` : `starting ${tp} workers for ${modelPath}`);
-    let bar = progressBar('shards loaded', tp);
+    // the first load shows a bar; a restart after a fault logs its own line
+    let bar: ProgressBar | undefined = progressBar('shards loaded', tp);
     const clusterOptions: ClusterOptions = {
       modelPath, tp, listen: registry, workerCommand: expect > 0 ? undefined : WORKER_COMMAND, loadMode: load, log, maxSequences, startTimeoutMs, stepTimeoutMs, clusterToken, ...(internal.tls === undefined ? {} : { tls: internal.tls }),
-      onShardLoaded: (_rank, loaded) => bar.update(loaded),
+      onShardLoaded: (_rank, loaded) => bar?.update(loaded),
       ...(tree === undefined || medusaDir === undefined ? {} : { medusa: { path: medusaDir, topK: Math.max(...tree.topK) }, maxPicked: widestNode(tree) }),
     };
     let cluster: ServedCluster;
@@ -218,7 +219,7 @@ export const launchCommand: Command = {
       throw err;
     }
     bar.done();
-    bar = progressBar('shards reloaded', tp, { tty: false, stream: { write: () => true } }); // restarts log their own line
+    bar = undefined;
     const onSignal = (signal: string): void => {
       if (stopping) { say(`${signal} again: exiting now`); process.exit(130); }
       stop(signal, 0);

@@ -4,11 +4,10 @@ import type {
   AdminHandlers, ClusterStatusReply, ClusterStatusRequest__Output, DrainReply, DrainRequest__Output, ResumeReply, ResumeRequest__Output,
   ShutdownReply, ShutdownRequest__Output,
 } from '@octoserve/wire';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { tokenMatches } from '@octoserve/wire';
 import { unary } from './grpc-errors.js';
-import { RequestError } from './request.js';
-import { checkDecoded } from './inference-service.js';
+import { RequestError, checkDecoded } from './request.js';
 
 /** What the Admin service needs of the coordinator it runs in. */
 export interface Administered {
@@ -21,15 +20,12 @@ export interface Administered {
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 600_000;
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
 /** Refuses a call that does not carry `authorization: Bearer <token>` (compared in constant time). */
 function requireToken(token: string, hint: string): (call: grpc.ServerUnaryCall<unknown, unknown>) => void {
-  const want = digest(token);
   return (call) => {
     const given = String(call.metadata.get('authorization')[0] ?? '');
     const m = /^Bearer (.+)$/.exec(given);
-    if (m === null || !timingSafeEqual(digest(m[1] as string), want)) {
+    if (m === null || !tokenMatches(token, m[1])) {
       throw new RequestError(grpc.status.UNAUTHENTICATED, `admin calls need the admin token (${m === null ? 'none was sent' : 'the one sent is wrong'}): ${hint}`);
     }
   };

@@ -167,7 +167,7 @@ export class BullJobQueue implements JobQueue {
     }, CANCEL_POLL_MS);
     const progress = throttled((out: JobOutput) => { job.updateProgress(out).catch(() => {}); });
     try {
-      return await processor({ id, request: job.data.request, attempt: job.attemptsStarted, signal: abort.signal, progress: progress.progress });
+      return await processor({ id, request: job.data.request, attempt: job.attemptsStarted, signal: abort.signal, progress });
     } catch (err) {
       if (err instanceof JobCancelled) {
         await job.updateProgress(err.output);

@@ -101,7 +101,7 @@ export class CoordinatorServer implements Administered {
     this.log(`job ${run.id}: started (attempt ${run.attempt})`);
     const outcome = await this.engine.run(gen, {
       signal: run.signal,
-      onTokens: (_ids, _text, all) => run.progress({ promptTokenIds: gen.promptIds, tokenIds: [...all], text: this.engine.text(gen.promptIds, all) }),
+      onTokens: (_ids, _text, all) => run.progress(() => ({ promptTokenIds: gen.promptIds, tokenIds: [...all], text: this.engine.text(gen.promptIds, all) })),
     });
     if (outcome.finishReason === 'cancelled') {
       this.log(`job ${run.id}: cancelled after ${outcome.tokenIds.length} tokens`);

@@ -4,10 +4,9 @@ import type {
   CancelJobRequest__Output, Completion, GenerateEvent, GenerateRequest__Output, GetJobRequest__Output, InferenceHandlers, Job,
   ListJobsReply, ListJobsRequest__Output, SubmitJobReply, SubmitJobRequest__Output, WatchJobRequest__Output,
 } from '@octoserve/wire';
-import { requestProblem } from '@octoserve/wire';
 import { JOB_ID_PATTERN, JOB_STATES } from './job-queue.js';
 import type { JobQueue, JobRecord, JobStateName } from './job-queue.js';
-import { RequestError, invalid } from './request.js';
+import { RequestError, checkDecoded, invalid } from './request.js';
 import type { Outcome, ServingEngine } from './serving-engine.js';
 import { streaming, unary } from './grpc-errors.js';
 
@@ -31,12 +30,6 @@ export function jobMessage(j: JobRecord): Job {
 
 export function completionMessage(o: Outcome): Completion {
   return { promptTokenIds: o.promptTokenIds, tokenIds: o.tokenIds, text: o.text, finishReason: o.finishReason, stats: o.stats };
-}
-
-/** A request's guard problem as INVALID_ARGUMENT. */
-export function checkDecoded(req: object): void {
-  const problem = requestProblem(req);
-  if (problem !== undefined) throw invalid(problem);
 }
 
 function checkId(id: string): string {

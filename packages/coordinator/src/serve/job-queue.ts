@@ -37,8 +37,8 @@ export interface JobRun {
   attempt: number;
   /** Aborted when the job is cancelled (or this coordinator stops). */
   signal: AbortSignal;
-  /** Records what the job has produced so far (stored at most every PROGRESS_EVERY_MS). */
-  progress(output: JobOutput): void;
+  /** Records what the job has produced so far; `output` runs only when it is stored (at most every PROGRESS_EVERY_MS). */
+  progress(output: () => JobOutput): void;
 }
 
 /** Runs one job; resolves with its result; a JobCancelled rejection records it as cancelled. */
@@ -94,15 +94,13 @@ export interface JobQueue {
 }
 
 /** A progress recorder that stores at most every PROGRESS_EVERY_MS (the result or cancellation stores the rest). */
-export function throttled(store: (output: JobOutput) => void): { progress: (output: JobOutput) => void } {
+export function throttled(store: (output: JobOutput) => void): JobRun['progress'] {
   let last = 0;
-  return {
-    progress(output) {
-      const now = performance.now();
-      if (now - last < PROGRESS_EVERY_MS) return;
-      last = now;
-      store(output);
-    },
+  return (output) => {
+    const now = performance.now();
+    if (now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    store(output());
   };
 }
 

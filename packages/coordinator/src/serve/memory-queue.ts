@@ -84,7 +84,7 @@ export class MemoryJobQueue implements JobQueue {
     Object.assign(job, { state: 'active', attempts: job.attempts + 1, startedMs: job.startedMs || Date.now() });
     const progress = throttled((out) => Object.assign(job, out));
     try {
-      const result = await processor({ id, request: job.request, attempt: job.attempts, signal: abort.signal, progress: progress.progress });
+      const result = await processor({ id, request: job.request, attempt: job.attempts, signal: abort.signal, progress });
       Object.assign(job, result, { state: 'completed' });
       this.log(`job ${id}: completed (${result.tokenIds.length} tokens, attempt ${job.attempts})`);
     } catch (err) {

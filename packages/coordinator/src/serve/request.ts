@@ -3,6 +3,7 @@
 // field, what was given and what is allowed, and becomes the call's gRPC status.
 import { status } from '@grpc/grpc-js';
 import type { Tokenizer } from '@octoserve/model';
+import { requestProblem } from '@octoserve/wire';
 import type { GenerateRequest__Output } from '@octoserve/wire';
 
 /** A refusal the client can act on: a gRPC status code and one line. */
@@ -14,6 +15,12 @@ export class RequestError extends Error {
 }
 
 export const invalid = (message: string): RequestError => new RequestError(status.INVALID_ARGUMENT, message);
+
+/** A request the guard marked (undecodable bytes, a string that is not UTF-8) as INVALID_ARGUMENT. */
+export function checkDecoded(req: object): void {
+  const problem = requestProblem(req);
+  if (problem !== undefined) throw invalid(problem);
+}
 
 /** A request ready to run. */
 export interface Generation {

@@ -34,6 +34,9 @@ export type StepListener = (step: ClusterStep, sequences: number, rows: number) 
 export class StepBatcher implements StepRunner {
   private pending: PendingStep[] = [];
   private inFlight = false;
+  /** The steps of the batch on the cluster and their sequences: reused from step to step. */
+  private readonly batch: PendingStep[] = [];
+  private readonly sequences: SequenceStep[] = [];
   /** [maxTokensPerStep, maxPicked] picked ids of a batch: one buffer, refilled only after the previous step is answered. */
   private readonly picked: Uint32Array;
 
@@ -59,7 +62,8 @@ export class StepBatcher implements StepRunner {
   /** Sends as many waiting steps as fit in one cluster step, in arrival order. */
   private flush(): void {
     if (this.inFlight || this.pending.length === 0) return;
-    const batch: PendingStep[] = [];
+    const batch = this.batch;
+    batch.length = 0;
     let rows = 0;
     while (this.pending.length > 0 && rows + (this.pending[0] as PendingStep).rows <= this.options.maxTokensPerStep) {
       const next = this.pending.shift() as PendingStep;
@@ -96,8 +100,11 @@ export class StepBatcher implements StepRunner {
       }
     }
     try {
-      const step = await this.cluster.step(batch.flatMap((b) => b.sequences), anyPicked ? this.picked.subarray(0, totalRows * width) : undefined);
-      this.onStep(step, batch.reduce((n, b) => n + b.sequences.length, 0), totalRows);
+      const sequences = this.sequences;
+      sequences.length = 0;
+      for (const b of batch) for (const s of b.sequences) sequences.push(s);
+      const step = await this.cluster.step(sequences, anyPicked ? this.picked.subarray(0, totalRows * width) : undefined);
+      this.onStep(step, sequences.length, totalRows);
       let row = 0;
       for (const b of batch) {
         b.resolve({ ...step, ranks: step.ranks.map((r) => rowsOf(r, totalRows, row, b.rows)) });
