@@ -47,6 +47,8 @@ const PROMPTS = ['Once upon a time', 'One day, a little girl', 'The cat sat', 'T
 
 interface Row {
   what: string;
+  /** tok/s against the first row of the same kind (1 client, or one job at a time), in this run. */
+  vs_first: number;
   clients: number;
   requests: number;
   latency_ms_p50: number;
@@ -59,7 +61,7 @@ interface Row {
 
 function row(what: string, clients: number, latencies: number[], firstTokens: number[], tokens: number, wallMs: number): Row {
   return {
-    what, clients, requests: latencies.length, latency_ms_p50: percentile(latencies, 50), latency_ms_p99: percentile(latencies, 99),
+    what, vs_first: 1, clients, requests: latencies.length, latency_ms_p50: percentile(latencies, 50), latency_ms_p99: percentile(latencies, 99),
     first_token_ms_p50: percentile(firstTokens, 50), requests_per_s: latencies.length / (wallMs / 1000), tokens_per_s: tokens / (wallMs / 1000), wall_s: wallMs / 1000,
   };
 }
@@ -134,11 +136,14 @@ export const benchServeCommand: Command = {
       const rows: Row[] = [];
       for (const c of counts) rows.push(await generateLoad(client, c, requests, maxTokens));
       if (jobs > 0) rows.push(...await jobLoad(client, jobs, maxTokens));
+      // side by side: each row's throughput against the first row of its kind, in this run
+      const kindOf = (r: Row): string => (r.what === 'generate' ? 'generate' : 'jobs');
+      for (const r of rows) r.vs_first = r.tokens_per_s / (rows.find((x) => kindOf(x) === kindOf(r)) as Row).tokens_per_s;
       process.stdout.write(`cluster ${client.address}: ${status.model?.architecture ?? ''}, tp ${status.tp}, ${status.maxSequences} sequences, ` +
         `jobs in ${status.queue?.backend ?? '?'}; ${maxTokens} tokens per request\n`);
-      process.stdout.write(formatTable(['what', 'clients', 'requests', 'p50 ms', 'p99 ms', 'first token p50 ms', 'req/s', 'tok/s'],
+      process.stdout.write(formatTable(['what', 'clients', 'requests', 'p50 ms', 'p99 ms', 'first token p50 ms', 'req/s', 'tok/s', 'x tok/s'],
         rows.map((r) => [r.what, r.clients, r.requests, fixed(r.latency_ms_p50, 1), fixed(r.latency_ms_p99, 1),
-          r.first_token_ms_p50 > 0 ? fixed(r.first_token_ms_p50, 1) : '-', fixed(r.requests_per_s, 2), fixed(r.tokens_per_s, 1)])) + '\n');
+          r.first_token_ms_p50 > 0 ? fixed(r.first_token_ms_p50, 1) : '-', fixed(r.requests_per_s, 2), fixed(r.tokens_per_s, 1), `${fixed(r.vs_first, 2)}x`])) + '\n');
       const jsonPath = stringFlag(flags, 'json');
       if (jsonPath !== undefined) {
         writeFileSync(jsonPath, JSON.stringify({ cluster: client.address, tp: status.tp, max_sequences: status.maxSequences, max_tokens: maxTokens, backend: status.queue?.backend, rows }, null, 2) + '\n');
