@@ -85,8 +85,8 @@ export class BullJobQueue implements JobQueue {
     return job.id as string;
   }
 
-  private async record(job: BullJob, type: string | undefined, cancelled: boolean): Promise<JobRecord> {
-    const bullState = type ?? await job.getState();
+  /** A job as the API shows it; `bullState` was read before the job's data. */
+  private record(job: BullJob, bullState: string, cancelled: boolean): JobRecord {
     const out = (job.returnvalue ?? job.progress ?? {}) as Partial<JobResult>;
     let state: JobStateName;
     if (bullState === 'completed') state = 'completed';
@@ -105,9 +105,12 @@ export class BullJobQueue implements JobQueue {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
+    // the state first, then the job: its data is then at least as new as the state (a job read
+    // first could complete before its state is read, and show as completed without its result)
+    const state = await this.queue.getJobState(id);
     const job = await this.queue.getJob(id) as BullJob | undefined;
-    if (job === undefined) return undefined;
-    return this.record(job, undefined, (await this.redis.exists(this.cancelKey(id))) === 1);
+    if (job === undefined || state === 'unknown') return undefined;
+    return this.record(job, state, (await this.redis.exists(this.cancelKey(id))) === 1);
   }
 
   async list(states: readonly JobStateName[], pageToken: string, pageSize: number): Promise<JobPage> {
@@ -123,7 +126,7 @@ export class BullJobQueue implements JobQueue {
         if (batch.length === 0) break;
         const cancelled = await this.redis.mget(batch.map((j) => this.cancelKey(j.id as string)));
         for (const [i, job] of batch.entries()) {
-          const rec = await this.record(job, type, cancelled[i] !== null);
+          const rec = this.record(job, type, cancelled[i] !== null);
           if (wanted(rec.state)) jobs.push(rec);
         }
         offset += batch.length;
