@@ -14,23 +14,22 @@ export function softmax(x: Float32Array, n: number, offset = 0): void {
   for (let i = 0; i < n; i++) x[offset + i] = x[offset + i]! / sum;
 }
 
+/** Slots 0, 1, 2, ..., n-1: every cached position in order, the list the plain path attends to. */
+export function positionSlots(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
 /**
  * out[h] = softmax(q[h] · K[g]^T / sqrt(headDim)) · V[g] for every query head h, where
  * g = floor(h / kvMul) is its KV head and K, V hold positions 0..nPos-1.
  *   out, q:                 [nHeads * headDim]
  *   keyCache, valueCache:   [maxSeqLen, nKvHeads * headDim] (one layer)
  *   scores:                 [nHeads * maxSeqLen] scratch
+ *   positions:              [>= nPos] 0, 1, 2, ... (positionSlots, owned by the caller's state)
  */
 export function attention(
   out: Float32Array, q: Float32Array, keyCache: Float32Array, valueCache: Float32Array, scores: Float32Array,
-  nPos: number, nHeads: number, nKvHeads: number, headDim: number, maxSeqLen: number,
+  positions: Int32Array, nPos: number, nHeads: number, nKvHeads: number, headDim: number, maxSeqLen: number,
 ): void {
-  maskedAttention(out, q, keyCache, valueCache, scores, positionSlots(nPos), nPos, nHeads, nKvHeads, headDim, maxSeqLen);
-}
-
-/** Slots 0, 1, 2, ...: every cached position, in order (grown once, then reused). */
-let allSlots = new Int32Array(0);
-function positionSlots(n: number): Int32Array {
-  if (allSlots.length < n) allSlots = Int32Array.from({ length: Math.max(n, 2 * allSlots.length) }, (_, i) => i);
-  return allSlots;
+  maskedAttention(out, q, keyCache, valueCache, scores, positions, nPos, nHeads, nKvHeads, headDim, maxSeqLen);
 }

@@ -6,9 +6,10 @@
  *   0 .. past-1                                 (the committed cache)
  *   past + j  for j <= i with mask[i*T + j] = 1   (its ancestors and itself)
  * With no mask every j <= i is attended (causal). Slots come out ascending, the order the
- * plain path visits positions in, so a chain gives bit-identical sums.
+ * plain path visits positions in, so a chain gives bit-identical sums. The reference's tree
+ * step and the worker's additive attention mask are both built from this list.
  */
-export function attendedSlots(slots: Int32Array, past: number, mask: Uint8Array | undefined, i: number, T: number): number {
+export function attendedSlots(slots: Int32Array, past: number, mask: ArrayLike<number> | undefined, i: number, T: number): number {
   let n = 0;
   for (let t = 0; t < past; t++) slots[n++] = t;
   const row = i * T;

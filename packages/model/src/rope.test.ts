@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from './config.js';
 import { Rng } from './random.js';
-import { applyRope, createRope, permuteRopeRows, ropeFrequencies, setRopePosition } from './rope.js';
+import { applyRope, createRope, permuteRopeRows, ropeAngles, ropeFrequencies, setRopePosition } from './rope.js';
 
 test('headDim 8, theta 10000: frequencies 1, 0.1, 0.01, 0.001 in float32', () => {
   assert.deepEqual([...ropeFrequencies(8, 10000, null)], [1, 0.1, 0.01, 0.001].map(Math.fround));
@@ -31,6 +31,20 @@ test('llama3 scaling keeps high frequencies, divides low ones by factor, blends 
   assert.ok(kept > 0 && divided > 0 && blended > 0, `${kept} kept, ${divided} divided, ${blended} blended`);
   // frequencies still decrease with i
   for (let i = 1; i < 64; i++) assert.ok(scaled[i]! < scaled[i - 1]!);
+});
+
+test('ropeAngles writes at its offset the bits setRopePosition gives the reference', () => {
+  const config = resolveConfig({ dim: 32, hiddenDim: 64, nLayers: 1, nHeads: 2, vocabSize: 10, maxSeqLen: 100 });
+  const rope = createRope(config);
+  const half = config.headDim / 2;
+  const cos = new Float32Array(3 * half);
+  const sin = new Float32Array(3 * half);
+  for (const [row, pos] of [5, 0, 77].entries()) ropeAngles(cos, sin, rope.invFreq, pos, row * half);
+  for (const [row, pos] of [5, 0, 77].entries()) {
+    setRopePosition(rope, pos);
+    assert.deepEqual(cos.subarray(row * half, (row + 1) * half), rope.cos, `cos of position ${pos}`);
+    assert.deepEqual(sin.subarray(row * half, (row + 1) * half), rope.sin, `sin of position ${pos}`);
+  }
 });
 
 test('rotating preserves norms, and position 0 is the identity', () => {

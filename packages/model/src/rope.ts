@@ -54,14 +54,22 @@ export function createRope(config: ModelConfig): Rope {
   };
 }
 
-/** Fills rope.cos / rope.sin for position `pos` (once per token, shared by q and k of every head). */
-export function setRopePosition(rope: Rope, pos: number): void {
-  const { invFreq, cos, sin } = rope;
+/**
+ * cos/sin of position `pos` into cos/sin[offset .. offset + headDim/2): angle_i = pos * invFreq[i]
+ * in float32. The reference (setRopePosition) and the worker's per-token tables both fill through
+ * here, so their angles agree bit for bit.
+ */
+export function ropeAngles(cos: Float32Array, sin: Float32Array, invFreq: Float32Array, pos: number, offset = 0): void {
   for (let i = 0; i < invFreq.length; i++) {
     const angle = f32(pos * invFreq[i]!);
-    cos[i] = Math.cos(angle);
-    sin[i] = Math.sin(angle);
+    cos[offset + i] = Math.cos(angle);
+    sin[offset + i] = Math.sin(angle);
   }
+}
+
+/** Fills rope.cos / rope.sin for position `pos` (once per token, shared by q and k of every head). */
+export function setRopePosition(rope: Rope, pos: number): void {
+  ropeAngles(rope.cos, rope.sin, rope.invFreq, pos);
 }
 
 /** Rotates heads 0..nHeads-1 of vec[offset ...] in place by the position set last. */

@@ -1,6 +1,6 @@
 // The reference forward pass: one sequence, float32 weights and activations, a preallocated KV
 // cache, nothing allocated per token. Reads like llama2.c's forward().
-import { attention } from './attention.js';
+import { attention, positionSlots } from './attention.js';
 import type { ModelConfig } from './config.js';
 import { ModelError } from './errors.js';
 import { feedForward } from './feed-forward.js';
@@ -20,6 +20,7 @@ export interface RunState {
   readonly hb: Float32Array; // [hiddenDim]
   readonly hb2: Float32Array; // [hiddenDim]
   readonly scores: Float32Array; // [nHeads * maxSeqLen] attention scores
+  readonly positions: Int32Array; // [maxSeqLen] 0, 1, 2, ...: the cache rows the plain path attends to
   readonly keyCache: readonly Float32Array[]; // per layer [maxSeqLen, nKvHeads * headDim]
   readonly valueCache: readonly Float32Array[]; // per layer [maxSeqLen, nKvHeads * headDim]
   readonly hidden: Float32Array; // [dim] final-norm hidden state of the last token run
@@ -58,6 +59,7 @@ export function createRunState(config: ModelConfig, maxSeqLen = config.maxSeqLen
     hb: new Float32Array(hiddenDim),
     hb2: new Float32Array(hiddenDim),
     scores: new Float32Array(nHeads * maxSeqLen),
+    positions: positionSlots(maxSeqLen),
     keyCache: Array.from({ length: nLayers }, () => new Float32Array(maxSeqLen * kvDim)),
     valueCache: Array.from({ length: nLayers }, () => new Float32Array(maxSeqLen * kvDim)),
     hidden: new Float32Array(dim),
@@ -65,6 +67,13 @@ export function createRunState(config: ModelConfig, maxSeqLen = config.maxSeqLen
     rope: createRope(config),
   };
 }
+
+/**
+ * Sees the residual stream x after a block's residual add: layer l, its attention or feed-forward
+ * block, x [rows, dim] (the reference: one token's row; a worker: every row of its step). A view
+ * into the engine's buffer, valid during the call: copy what you keep.
+ */
+export type LayerObserver = (layer: number, block: 'attention' | 'feedForward', x: Float32Array) => void;
 
 export class Transformer {
   readonly config: ModelConfig;
@@ -77,6 +86,8 @@ export class Transformer {
   private pending = 0;
   private readonly slots: Int32Array; // [maxSeqLen] cache rows one token of a tree step attends to
   private treeOut: TreeOutput | null = null; // grown on demand when forwardTree gets no buffers
+  /** A debug hook: called with x after every residual add (see LayerObserver). */
+  observer: LayerObserver | undefined = undefined;
 
   /** `maxSeqLen` caps the KV cache below the model's context (to save memory). */
   constructor(readonly weights: TransformerWeights, maxSeqLen = weights.config.maxSeqLen) {
@@ -282,17 +293,19 @@ export class Transformer {
       applyRope(s.rope, keyCache, row, nKvHeads);
 
       // multi-head attention over positions 0..pos, or over the tree step's attended slots
-      if (nSlots < 0) attention(s.attnOut, s.q, keyCache, valueCache, s.scores, pos + 1, nHeads, nKvHeads, headDim, this.maxSeqLen);
+      if (nSlots < 0) attention(s.attnOut, s.q, keyCache, valueCache, s.scores, s.positions, pos + 1, nHeads, nKvHeads, headDim, this.maxSeqLen);
       else maskedAttention(s.attnOut, s.q, keyCache, valueCache, s.scores, this.slots, nSlots, nHeads, nKvHeads, headDim, this.maxSeqLen);
 
       // output projection, then the residual connection back into x
       matvec(s.xb2, lw.wo, s.attnOut, dim, qDim);
       for (let i = 0; i < dim; i++) s.x[i] = s.x[i]! + s.xb2[i]!;
+      this.observer?.(l, 'attention', s.x);
 
       // ffn rmsnorm, then w2(silu(w1 x) * w3 x), then the residual connection
       rmsnorm(s.xb, s.x, lw.ffnNorm, c.normEps, dim);
       feedForward(s.xb2, s.xb, lw.w1, lw.w2, lw.w3, s.hb, s.hb2, dim, hiddenDim);
       for (let i = 0; i < dim; i++) s.x[i] = s.x[i]! + s.xb2[i]!;
+      this.observer?.(l, 'feedForward', s.x);
     }
   }
 }

@@ -1,12 +1,17 @@
-// Runs one rank's shard of the model for a step: the segments between all-reduces.
+// Runs one rank's shard of the model for a step: the reference forward (model/transformer.ts)
+// applied to this rank's slices, with the two all-reduces of each layer in plain sight.
 //
-// Per layer: attention segment (once per sequence: attention reads that
-// sequence's KV cache) → all-reduce → feed-forward segment (all rows at once) →
-// all-reduce. Then the head segment. Exactly two all-reduces per layer.
+// Per layer (runLayer): attention segment (an ONNX run per sequence: attention reads that
+// sequence's KV cache) → all-reduce → residual add → feed-forward segment (all rows at once)
+// → all-reduce → residual add. Then the head segment.
 import ort from 'onnxruntime-node';
+import type { LayerObserver } from '@octoserve/model';
+import type { LocalStepRows } from '@octoserve/wire';
+import { AttentionInputs } from './attention-inputs.js';
 import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './onnx/segments.js';
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
+import { floats, longs, type RowBuffer } from './row-buffer.js';
 
 /** What the runtime needs of a communicator: an in-place sum across ranks. */
 export interface AllReducer {
@@ -53,58 +58,61 @@ export interface SequenceStep {
 }
 
 /** Head outputs for every row of the step, in sequence order: views into runtime buffers. */
-export interface StepOutputs {
-  rows: number;
-  max: Float32Array;              // [rows]
-  argmax: BigInt64Array;          // [rows] local row index
-  topkValues: Float32Array;       // [rows, topK]
-  topkIndices: BigInt64Array;     // [rows, topK] local row indices
-  sumexp: Float32Array;           // [rows]
-  sumexpLogit: Float32Array;      // [rows]
-  picked: Float32Array;           // [rows, maxPicked]
+/** A step's outputs: the rows the reply carries (@octoserve/wire's row layout), and the hidden states. */
+export interface StepOutputs extends LocalStepRows {
   hidden: Float32Array;           // [rows, dim] final-norm hidden states
-  sample: BigInt64Array;          // [rows] local row drawn from softmax(logits / temperature) over this rank's rows
-  /** With Medusa heads: [rows, heads * medusaTopK] local values and row indices, head-major. */
-  medusaValues?: Float32Array;
-  medusaIndices?: BigInt64Array;
 }
 
-/** A preallocated [maxRows, width] buffer with cached ort.Tensor views of row ranges: no allocation per step. */
-class RowBuffer<A extends Float32Array | BigInt64Array> {
-  private readonly views = new Map<number, ort.Tensor>();
-  constructor(readonly data: A, readonly width: number) {}
-  rows(n: number, offset = 0): ort.Tensor {
-    const key = offset * 65536 + n;
-    let t = this.views.get(key);
-    if (t === undefined) {
-      const view = this.data.subarray(offset * this.width, (offset + n) * this.width);
-      t = new ort.Tensor(view instanceof BigInt64Array ? 'int64' : 'float32', view as Float32Array, [n, this.width]);
-      this.views.set(key, t);
-    }
-    return t;
+/** Time spent in onnxruntime and in all-reduce during one step. */
+export interface StepTimings {
+  computeMs: number;
+  allReduceMs: number;
+  allReduces: number;
+}
+
+/** The step's communicator, with the time each all-reduce takes added to the timings. */
+class TimedAllReducer implements AllReducer {
+  private comm: AllReducer | undefined;
+
+  constructor(private readonly timings: StepTimings) {}
+
+  over(comm: AllReducer): this {
+    this.comm = comm;
+    return this;
   }
-  array(n: number, offset = 0): A {
-    return this.data.subarray(offset * this.width, (offset + n) * this.width) as A;
+
+  async allReduce(data: Float32Array): Promise<void> {
+    if (this.comm === undefined) throw new Error('all-reduce outside a step');
+    const t0 = performance.now();
+    await this.comm.allReduce(data);
+    this.timings.allReduceMs += performance.now() - t0;
+    this.timings.allReduces++;
   }
 }
 
-const floats = (rows: number, width: number): RowBuffer<Float32Array> => new RowBuffer(new Float32Array(rows * width), width);
-const longs = (rows: number, width: number): RowBuffer<BigInt64Array> => new RowBuffer(new BigInt64Array(rows * width), width);
+/** x[i] += partial[i]: the residual connection of a block whose output arrived by all-reduce. */
+function addResidual(x: Float32Array, partial: Float32Array): void {
+  for (let i = 0; i < x.length; i++) x[i] = x[i]! + partial[i]!;
+}
+
+/** Feeds and fetches of one segment run over one row range: made once, reused every step. */
+interface SegmentIo {
+  feeds: Record<string, ort.Tensor>;
+  fetches: Record<string, ort.Tensor>;
+}
+
+/** A key for a row range [offset, offset + n) (n < 65536). */
+const rangeKey = (n: number, offset: number): number => offset * 65536 + n;
 
 export class ShardRuntime {
-  private readonly hA: RowBuffer<Float32Array>;         // [maxTokens, dim] residual stream, ping
-  private readonly hB: RowBuffer<Float32Array>;         // pong
-  private readonly partialAttn: RowBuffer<Float32Array>; // [maxTokens, dim] all-reduced in place
-  private readonly partialFfn: RowBuffer<Float32Array>;
-  private readonly kNew: RowBuffer<Float32Array>;       // [maxTokens, nKv * headDim]
-  private readonly vNew: RowBuffer<Float32Array>;
-  private readonly cos: RowBuffer<Float32Array>;        // [maxTokens, headDim / 2]
-  private readonly sin: RowBuffer<Float32Array>;
-  private readonly masks = new Map<number, ort.Tensor>(); // T -> [T, maxSeq + T] view of maskData
-  private readonly maskData: Float32Array;
-  private readonly ids: RowBuffer<BigInt64Array>;       // [maxTokens, maxPicked]
-  private readonly invTemp: RowBuffer<Float32Array>;    // [maxTokens, 1]
-  private readonly uniforms: RowBuffer<Float32Array>;   // [maxTokens, 1]
+  private readonly x: RowBuffer<Float32Array>;         // [maxTokens, dim] residual stream
+  private readonly partial: RowBuffer<Float32Array>;   // [maxTokens, dim] this rank's block output, all-reduced in place
+  private readonly kNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim] one sequence's new keys (after RoPE)
+  private readonly vNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim]
+  private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim / 2], masks [T, maxSeq + T]
+  private readonly ids: RowBuffer<BigInt64Array>;      // [maxTokens, maxPicked]
+  private readonly invTemp: RowBuffer<Float32Array>;   // [maxTokens, 1]
+  private readonly uniforms: RowBuffer<Float32Array>;  // [maxTokens, 1]
   private readonly out: {
     max: RowBuffer<Float32Array>; argmax: RowBuffer<BigInt64Array>;
     topkValues: RowBuffer<Float32Array>; topkIndices: RowBuffer<BigInt64Array>;
@@ -113,8 +121,14 @@ export class ShardRuntime {
   };
   private readonly medusaOut: { values: RowBuffer<Float32Array>; indices: RowBuffer<BigInt64Array> } | undefined;
   private readonly cacheTensors = new Map<KvCache, { k: ort.Tensor[]; v: ort.Tensor[] }>();
+  private readonly attentionIo = new Map<number, SegmentIo>();                            // by (T, offset)
+  private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
+  private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   /** Time spent in onnxruntime and in all-reduce during the last step. */
-  readonly timings = { computeMs: 0, allReduceMs: 0, allReduces: 0 };
+  readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0 };
+  private readonly reducer = new TimedAllReducer(this.timings);
+  /** A debug hook: called with x [rows, dim] after every residual add (see LayerObserver). */
+  observer: LayerObserver | undefined = undefined;
 
   private constructor(
     readonly shape: SegmentShape,
@@ -126,11 +140,10 @@ export class ShardRuntime {
   ) {
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
-    this.hA = floats(n, dim); this.hB = floats(n, dim);
-    this.partialAttn = floats(n, dim); this.partialFfn = floats(n, dim);
+    this.x = floats(n, dim);
+    this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
-    this.cos = floats(n, headDim / 2); this.sin = floats(n, headDim / 2);
-    this.maskData = new Float32Array(n * (maxSeq + n));
+    this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs);
     this.ids = longs(n, opts.maxPicked);
     this.invTemp = floats(n, 1);
     this.uniforms = floats(n, 1);
@@ -180,129 +193,146 @@ export class ShardRuntime {
     this.cacheTensors.delete(cache);
   }
 
-  private maskRows(T: number): ort.Tensor {
-    let t = this.masks.get(T);
-    if (t === undefined) {
-      const cols = this.shape.maxSeq + T;
-      t = new ort.Tensor('float32', this.maskData.subarray(0, T * cols), [T, cols]);
-      this.masks.set(T, t);
-    }
-    return t;
-  }
-
-  /**
-   * Fills cos/sin rows and the additive mask [T, maxSeq + T] of one sequence's new
-   * tokens: committed cache slots and visible new tokens 0, everything else -inf.
-   */
-  private prepareAttention(seq: SequenceStep): void {
-    const { maxSeq, headDim } = this.shape;
-    const half = headDim / 2;
-    const T = seq.tokens.length;
-    const cols = maxSeq + T;
-    const cos = this.cos.data;
-    const sin = this.sin.data;
-    const mask = this.maskData;
-    const freqs = this.opts.ropeFreqs;
-    const past = seq.cache.length;
-    for (let t = 0; t < T; t++) {
-      const pos = seq.positions[t] as number;
-      for (let i = 0; i < half; i++) {
-        const angle = Math.fround(pos * (freqs[i] as number));
-        cos[t * half + i] = Math.cos(angle);
-        sin[t * half + i] = Math.sin(angle);
-      }
-      const row = t * cols;
-      mask.fill(0, row, row + past);
-      mask.fill(-Infinity, row + past, row + cols);
-      for (let j = 0; j < T; j++) {
-        const visible = seq.treeMask === undefined ? j <= t : (seq.treeMask[t * T + j] as number) !== 0;
-        if (visible) mask[row + maxSeq + j] = 0;
-      }
-    }
-  }
-
-  private async reduce(buf: Float32Array, comm: AllReducer): Promise<void> {
+  private async run(session: ort.InferenceSession, io: SegmentIo): Promise<void> {
     const t0 = performance.now();
-    await comm.allReduce(buf);
-    this.timings.allReduceMs += performance.now() - t0;
-    this.timings.allReduces++;
-  }
-
-  private async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor>): Promise<void> {
-    const t0 = performance.now();
-    await session.run(feeds, fetches);
+    await session.run(io.feeds, io.fetches);
     this.timings.computeMs += performance.now() - t0;
   }
 
   /**
    * Runs one step for `seqs` (their tokens are rows [offset, offset + T) in order),
    * writes the new tokens' K/V into each cache at slots [length, length + T)
-   * (the caller commits or compacts them), and returns the head outputs.
+   * (the caller commits or compacts them), and returns the head outputs (views
+   * into runtime buffers, overwritten by the next step).
    * `picked` [rows, maxPicked]: local vocabulary rows whose logits to return.
    */
   async step(seqs: readonly SequenceStep[], comm: AllReducer, picked?: BigInt64Array): Promise<StepOutputs> {
-    const { dim } = this.shape;
     this.timings.computeMs = 0; this.timings.allReduceMs = 0; this.timings.allReduces = 0;
     let rows = 0;
     for (const seq of seqs) rows += seq.tokens.length;
     if (rows > this.opts.maxTokens) throw new Error(`step has ${rows} tokens; this worker takes at most ${this.opts.maxTokens} per step`);
 
-    // token embeddings: h [rows, dim]; the first delta is zero
-    let cur = this.hA; let next = this.hB;
+    this.embed(seqs);
+    const reducer = this.reducer.over(comm);
+    for (let l = 0; l < this.attention.length; l++) await this.runLayer(l, seqs, rows, reducer);
+    return this.head(rows, picked);
+  }
+
+  /**
+   * One layer on this rank, as Transformer.runLayers does it for one token, over this rank's
+   * slices (_r: its q/k/v heads and rows of w1/w3; its columns of wo and w2):
+   *   x += allReduce(wo_r · attention(RoPE(wqkv_r · RMSNorm(x))))
+   *   x += allReduce(w2_r · (SiLU(w1_r · RMSNorm(x)) ⊙ w3_r · RMSNorm(x)))
+   */
+  private async runLayer(l: number, seqs: readonly SequenceStep[], rows: number, comm: AllReducer): Promise<void> {
+    const x = this.x.array(rows);             // [rows, dim]
+    const partial = this.partial.array(rows); // [rows, dim]
+
+    // attention rmsnorm, this rank's q/k/v heads, RoPE, attention over each KV cache, its columns of wo
+    await this.attentionBlock(l, seqs);
+    await comm.allReduce(partial);
+    // residual connection back into x
+    addResidual(x, partial);
+    this.observer?.(l, 'attention', x);
+
+    // ffn rmsnorm, then its rows of w1/w3, silu(w1 x) * w3 x, its columns of w2
+    await this.run(this.feedForward[l]!, this.feedForwardIoFor(rows));
+    await comm.allReduce(partial);
+    // residual connection back into x
+    addResidual(x, partial);
+    this.observer?.(l, 'feedForward', x);
+  }
+
+  /** x ← each row's token embedding; each row's temperature and uniform; each sequence's RoPE angles and mask. */
+  private embed(seqs: readonly SequenceStep[]): void {
+    const { dim } = this.shape;
+    const x = this.x.data;
     const emb = this.weights.embedding;
     let r = 0;
     for (const seq of seqs) {
-      seq.cache.reserve(seq.tokens.length);
-      const t = seq.temperature ?? 0;
-      this.invTemp.data.fill(t > 0 ? 1 / t : 1, r, r + seq.tokens.length);
-      if (seq.uniforms === undefined) this.uniforms.data.fill(0, r, r + seq.tokens.length);
+      const T = seq.tokens.length;
+      seq.cache.reserve(T);
+      this.attn.fill(seq, r);
+      const temperature = seq.temperature ?? 0;
+      this.invTemp.data.fill(temperature > 0 ? 1 / temperature : 1, r, r + T);
+      if (seq.uniforms === undefined) this.uniforms.data.fill(0, r, r + T);
       else this.uniforms.data.set(seq.uniforms, r);
-      for (let t = 0; t < seq.tokens.length; t++, r++) {
-        const tok = seq.tokens[t] as number;
-        cur.data.set(emb.subarray(tok * dim, (tok + 1) * dim), r * dim);
+      for (let t = 0; t < T; t++, r++) {
+        const row = (seq.tokens[t] as number) * dim;
+        for (let i = 0; i < dim; i++) x[r * dim + i] = emb[row + i]!;
       }
     }
-    this.partialFfn.array(rows).fill(0);
+  }
 
-    for (let l = 0; l < this.attention.length; l++) {
-      // attention: once per sequence, into its rows of the partial sum
-      let offset = 0;
-      for (const seq of seqs) {
-        const T = seq.tokens.length;
-        this.prepareAttention(seq);
-        const cache = this.cacheViews(seq.cache);
-        await this.run(this.attention[l] as ort.InferenceSession, {
-          h: cur.rows(T, offset), delta: this.partialFfn.rows(T, offset),
-          cos: this.cos.rows(T), sin: this.sin.rows(T), mask: this.maskRows(T),
-          k_cache: cache.k[l] as ort.Tensor, v_cache: cache.v[l] as ort.Tensor,
-        }, { h_out: next.rows(T, offset), partial: this.partialAttn.rows(T, offset), k_new: this.kNew.rows(T), v_new: this.vNew.rows(T) });
-        seq.cache.write(l, this.kNew.data, this.vNew.data, T);
-        offset += T;
-      }
-      await this.reduce(this.partialAttn.array(rows), comm);
-      [cur, next] = [next, cur];
-      // feed-forward: all rows at once
-      await this.run(this.feedForward[l] as ort.InferenceSession,
-        { h: cur.rows(rows), delta: this.partialAttn.rows(rows) },
-        { h_out: next.rows(rows), partial: this.partialFfn.rows(rows) });
-      await this.reduce(this.partialFfn.array(rows), comm);
-      [cur, next] = [next, cur];
+  /** partial ← this rank's attention block of x: one run per sequence (each reads its own KV cache), its new K/V into the cache. */
+  private async attentionBlock(l: number, seqs: readonly SequenceStep[]): Promise<void> {
+    let offset = 0;
+    for (const seq of seqs) {
+      const T = seq.tokens.length;
+      const io = this.attentionIoFor(T, offset);
+      const cache = this.cacheViews(seq.cache);
+      io.feeds.k_cache = cache.k[l]!;
+      io.feeds.v_cache = cache.v[l]!;
+      await this.run(this.attention[l]!, io);
+      seq.cache.write(l, this.kNew.data, this.vNew.data, T);
+      offset += T;
     }
+  }
 
-    const o = this.out;
-    if (picked === undefined) this.ids.array(rows).fill(0n);
-    else this.ids.array(rows).set(picked.subarray(0, rows * this.opts.maxPicked));
-    const m = this.medusaOut;
-    await this.run(this.headSession, { h: cur.rows(rows), delta: this.partialFfn.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows), u: this.uniforms.rows(rows) }, {
-      max: o.max.rows(rows), argmax: o.argmax.rows(rows), topk_values: o.topkValues.rows(rows), topk_indices: o.topkIndices.rows(rows),
-      sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), h_out: o.hidden.rows(rows), sample: o.sample.rows(rows),
-      ...(m === undefined ? {} : { medusa_topk_values: m.values.rows(rows), medusa_topk_indices: m.indices.rows(rows) }),
-    });
-    return {
-      rows, max: o.max.array(rows), argmax: o.argmax.array(rows), topkValues: o.topkValues.array(rows),
-      topkIndices: o.topkIndices.array(rows), sumexp: o.sumexp.array(rows), sumexpLogit: o.sumexpLogit.array(rows),
-      picked: o.picked.array(rows), hidden: o.hidden.array(rows), sample: o.sample.array(rows),
-      ...(m === undefined ? {} : { medusaValues: m.values.array(rows), medusaIndices: m.indices.array(rows) }),
-    };
+  private attentionIoFor(T: number, offset: number): SegmentIo {
+    const key = rangeKey(T, offset);
+    let io = this.attentionIo.get(key);
+    if (io === undefined) {
+      io = {
+        feeds: { x: this.x.rows(T, offset), cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset) },
+        fetches: { partial: this.partial.rows(T, offset), k_new: this.kNew.rows(T), v_new: this.vNew.rows(T) },
+      };
+      this.attentionIo.set(key, io);
+    }
+    return io;
+  }
+
+  private feedForwardIoFor(rows: number): SegmentIo {
+    let io = this.feedForwardIo.get(rows);
+    if (io === undefined) {
+      io = { feeds: { x: this.x.rows(rows) }, fetches: { partial: this.partial.rows(rows) } };
+      this.feedForwardIo.set(rows, io);
+    }
+    return io;
+  }
+
+  /** Final norm and this rank's vocabulary rows of x: the per-position pieces the coordinator merges. */
+  private async head(rows: number, picked: BigInt64Array | undefined): Promise<StepOutputs> {
+    const n = rows * this.opts.maxPicked;
+    const ids = this.ids.data;
+    if (picked === undefined) ids.fill(0n, 0, n);
+    else for (let i = 0; i < n; i++) ids[i] = picked[i]!;
+    const io = this.headIoFor(rows);
+    await this.run(this.headSession, io);
+    return io.outputs;
+  }
+
+  private headIoFor(rows: number): SegmentIo & { outputs: StepOutputs } {
+    let io = this.headIo.get(rows);
+    if (io === undefined) {
+      const o = this.out;
+      const m = this.medusaOut;
+      io = {
+        feeds: { x: this.x.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows), u: this.uniforms.rows(rows) },
+        fetches: {
+          max: o.max.rows(rows), argmax: o.argmax.rows(rows), topk_values: o.topkValues.rows(rows), topk_indices: o.topkIndices.rows(rows),
+          sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), hidden: o.hidden.rows(rows), sample: o.sample.rows(rows),
+          ...(m === undefined ? {} : { medusa_topk_values: m.values.rows(rows), medusa_topk_indices: m.indices.rows(rows) }),
+        },
+        outputs: {
+          rows, max: o.max.array(rows), argmax: o.argmax.array(rows), topkValues: o.topkValues.array(rows),
+          topkIndices: o.topkIndices.array(rows), sumexp: o.sumexp.array(rows), sumexpLogit: o.sumexpLogit.array(rows),
+          picked: o.picked.array(rows), hidden: o.hidden.array(rows), sample: o.sample.array(rows),
+          ...(m === undefined ? {} : { medusaValues: m.values.array(rows), medusaIndices: m.indices.array(rows) }),
+        },
+      };
+      this.headIo.set(rows, io);
+    }
+    return io;
   }
 }

@@ -40,7 +40,7 @@ function bytesOf(data: Float32Array | Int32Array | BigInt64Array): Uint8Array {
 
 /**
  * Builds one graph. `op` returns the name of its (first) output so blocks read
- * like the math: `const h = g.op('Add', [x, delta])`.
+ * like the math: `const y = g.op('Mul', [x, w])`.
  */
 export class GraphBuilder {
   private readonly nodes: Node[] = [];

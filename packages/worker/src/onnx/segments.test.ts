@@ -59,7 +59,7 @@ for (const layout of ['interleaved', 'half'] as const) {
     const past = 2; const T = 2;
     const pastK = Array.from({ length: past }, () => Array.from(rand(kvDim, r)));
     const pastV = Array.from({ length: past }, () => Array.from(rand(kvDim, r)));
-    const h = rand(T * dim, r); const delta = rand(T * dim, r);
+    const x = rand(T * dim, r);
     const kCache = new Float32Array(nKvHeads * hd * maxSeq); const vCache = new Float32Array(nKvHeads * maxSeq * hd);
     for (let p = 0; p < past; p++) for (let g = 0; g < nKvHeads; g++) for (let d = 0; d < hd; d++) {
       kCache[(g * hd + d) * maxSeq + p] = pastK[p]![g * hd + d]!; vCache[(g * maxSeq + p) * hd + d] = pastV[p]![g * hd + d]!;
@@ -71,7 +71,7 @@ for (const layout of ['interleaved', 'half'] as const) {
 
     const sess = await session(buildAttentionSegment('attn', s, w));
     const out = await sess.run({
-      h: new ort.Tensor('float32', h, [T, dim]), delta: new ort.Tensor('float32', delta, [T, dim]),
+      x: new ort.Tensor('float32', x, [T, dim]),
       cos: new ort.Tensor('float32', cos, [T, hd / 2]), sin: new ort.Tensor('float32', sin, [T, hd / 2]),
       mask: new ort.Tensor('float32', mask, [T, maxSeq + T]),
       k_cache: new ort.Tensor('float32', kCache, [nKvHeads, 1, hd, maxSeq]), v_cache: new ort.Tensor('float32', vCache, [nKvHeads, 1, maxSeq, hd]),
@@ -80,8 +80,8 @@ for (const layout of ['interleaved', 'half'] as const) {
     const keys = pastK.slice(); const values = pastV.slice(); const expectPartial: number[] = []; const expectK: number[] = [];
     const rows: number[][] = [];
     for (let t = 0; t < T; t++) {
-      const x = Array.from({ length: dim }, (_, i) => h[t * dim + i]! + delta[t * dim + i]!);
-      const qkv = matvec(w.wqkv, rms(x, w.attnNorm, s.normEps), (nHeads + 2 * kvDim / hd) * hd, dim);
+      const xt = Array.from(x.subarray(t * dim, (t + 1) * dim));
+      const qkv = matvec(w.wqkv, rms(xt, w.attnNorm, s.normEps), (nHeads + 2 * kvDim / hd) * hd, dim);
       const q = ropeRow(qkv.slice(0, nHeads * hd), nHeads, hd, past + t, layout);
       const k = ropeRow(qkv.slice(nHeads * hd, nHeads * hd + kvDim), nKvHeads, hd, past + t, layout);
       keys.push(k); values.push(qkv.slice(nHeads * hd + kvDim)); expectK.push(...k); rows.push(q);
@@ -98,17 +98,15 @@ for (const layout of ['interleaved', 'half'] as const) {
     }
     close(out.partial!.data as Float32Array, expectPartial, 1e-4, 'partial');
     close(out.k_new!.data as Float32Array, expectK, 1e-4, 'k_new');
-    close(out.h_out!.data as Float32Array, Array.from(h, (v, i) => v + delta[i]!), 1e-6, 'h_out');
   });
 }
 
 test('feed-forward segment matches naive math', async () => {
   const r = rng(11); const w = weights(r); const { dim, hidden } = shape;
-  const h = rand(dim, r); const delta = rand(dim, r);
+  const x = rand(dim, r);
   const sess = await session(buildFeedForwardSegment('ffn', shape, w));
-  const out = await sess.run({ h: new ort.Tensor('float32', h, [1, dim]), delta: new ort.Tensor('float32', delta, [1, dim]) });
-  const x = Array.from(h, (v, i) => v + delta[i]!);
-  const gu = matvec(w.w13, rms(x, w.ffnNorm, shape.normEps), 2 * hidden, dim);
+  const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]) });
+  const gu = matvec(w.w13, rms(Array.from(x), w.ffnNorm, shape.normEps), 2 * hidden, dim);
   const act = Array.from({ length: hidden }, (_, i) => { const g = gu[i]!; return (g / (1 + Math.exp(-g))) * gu[hidden + i]!; });
   close(out.partial!.data as Float32Array, matvec(w.w2, act, dim, hidden), 1e-4, 'partial');
 });
@@ -116,11 +114,11 @@ test('feed-forward segment matches naive math', async () => {
 test('head segment returns max, argmax, top-k, softmax pieces and picked logits of its rows', async () => {
   const r = rng(5); const { dim } = shape; const rows = 10; const k = 3;
   const w = { finalNorm: rand(dim, r, 2), wcls: rand(rows * dim, r) };
-  const h = rand(dim, r); const delta = new Float32Array(dim);
+  const x = rand(dim, r);
   const sess = await session(buildHeadSegment('head', shape, w, rows, k));
   const ids = BigInt64Array.from([4n, 7n]);
-  const out = await sess.run({ h: new ort.Tensor('float32', h, [1, dim]), delta: new ort.Tensor('float32', delta, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]) });
-  const logits = matvec(w.wcls, rms(Array.from(h), w.finalNorm, shape.normEps), rows, dim);
+  const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]) });
+  const logits = matvec(w.wcls, rms(Array.from(x), w.finalNorm, shape.normEps), rows, dim);
   const order = logits.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   const m = order[0]![0];
   close(out.max!.data as Float32Array, [m], 1e-5, 'max');

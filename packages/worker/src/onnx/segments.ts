@@ -1,12 +1,13 @@
 // The graphs one rank runs per step: the segments between all-reduces.
 //
-// Each layer is two segments, each ending in a partial sum that the rank
-// all-reduces with its peers:
-//   attention: h += delta; RMSNorm; its q/k/v heads; RoPE; attention over its
-//              KV cache and the new tokens (masked); its columns of wo → partial
-//   ffn:       h += delta; RMSNorm; its rows of w1/w3; SiLU(w1)·w3; its columns of w2 → partial
-// The head segment adds the last delta, applies the final norm and the rank's
-// vocabulary rows, and reduces the logits to what the coordinator merges.
+// Each layer is two segments, each reading the residual stream x and ending in a
+// partial sum that the rank all-reduces with its peers and adds back into x
+// (ShardRuntime.runLayer, in TypeScript, where a reader sees it):
+//   attention: RMSNorm; its q/k/v heads; RoPE; attention over its KV cache and
+//              the new tokens (masked); its columns of wo → partial
+//   ffn:       RMSNorm; its rows of w1/w3; SiLU(w1)·w3; its columns of w2 → partial
+// The head segment applies the final norm and the rank's vocabulary rows to x,
+// and reduces the logits to what the coordinator merges.
 import { GraphBuilder } from './graph-builder.js';
 import { rmsNorm, rope, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
@@ -38,25 +39,22 @@ function linear(g: GraphBuilder, x: string, w: string): string {
   return g.op('Gemm', [x, w], { transB: 1 });
 }
 
-/** h_out = h + delta: the residual connection of the previous block, whose sum arrived by all-reduce. */
-function residual(g: GraphBuilder, s: SegmentShape): string {
-  const h = g.input('h', ['tokens', s.dim]);
-  const delta = g.input('delta', ['tokens', s.dim]);
-  g.output('h_out', ['tokens', s.dim]);
-  return g.op('Add', [h, delta], {}, 'h_out');
+/** The residual stream x [T, dim] every segment reads (all-reduced and added in TypeScript). */
+function residualStream(g: GraphBuilder, s: SegmentShape): string {
+  return g.input('x', ['tokens', s.dim]);
 }
 
 /**
- * Inputs: h, delta [T, dim]; cos, sin [T, headDim/2]; mask [T, maxSeq + T] (0 or -inf:
+ * Inputs: x [T, dim]; cos, sin [T, headDim/2]; mask [T, maxSeq + T] (0 or -inf:
  * cache slots first, then the new tokens, so a tree mask is just the last T columns);
  * k_cache [nKv, 1, headDim, maxSeq] (keys stored transposed); v_cache [nKv, 1, maxSeq, headDim].
- * Outputs: h_out [T, dim]; partial [T, dim]; k_new, v_new [T, nKv * headDim] (k after RoPE).
+ * Outputs: partial [T, dim]; k_new, v_new [T, nKv * headDim] (k after RoPE).
  */
 export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
   const g = new GraphBuilder(name);
   const { headDim: hd, nHeads, nKvHeads, maxSeq } = s;
   const group = nHeads / nKvHeads;
-  const x = residual(g, s);
+  const x = residualStream(g, s);
   const cosIn = g.input('cos', ['tokens', hd / 2]);
   const sinIn = g.input('sin', ['tokens', hd / 2]);
   const mask = g.input('mask', ['tokens', 'slots']);
@@ -104,10 +102,10 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   return g.toBytes();
 }
 
-/** Inputs: h, delta [T, dim]. Outputs: h_out [T, dim]; partial [T, dim] = w2·(SiLU(w1 x)·w3 x) over this rank's rows. */
+/** Input: x [T, dim]. Output: partial [T, dim] = w2·(SiLU(w1 xn)·w3 xn), xn = RMSNorm(x), over this rank's rows. */
 export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
   const g = new GraphBuilder(name);
-  const x = residual(g, s);
+  const x = residualStream(g, s);
   g.output('partial', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
   const gateUp = linear(g, xn, g.weight('w13', w.w13, [2 * s.hidden, s.dim]));          // [T, 2 hidden]
@@ -158,17 +156,17 @@ function medusaHeads(g: GraphBuilder, xn: string, wcls: string, s: SegmentShape,
 }
 
 /**
- * Inputs: h, delta [T, dim]; ids [T, N] int64 (local row indices whose logits the
+ * Inputs: x [T, dim]; ids [T, N] int64 (local row indices whose logits the
  * coordinator asked for; 0 when unused); inv_temp [T, 1] (1 / temperature, 1 for greedy).
  * u [T, 1] uniform in [0, 1). Outputs per position, over this rank's rows: sample [T, 1] (int64,
  * drawn from softmax(s) restricted to the rank's rows with u), max [T, 1], argmax [T, 1] (int64, lowest
  * index on ties), topk_values/topk_indices [T, k] of the raw logits l; with s = l·inv_temp,
  * sumexp [T, 1] = Σ exp(s - max·inv_temp), sumexp_logit [T, 1] = Σ exp(s - max·inv_temp)·s,
- * picked [T, N] logits of `ids`, and h_out [T, dim] (the final-norm hidden state for Medusa heads).
+ * picked [T, N] logits of `ids`, and hidden [T, dim] (the final-norm hidden state for Medusa heads).
  */
 export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
   const g = new GraphBuilder(name);
-  const x = g.op('Add', [g.input('h', ['tokens', s.dim]), g.input('delta', ['tokens', s.dim])]);
+  const x = residualStream(g, s);
   const ids = g.input('ids', ['tokens', 'picked'], DataType.INT64);
   const invTemp = g.input('inv_temp', ['tokens', 1]);
   const u = g.input('u', ['tokens', 1]);
@@ -177,9 +175,9 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
     g.output(out, ['tokens', dims], out === 'argmax' || out === 'topk_indices' ? DataType.INT64 : DataType.FLOAT);
   }
   g.output('picked', ['tokens', 'picked']);
-  g.output('h_out', ['tokens', s.dim]);
+  g.output('hidden', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), g.scalar('eps', s.normEps));
-  g.op('Identity', [xn], {}, 'h_out');
+  g.op('Identity', [xn], {}, 'hidden');
   const wcls = g.weight('wcls', w.wcls, [vocabRows, s.dim]);
   const logits = linear(g, xn, wcls);                                                      // [T, vocabRows]
   if (w.medusa !== undefined) medusaHeads(g, xn, wcls, s, w.medusa, vocabRows);

@@ -1,0 +1,36 @@
+// Preallocated [maxRows, width] buffers with cached views of row ranges: a step allocates nothing.
+import ort from 'onnxruntime-node';
+
+/** A [maxRows, width] buffer; rows(n, offset) and array(n, offset) are views made once per range. */
+export class RowBuffer<A extends Float32Array | BigInt64Array> {
+  private readonly tensors = new Map<number, ort.Tensor>();
+  private readonly arrays = new Map<number, A>();
+
+  constructor(readonly data: A, readonly width: number) {}
+
+  /** Rows [offset, offset + n) as an ort.Tensor [n, width] over `data`. */
+  rows(n: number, offset = 0): ort.Tensor {
+    const key = offset * 65536 + n;
+    let t = this.tensors.get(key);
+    if (t === undefined) {
+      const view = this.array(n, offset);
+      t = new ort.Tensor(view instanceof BigInt64Array ? 'int64' : 'float32', view as Float32Array, [n, this.width]);
+      this.tensors.set(key, t);
+    }
+    return t;
+  }
+
+  /** Rows [offset, offset + n) as a typed-array view of `data`. */
+  array(n: number, offset = 0): A {
+    const key = offset * 65536 + n;
+    let a = this.arrays.get(key);
+    if (a === undefined) {
+      a = this.data.subarray(offset * this.width, (offset + n) * this.width) as A;
+      this.arrays.set(key, a);
+    }
+    return a;
+  }
+}
+
+export const floats = (rows: number, width: number): RowBuffer<Float32Array> => new RowBuffer(new Float32Array(rows * width), width);
+export const longs = (rows: number, width: number): RowBuffer<BigInt64Array> => new RowBuffer(new BigInt64Array(rows * width), width);
