@@ -31,3 +31,5 @@ export { RANKS, evaluateHeads, evaluateRanks, trainMedusaHeads } from './train.j
 export type { HeadAccuracy, TrainMedusaOptions, TrainMedusaResult, TrainProgress } from './train.js';
 export { designTree, expectedTokensPerStep } from './tree-design.js';
 export { medusaShardSlices } from './medusa-slices.js';
+export { DEFAULT_CHOICES_NAME, loadMedusa, treeLimits, widestNode } from './medusa-setup.js';
+export type { MedusaSetupOptions } from './medusa-setup.js';

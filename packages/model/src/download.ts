@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ModelError } from './errors.js';
+import { progressBar, type ProgressStream } from './progress.js';
 
 export interface DownloadOptions {
   /** Give up when the server has not answered (headers) within this time (default 10 s). */
@@ -10,7 +11,7 @@ export interface DownloadOptions {
   /** Give up when the whole download takes longer (default 120 s). */
   totalTimeoutMs?: number;
   /** Where progress goes (default process.stderr). */
-  progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  progress?: ProgressStream;
 }
 
 function megabytes(n: number): string {
@@ -39,23 +40,18 @@ export async function downloadVerified(url: string, dest: string, sha256: string
   const name = url.slice(url.lastIndexOf('/') + 1);
   const chunks: Uint8Array[] = [];
   let received = 0;
-  const draw = (): void => {
-    if (progress.isTTY !== true) return;
-    const width = 30;
-    const done = length > 0 ? Math.min(width, Math.round((received / length) * width)) : 0;
-    const pct = length > 0 ? `${Math.floor((received / length) * 100)}%` : '';
-    progress.write(`\rdownloading ${name} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${pct} ${megabytes(received)}`);
-  };
+  // on a terminal a bar of megabytes; elsewhere only the line at the end
+  const bar = progressBar(name, length, { stream: progress, width: 30, count: megabytes });
   try {
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
       chunks.push(chunk);
       received += chunk.length;
-      draw();
+      bar.update(received);
     }
   } catch (err) {
     throw new ModelError(`cannot download ${url}: ${(err as Error).message} after ${megabytes(received)}`);
   }
-  progress.write(`${progress.isTTY === true ? '\r' : ''}downloaded ${name} (${megabytes(received)})${' '.repeat(20)}\n`);
+  bar.done('downloaded');
   const bytes = Buffer.concat(chunks);
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== sha256) throw new ModelError(`downloaded ${url} has sha256 ${digest}, expected ${sha256}; not saved`);

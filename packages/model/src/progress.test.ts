@@ -1,7 +1,7 @@
 // The progress bar: silent but for its final line when not on a terminal, redrawn in place on one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { progressBar } from './progress.js';
+import { liveLine, progressBar } from './progress.js';
 
 function capture(isTTY: boolean): { stream: { write(s: string): boolean; isTTY: boolean }; written: string[] } {
   const written: string[] = [];
@@ -42,4 +42,24 @@ test('counts past the total fill the bar without overflowing it; a total of 0 is
   none.done();
   assert.match(written[0]!, /^\[#####\] 25\/10 tokens/);
   assert.match(written[1]!, /^\[#####\] 0\/0 steps/);
+});
+
+test('with logEvery, not on a terminal: a line per step of the total, the percentage first', () => {
+  const { stream, written } = capture(false);
+  const bar = progressBar('training (steps)', 8, { stream, logEvery: 0.25 });
+  for (let n = 0; n <= 8; n++) bar.update(n, `loss ${n}`);
+  bar.done();
+  assert.deepEqual(written, ['  0% training (steps) 0/8 loss 0\n', ' 25% training (steps) 2/8 loss 2\n', ' 50% training (steps) 4/8 loss 4\n',
+    ' 75% training (steps) 6/8 loss 6\n', '100% training (steps) 8/8 loss 8\n']);
+});
+
+test('a live line is redrawn on a terminal and cleared at the end; elsewhere a line per show', () => {
+  const tty = capture(true);
+  const line = liveLine(tty.stream);
+  line.show('draining: 2 in flight');
+  line.end();
+  assert.deepEqual(tty.written, ['\rdraining: 2 in flight\x1b[K', '\r\x1b[K']);
+  const pipe = capture(false);
+  liveLine(pipe.stream).show('draining: 2 in flight');
+  assert.deepEqual(pipe.written, ['draining: 2 in flight\n']);
 });

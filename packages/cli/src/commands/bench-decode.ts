@@ -1,39 +1,29 @@
 // `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
 import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { Cluster, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
-import { buildTree, resolveChoices } from '@octoserve/medusa';
+import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel } from '@octoserve/model';
-import type { Command } from './command.js';
-import { numberFlag, runWithFlags, stringFlag } from './flags.js';
-import { WORKER_COMMAND } from './generate.js';
+import { action, flag, newCommand, numberFlag } from './flags.js';
+import { WORKER_COMMAND } from './worker-command.js';
 
-const HELP = `usage: octoserve bench decode [--model PATH] --tp N [options]
-
-Starts N local worker processes, decodes a few prompts greedily (each for --max-tokens tokens,
+const DESCRIPTION = `Starts N local worker processes, decodes a few prompts greedily (each for --max-tokens tokens,
 ignoring stop tokens so every run has the same length), and prints tok/s, step time p50/p99, and
 per rank where a decode step's time goes: onnxruntime compute, waiting in all-reduce, the rest
-of the worker's step, and the coordinator round trip (gRPC, scheduling, merging).
+of the worker's step, and the coordinator round trip (gRPC, scheduling, merging).`;
 
-options:
-  --model PATH        as for generate (default: $OCTOSERVE_MODEL, else stories260K, else synthetic)
-  --tokenizer FILE    as for generate
-  --tp N              worker processes, 1-8 (default 8)
-  --max-tokens N      tokens per prompt (default 128)
-  --prompts N         how many prompts (default 3)
-  --algo NAME         force an all-reduce algorithm (default: auto)
-  --medusa DIR        also run Medusa (greedy acceptance, lossless) with the heads in DIR on a
-                      second cluster, on the same prompts, and print the speedup over the baseline
-  --medusa-choices C  the candidate tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON
-                      list of paths (default: mc_sim_7b_63)
-  --json FILE         also write the results as JSON
-  -h, --help          show this help`;
-
-const OPTIONS = {
-  model: { type: 'string' }, tokenizer: { type: 'string' }, tp: { type: 'string' }, 'max-tokens': { type: 'string' },
-  prompts: { type: 'string' }, algo: { type: 'string' }, json: { type: 'string' },
-  medusa: { type: 'string' }, 'medusa-choices': { type: 'string' },
-} as const;
+interface DecodeFlags {
+  model?: string;
+  tokenizer?: string;
+  tp?: number;
+  maxTokens?: number;
+  prompts?: number;
+  algo?: string;
+  medusa?: string;
+  medusaChoices?: string;
+  json?: string;
+}
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
 
@@ -49,21 +39,36 @@ function table(run: DecodeBenchRun): string {
   return lines.join('\n');
 }
 
-export const benchDecodeCommand: Command = {
-  summary: 'decode on a local cluster and show where each step goes',
-  run: (argv) => runWithFlags('bench decode', HELP, argv, OPTIONS, async (flags) => {
-    const tp = numberFlag(flags, 'tp', 8, { min: 1, max: 8, integer: true });
-    const maxTokens = numberFlag(flags, 'max-tokens', 128, { min: 1, integer: true });
-    const nPrompts = numberFlag(flags, 'prompts', 3, { min: 1, max: PROMPTS.length, integer: true });
-    const model = await openModel({ model: stringFlag(flags, 'model'), tokenizer: stringFlag(flags, 'tokenizer') });
+export function benchDecodeCommand(): Command {
+  const cmd = newCommand('decode', {
+    usage: '[--model PATH] --tp N [options]',
+    summary: 'decode on a local cluster and show where each step goes',
+    description: DESCRIPTION,
+  })
+    .addOption(flag('--model PATH', 'as for generate (default: $OCTOSERVE_MODEL, else stories260K, else synthetic)'))
+    .addOption(flag('--tokenizer FILE', 'as for generate'))
+    .addOption(numberFlag('--tp N', 'worker processes, 1-8 (default 8)', { min: 1, max: 8, integer: true }))
+    .addOption(numberFlag('--max-tokens N', 'tokens per prompt (default 128)', { min: 1, integer: true }))
+    .addOption(numberFlag('--prompts N', 'how many prompts (default 3)', { min: 1, max: PROMPTS.length, integer: true }))
+    .addOption(flag('--algo NAME', 'force an all-reduce algorithm (default: auto)'))
+    .addOption(flag('--medusa DIR', 'also run Medusa (greedy acceptance, lossless) with the heads in DIR on a second cluster, on the same ' +
+      'prompts, and print the speedup over the baseline'))
+    .addOption(flag('--medusa-choices C', 'the candidate tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON ' +
+      'list of paths (default: mc_sim_7b_63)'))
+    .addOption(flag('--json FILE', 'also write the results as JSON'));
+  return action<DecodeFlags>(cmd, async (flags) => {
+    const tp = flags.tp ?? 8;
+    const maxTokens = flags.maxTokens ?? 128;
+    const nPrompts = flags.prompts ?? 3;
+    const model = await openModel({ model: flags.model, tokenizer: flags.tokenizer });
     const prompts = PROMPTS.slice(0, nPrompts).map((p) => model.tokenizer.encode(p, { bos: true }));
     const budget = Math.min(maxTokens, model.checkpoint.config.maxSeqLen - Math.max(...prompts.map((p) => p.length)));
     const modelPath = model.checkpoint.path;
     model.checkpoint.close();
-    const medusaDir = stringFlag(flags, 'medusa');
-    const choices = stringFlag(flags, 'medusa-choices') ?? 'mc_sim_7b_63';
+    const medusaDir = flags.medusa;
+    const choices = flags.medusaChoices ?? DEFAULT_CHOICES_NAME;
     const tree = medusaDir === undefined ? undefined : buildTree(resolveChoices(choices));
-    const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: stringFlag(flags, 'algo') };
+    const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: flags.algo };
     const runs: DecodeBenchRun[] = [];
     process.stderr.write(`starting ${tp} workers on ${modelPath}...\n`);
     const cluster = await Cluster.start(base);
@@ -74,7 +79,7 @@ export const benchDecodeCommand: Command = {
     }
     if (medusaDir !== undefined && tree !== undefined) {
       process.stderr.write(`starting ${tp} workers with the Medusa heads in ${medusaDir}...\n`);
-      const medusa = await Cluster.start({ ...base, medusa: { path: medusaDir, topK: Math.max(...tree.topK) } });
+      const medusa = await Cluster.start({ ...base, medusa: { path: medusaDir, topK: treeLimits(tree).topK } });
       try {
         runs.push(await benchDecode(medusa, `medusa tp=${tp} (${choices}, ${tree.nodeCount} nodes)`, prompts, medusaDecode(medusa, budget, tree)));
       } finally {
@@ -87,10 +92,10 @@ export const benchDecodeCommand: Command = {
     if (speedup !== undefined) {
       process.stdout.write(`medusa speedup: ${speedup.toFixed(2)}x tok/s; accepted per depth ${JSON.stringify(withMedusa?.acceptedPerDepth ?? [])}\n`);
     }
-    const jsonPath = stringFlag(flags, 'json');
+    const jsonPath = flags.json;
     if (jsonPath !== undefined) {
       writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, runs, ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
     }
     return 0;
-  }),
-};
+  });
+}

@@ -5,14 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import { OctoserveClient } from '@octoserve/client';
 import { percentile } from '@octoserve/coordinator';
-import type { Command } from './command.js';
-import { CLUSTER_HELP, CLUSTER_OPTIONS, clusterAddress, clusterCredentials } from './cluster-flags.js';
-import { numberFlag, runWithFlags, stringFlag } from './flags.js';
+import type { Command } from 'commander';
+import { clusterAddress, clusterCredentials, clusterFlags, type ClusterFlags } from './cluster-flags.js';
+import { action, checkRange, flag, newCommand, numberFlag, splitList } from './flags.js';
 import { fixed, formatTable } from './table.js';
 
-const HELP = `usage: octoserve bench serve [--cluster ADDR] [--clients 1,16] [--requests N] [--max-tokens N] [--jobs N] [--json FILE]
-
-Loads a running cluster (\`octoserve launch\`) through its client API and measures, side by side:
+const DESCRIPTION = `Loads a running cluster (\`octoserve launch\`) through its client API and measures, side by side:
   generate  for each client count C: C clients each send --requests Generate calls back to back;
             per call the latency (request to final message) and the time to first token; in all,
             requests/s and generated tokens/s
@@ -20,25 +18,15 @@ Loads a running cluster (\`octoserve launch\`) through its client API and measur
             trip from SubmitJob to the completed job; then --jobs submitted at once: jobs/s and
             tokens/s until the last completes
 Prompts are the same short story openings for every row, greedy, --max-tokens each; four
-requests before the rows warm the cluster up and are not counted.
+requests before the rows warm the cluster up and are not counted.`;
 
-options:
-${CLUSTER_HELP}
-  --clients LIST      client counts to compare (default 1,16)
-  --requests N        Generate calls per client (default 4)
-  --max-tokens N      tokens per request (default 64)
-  --jobs N            jobs for the job rows (default 16; 0 skips them)
-  --json FILE         also write the results as JSON to FILE
-  -h, --help          show this help`;
-
-const OPTIONS = {
-  ...CLUSTER_OPTIONS,
-  clients: { type: 'string' },
-  requests: { type: 'string' },
-  'max-tokens': { type: 'string' },
-  jobs: { type: 'string' },
-  json: { type: 'string' },
-} as const;
+interface ServeFlags extends ClusterFlags {
+  clients?: number[];
+  requests?: number;
+  maxTokens?: number;
+  jobs?: number;
+  json?: string;
+}
 
 /** Requests before the measured rows. */
 const WARM_UP = 4;
@@ -119,13 +107,22 @@ async function jobLoad(client: OctoserveClient, jobs: number, maxTokens: number)
   return [serial, row('jobs at once', jobs, all, [], tokens, performance.now() - t0)];
 }
 
-export const benchServeCommand: Command = {
-  summary: 'load a running cluster through the client API: Generate at 1 and N clients, job round trips',
-  run: (argv) => runWithFlags('bench serve', HELP, argv, OPTIONS, async (flags) => {
-    const counts = (stringFlag(flags, 'clients') ?? '1,16').split(',').map((s) => numberFlag({ clients: s.trim() }, 'clients', 1, { min: 1, max: 1024, integer: true }));
-    const requests = numberFlag(flags, 'requests', 4, { min: 1, integer: true });
-    const maxTokens = numberFlag(flags, 'max-tokens', 64, { min: 1, integer: true });
-    const jobs = numberFlag(flags, 'jobs', 16, { min: 0, integer: true });
+export function benchServeCommand(): Command {
+  const cmd = clusterFlags(newCommand('serve', {
+    usage: '[--cluster ADDR] [--clients 1,16] [--requests N] [--max-tokens N] [--jobs N] [--json FILE]',
+    summary: 'load a running cluster through the client API: Generate at 1 and N clients, job round trips',
+    description: DESCRIPTION,
+  }))
+    .addOption(flag('--clients LIST', 'client counts to compare (default 1,16)').argParser((v: string) => splitList(v).map((c) => checkRange('clients', Number(c), c, { min: 1, max: 1024, integer: true }))))
+    .addOption(numberFlag('--requests N', 'Generate calls per client (default 4)', { min: 1, integer: true }))
+    .addOption(numberFlag('--max-tokens N', 'tokens per request (default 64)', { min: 1, integer: true }))
+    .addOption(numberFlag('--jobs N', 'jobs for the job rows (default 16; 0 skips them)', { min: 0, integer: true }))
+    .addOption(flag('--json FILE', 'also write the results as JSON to FILE'));
+  return action<ServeFlags>(cmd, async (flags) => {
+    const counts = flags.clients ?? [1, 16];
+    const requests = flags.requests ?? 4;
+    const maxTokens = flags.maxTokens ?? 64;
+    const jobs = flags.jobs ?? 16;
     const credentials = clusterCredentials(flags);
     const client = new OctoserveClient({ address: clusterAddress(flags), deadlineMs: 60_000, ...(credentials === undefined ? {} : { credentials }) });
     try {
@@ -144,7 +141,7 @@ export const benchServeCommand: Command = {
       process.stdout.write(formatTable(['what', 'clients', 'requests', 'p50 ms', 'p99 ms', 'first token p50 ms', 'req/s', 'tok/s', 'x tok/s'],
         rows.map((r) => [r.what, r.clients, r.requests, fixed(r.latency_ms_p50, 1), fixed(r.latency_ms_p99, 1),
           r.first_token_ms_p50 > 0 ? fixed(r.first_token_ms_p50, 1) : '-', fixed(r.requests_per_s, 2), fixed(r.tokens_per_s, 1), `${fixed(r.vs_first, 2)}x`])) + '\n');
-      const jsonPath = stringFlag(flags, 'json');
+      const jsonPath = flags.json;
       if (jsonPath !== undefined) {
         writeFileSync(jsonPath, JSON.stringify({ cluster: client.address, tp: status.tp, max_sequences: status.maxSequences, max_tokens: maxTokens, backend: status.queue?.backend, rows }, null, 2) + '\n');
       }
@@ -152,5 +149,5 @@ export const benchServeCommand: Command = {
       client.close();
     }
     return 0;
-  }),
-};
+  });
+}

@@ -1,14 +1,10 @@
 // `octoserve bench <what>`: a small registry of benchmarks, one file each.
-import type { Command } from './command.js';
-import { commandGroup } from './dispatch.js';
+import type { Command } from 'commander';
+import { commandGroup } from './flags.js';
 import { benchAllReduceCommand } from './bench-allreduce.js';
 import { benchDecodeCommand } from './bench-decode.js';
 import { benchServeCommand } from './bench-serve.js';
 
-export const benchCommands: Record<string, Command> = {
-  allreduce: benchAllReduceCommand,
-  decode: benchDecodeCommand,
-  serve: benchServeCommand,
-};
-
-export const benchCommand: Command = commandGroup('octoserve bench', 'benchmark', 'benchmarks: ' + Object.keys(benchCommands).join(', '), benchCommands);
+export function benchCommand(): Command {
+  return commandGroup('bench', 'benchmarks: allreduce, decode, serve', [benchAllReduceCommand(), benchDecodeCommand(), benchServeCommand()]);
+}

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { before, describe, test } from 'node:test';
-import { runCli } from './cli-run.js';
+import { runCli } from '@octoserve/testkit';
 
 /** A port nothing listens on: bound once, then closed. */
 async function closedPort(): Promise<number> {

@@ -114,13 +114,14 @@ describe('jobs', () => {
 describe('flags to requests', () => {
   test('only the sampling flags given go into the request', () => {
     assert.deepEqual(requestFromFlags({}, 'hi'), { prompt: 'hi' });
-    assert.deepEqual(requestFromFlags({ 'max-tokens': '20', temperature: '0.8', 'top-k': '40', 'top-p': '0.9', seed: '5' }, ''),
+    assert.deepEqual(requestFromFlags({ maxTokens: 20, temperature: 0.8, topK: 40, topP: 0.9, seed: 5 }, ''),
       { prompt: '', maxTokens: 20, temperature: 0.8, topK: 40, topP: 0.9, seed: 5 });
-    assert.throws(() => requestFromFlags({ 'max-tokens': '0' }, ''), /--max-tokens must be an integer >= 1/);
+    assert.throws(() => requestFromFlags({ maxTokens: 0 }, ''), /--max-tokens must be an integer >= 1/);
   });
 
   test('a list flag may repeat or hold commas', () => {
-    assert.deepEqual(listFlag({ state: ['waiting', 'failed, active'] } as unknown as Record<string, string>, 'state'), ['waiting', 'failed', 'active']);
-    assert.deepEqual(listFlag({}, 'state'), []);
+    const state = listFlag('--state S', 'a list');
+    assert.deepEqual(state.parseArg!('failed, active', state.parseArg!('waiting', undefined)), ['waiting', 'failed', 'active']);
+    assert.deepEqual(state.parseArg!(' , ', undefined), []);
   });
 });

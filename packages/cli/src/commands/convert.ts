@@ -2,33 +2,22 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { findTokenizer, openCheckpoint, writeHf, writeLlama2c, type DType } from '@octoserve/model';
+import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import type { Command } from './command.js';
-import { choiceFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
+import { action, choiceFlag, flag, newCommand, required } from './flags.js';
 
-const HELP = `usage: octoserve convert --model PATH --out PATH [options]
-
-Rewrites a checkpoint in another format and copies its tokenizer beside the result, so that
+const DESCRIPTION = `Rewrites a checkpoint in another format and copies its tokenizer beside the result, so that
 \`octoserve generate --model OUT\` works on it. Converting to HF permutes the rows of wq and wk
 from llama2.c's interleaved RoPE pairs to HF's rotate-half layout (and back the other way), so
-both give the same tokens.
+both give the same tokens.`;
 
-options:
-  --model PATH        the source: an HF directory, a directory with a llama2.c .bin, or a .bin file
-  --out PATH          the destination: a directory for --format hf; for --format llama2c a .bin
-                      file, or a directory that gets model.bin
-  --format FMT        hf (default) or llama2c
-  --dtype T           element type of HF safetensors: F32 (default), F16 or BF16
-  --tokenizer FILE    the tokenizer to copy (default: the one found beside the source model)
-  -h, --help          show this help`;
-
-const OPTIONS = {
-  model: { type: 'string' },
-  out: { type: 'string' },
-  format: { type: 'string' },
-  dtype: { type: 'string' },
-  tokenizer: { type: 'string' },
-} as const;
+interface ConvertFlags {
+  model?: string;
+  out?: string;
+  format?: 'hf' | 'llama2c';
+  dtype?: DType;
+  tokenizer?: string;
+}
 
 /** Copies the tokenizer (and an HF tokenizer's companion files) into `dir`; returns what it wrote. */
 export function copyTokenizer(tokenizerPath: string, dir: string): string[] {
@@ -47,17 +36,26 @@ export function describeFiles(paths: readonly string[]): string {
   return paths.map((p) => `  ${p} (${statSync(p).size.toLocaleString('en-US')} bytes)`).join('\n');
 }
 
-export const convertCommand: Command = {
-  summary: 'convert a checkpoint between llama2.c .bin and HF safetensors layouts',
-  run: (argv) => runWithFlags('convert', HELP, argv, OPTIONS, async (flags) => {
-    const modelPath = requiredFlag(flags, 'model');
-    const out = requiredFlag(flags, 'out');
-    const format = choiceFlag(flags, 'format', ['hf', 'llama2c'] as const, 'hf');
-    const dtype = choiceFlag<DType>(flags, 'dtype', ['F32', 'F16', 'BF16'], 'F32');
+export function convertCommand(): Command {
+  const cmd = newCommand('convert', {
+    usage: '--model PATH --out PATH [options]',
+    summary: 'convert a checkpoint between llama2.c .bin and HF safetensors layouts',
+    description: DESCRIPTION,
+  })
+    .addOption(flag('--model PATH', 'the source: an HF directory, a directory with a llama2.c .bin, or a .bin file'))
+    .addOption(flag('--out PATH', 'the destination: a directory for --format hf; for --format llama2c a .bin file, or a directory that gets model.bin'))
+    .addOption(choiceFlag('--format FMT', 'hf (default) or llama2c', ['hf', 'llama2c']))
+    .addOption(choiceFlag('--dtype T', 'element type of HF safetensors: F32 (default), F16 or BF16', ['F32', 'F16', 'BF16']))
+    .addOption(flag('--tokenizer FILE', 'the tokenizer to copy (default: the one found beside the source model)'));
+  return action<ConvertFlags>(cmd, async (flags) => {
+    const modelPath = required(flags.model, 'model');
+    const out = required(flags.out, 'out');
+    const format = flags.format ?? 'hf';
+    const dtype = flags.dtype ?? 'F32';
     if (resolve(out) === resolve(modelPath)) throw new UsageError(`--out ${out} is the source model itself; choose another path`);
     const ckpt = openCheckpoint(modelPath);
     try {
-      const tokenizerPath = findTokenizer(ckpt, stringFlag(flags, 'tokenizer'));
+      const tokenizerPath = findTokenizer(ckpt, flags.tokenizer);
       let written: string[];
       let outDir: string;
       if (format === 'hf') {
@@ -77,5 +75,5 @@ export const convertCommand: Command = {
       ckpt.close();
     }
     return 0;
-  }),
-};
+  });
+}

@@ -1,58 +1,17 @@
-// Flag parsing shared by the commands: node:util parseArgs, --help, and bad flags as UsageError (exit 2).
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// Flags on commander: one definition per flag (its name, value, parser and help line), from which
+// both the parsing and `--help` come. Bad values throw UsageError (exit 2) with a message that
+// names the flag and the value.
+import { Command, Help, Option } from 'commander';
 import { UsageError } from '../errors.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-export type FlagValues = Record<string, string | boolean | undefined>;
-
-/** Parses `argv` against `options` (plus --help); unknown or malformed flags throw UsageError. */
-export function parseFlags(argv: string[], options: Options): FlagValues {
-  return parseArgv(argv, options, false).values;
+export interface Range {
+  min?: number;
+  max?: number;
+  integer?: boolean;
 }
 
-/** As parseFlags, and also the positional arguments (e.g. a job id). */
-export function parseFlagsWithPositionals(argv: string[], options: Options): { values: FlagValues; positionals: string[] } {
-  return parseArgv(argv, options, true);
-}
-
-function parseArgv(argv: string[], options: Options, allowPositionals: boolean): { values: FlagValues; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
-    return { values: values as FlagValues, positionals };
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, ' '));
-  }
-}
-
-export function stringFlag(values: FlagValues, name: string): string | undefined {
-  const v = values[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-/**
- * A flag given several times or as a comma-separated list; [] when absent. An option declared
- * `multiple: true` holds an array at run time, which FlagValues does not spell out (commands
- * pass FlagValues on as a record of strings and booleans).
- */
-export function listFlag(values: FlagValues, name: string): string[] {
-  const v: unknown = values[name];
-  const given = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : [];
-  return given.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-}
-
-export function requiredFlag(values: FlagValues, name: string): string {
-  const v = stringFlag(values, name);
-  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-/** A number flag; `integer` also demands a whole number. Range is [min, max]. */
-export function numberFlag(
-  values: FlagValues, name: string, fallback: number, range: { min?: number; max?: number; integer?: boolean } = {},
-): number {
-  const raw = stringFlag(values, name);
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
+/** `--name must be an integer >= 1, got '0'` unless `v` (read from `raw`) is in `range`. */
+export function checkRange(name: string, v: number, raw: string, range: Range): number {
   const { min = -Infinity, max = Infinity, integer = false } = range;
   if (raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isSafeInteger(v)) || v < min || v > max) {
     const kind = integer ? 'an integer' : 'a number';
@@ -62,52 +21,139 @@ export function numberFlag(
   return v;
 }
 
-export function choiceFlag<T extends string>(values: FlagValues, name: string, choices: readonly T[], fallback?: T): T {
-  const v = stringFlag(values, name) ?? fallback;
-  if (v === undefined) throw new UsageError(`--${name} is required (one of ${choices.join(', ')})`);
-  if (!(choices as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${v}'`);
-  return v as T;
+/** The long name of a flag term: '--max-tokens N' -> 'max-tokens'. */
+function longName(term: string): string {
+  const m = /--([a-z0-9][a-z0-9-]*)/.exec(term);
+  if (m === null) throw new Error(`flag term '${term}' has no --name`);
+  return m[1]!;
 }
 
 /**
- * Runs a command body: prints `help` for --help (exit 0); a UsageError prints one line and a
- * pointer to --help (exit 2). Other errors go on to main, which prints one line (exit 1).
+ * An option from its help term as the help shows it ('--tp N', '--json', '-h, --help'): an
+ * upper-case word after the name is its value.
  */
-export async function runWithFlags(
-  name: string, help: string, argv: string[], options: Options, body: (values: FlagValues) => Promise<number>,
-): Promise<number> {
-  return runParsed(name, help, () => ({ values: parseFlags(argv, options), positionals: [] }), (values) => body(values));
+export function flag(term: string, description: string): Option {
+  return new Option(term.replace(/ ([A-Z][A-Z_]*)$/, ' <$1>'), description);
 }
 
-/**
- * As runWithFlags for a command that takes exactly the positional arguments `names` (e.g.
- * ['ID']): a missing or extra one is a UsageError. `body` gets them in order.
- */
-export async function runWithPositionals(
-  name: string, help: string, argv: string[], options: Options, names: readonly string[],
-  body: (values: FlagValues, args: string[]) => Promise<number>,
-): Promise<number> {
-  return runParsed(name, help, () => parseFlagsWithPositionals(argv, options), (values, args) => {
-    if (args.length < names.length) throw new UsageError(`missing ${names.slice(args.length).join(' ')}`);
-    if (args.length > names.length) throw new UsageError(`unexpected argument '${args[names.length]!}'`);
-    return body(values, args);
+/** A number flag; `range.integer` also demands a whole number. */
+export function numberFlag(term: string, description: string, range: Range = {}): Option {
+  const name = longName(term);
+  return flag(term, description).argParser((raw: string) => checkRange(name, Number(raw), raw, range));
+}
+
+/** A flag whose value is one of `choices`. */
+export function choiceFlag(term: string, description: string, choices: readonly string[]): Option {
+  const name = longName(term);
+  return flag(term, description).argParser((v: string) => {
+    if (!choices.includes(v)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${v}'`);
+    return v;
   });
 }
 
-async function runParsed(
-  name: string, help: string, parse: () => { values: FlagValues; positionals: string[] },
-  body: (values: FlagValues, args: string[]) => Promise<number>,
-): Promise<number> {
-  try {
-    const { values, positionals } = parse();
-    if (values.help === true) {
-      process.stdout.write(help.trimEnd() + '\n');
-      return 0;
-    }
-    return await body(values, positionals);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`octoserve ${name}: ${err.message} (see 'octoserve ${name} --help')\n`);
-    return 2;
+/** A flag given several times or as a comma-separated list (the values, in order). */
+export function listFlag(term: string, description: string): Option {
+  return flag(term, description).argParser((v: string, previous: string[] | undefined) => [...(previous ?? []), ...splitList(v)]);
+}
+
+/** 'a, b,,c' -> ['a', 'b', 'c']. */
+export function splitList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** A flag that is refused with `why` (kept out of --help): e.g. a secret as a plain value. */
+export function refusedFlag(term: string, why: string): Option {
+  return flag(term, '').hideHelp().argParser(() => { throw new UsageError(why); });
+}
+
+/** `value`, or a UsageError that --name is required (`hint` says what it takes, e.g. 'one of a, b'). */
+export function required<T>(value: T | undefined, name: string, hint?: string): T {
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required${hint === undefined ? '' : ` (${hint})`}`);
+  return value;
+}
+
+/** The widest help: lines past it are wrapped (and narrower on a narrow terminal). */
+const HELP_WIDTH = 100;
+
+/** Help as octoserve writes it: `usage:` and `options:` headings, flag values without brackets. */
+class OctoserveHelp extends Help {
+  override styleTitle(title: string): string {
+    return title.toLowerCase();
   }
+
+  override subcommandTerm(cmd: Command): string {
+    return cmd.name();
+  }
+
+  override optionTerm(option: Option): string {
+    return option.flags.replace(/<([^>]+)>/g, '$1');
+  }
+
+  override prepareContext(context: { error?: boolean; helpWidth?: number; outputHasColors?: boolean }): void {
+    super.prepareContext(context);
+    this.helpWidth = Math.min(HELP_WIDTH, context.helpWidth ?? HELP_WIDTH);
+  }
+}
+
+/** The exit code a command's action chose: its body's return value. */
+export const exitCode = { value: 0 };
+
+export interface CommandSpec {
+  /** After the command's name on the usage line, e.g. '[--model PATH] --prompt TEXT [options]'. */
+  usage: string;
+  /** A line in the list of commands. */
+  summary: string;
+  /** Paragraphs before the options (wrapped to the help's width). */
+  description: string;
+  /** Paragraphs after the options, as written. */
+  epilog?: string;
+}
+
+/** A command as every octoserve command is: errors thrown for main to report, octoserve's help. */
+export class OctoserveCommand extends Command {
+  constructor(name?: string) {
+    super(name);
+    this.helpOption('-h, --help', 'show this help')
+      .showSuggestionAfterError(true)
+      .exitOverride()
+      .configureOutput({ outputError: () => { /* main prints the error, in one line */ } });
+  }
+
+  override createHelp(): Help {
+    return Object.assign(new OctoserveHelp(), this.configureHelp());
+  }
+
+  override createCommand(name?: string): Command {
+    return new OctoserveCommand(name);
+  }
+}
+
+/** A command with its usage line, summary, description and closing paragraphs. */
+export function newCommand(name: string, spec: CommandSpec): Command {
+  const cmd = new OctoserveCommand(name).summary(spec.summary).description(spec.description).usage(spec.usage);
+  if (spec.epilog !== undefined) cmd.addHelpText('after', `\n${spec.epilog.trimEnd()}`);
+  return cmd;
+}
+
+/** A command made of subcommands (`octoserve jobs submit`, ...). */
+export function commandGroup(name: string, summary: string, subcommands: readonly Command[]): Command {
+  const group = new OctoserveCommand(name).summary(summary).description(summary).usage('<subcommand> [options]')
+    .enablePositionalOptions().passThroughOptions();
+  for (const sub of subcommands) group.addCommand(sub);
+  group.helpCommand('help [subcommand]', 'show the help of a subcommand');
+  return group;
+}
+
+/** Sets `body` as the action of `cmd`; its return value is the exit code. */
+export function action<T>(cmd: Command, body: (opts: T, args: string[]) => Promise<number>): Command {
+  return cmd.action(async () => {
+    exitCode.value = await body(cmd.opts<T & Record<string, unknown>>() as T, cmd.args);
+  });
+}
+
+/** Exactly the positional arguments `names` (e.g. ['job ID']); a missing or extra one is a UsageError. */
+export function positionals(args: readonly string[], names: readonly string[]): string[] {
+  if (args.length < names.length) throw new UsageError(`missing ${names.slice(args.length).join(' ')}`);
+  if (args.length > names.length) throw new UsageError(`unexpected argument '${args[names.length]!}'`);
+  return [...args];
 }

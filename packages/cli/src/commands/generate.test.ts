@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/model';
-import { runCli } from './cli-run.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel, runCli } from '@octoserve/testkit';
 
 interface GenerateJson {
   prompt_token_ids: number[];

@@ -1,27 +1,19 @@
-// The registry of subcommands; each lives in its own file.
-import type { Command } from './command.js';
+// The subcommands of `octoserve`; each lives in its own file.
+import type { Command } from 'commander';
 import { benchCommand } from './bench.js';
 import { convertCommand } from './convert.js';
 import { drainCommand, resumeCommand, shutdownCommand } from './drain.js';
 import { generateCommand } from './generate.js';
-import { launchCommand } from './launch.js';
 import { jobsCommand } from './jobs.js';
+import { launchCommand } from './launch.js';
 import { medusaCommand } from './medusa.js';
 import { statusCommand } from './status.js';
 import { synthCommand } from './synth.js';
 import { workerCommand } from './worker.js';
 
-export const commands: Record<string, Command> = {
-  bench: benchCommand,
-  generate: generateCommand,
-  launch: launchCommand,
-  medusa: medusaCommand,
-  convert: convertCommand,
-  synth: synthCommand,
-  worker: workerCommand,
-  status: statusCommand,
-  jobs: jobsCommand,
-  drain: drainCommand,
-  resume: resumeCommand,
-  shutdown: shutdownCommand,
-};
+export function commands(): Command[] {
+  return [
+    benchCommand(), generateCommand(), launchCommand(), medusaCommand(), convertCommand(), synthCommand(), workerCommand(),
+    statusCommand(), jobsCommand(), drainCommand(), resumeCommand(), shutdownCommand(),
+  ];
+}

@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { makeTestPki } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
-import { runCli } from './cli-run.js';
 import { internalSecurityFromFlags } from './internal-security.js';
+import { makeTestPki, runCli } from '@octoserve/testkit';
 
 const pki = makeTestPki();
 const other = makeTestPki('other');

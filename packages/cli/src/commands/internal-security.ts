@@ -6,7 +6,12 @@ import { createSecureContext } from 'node:tls';
 import { CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV } from '@octoserve/coordinator';
 import type { InternalTls } from '@octoserve/coordinator';
 import { UsageError } from '../errors.js';
-import { stringFlag, type FlagValues } from './flags.js';
+import type { Command } from 'commander';
+import { flag } from './flags.js';
+
+/** Flag values by flag name ('cluster-token-file'), as internalSecurityFromFlags reads them. */
+export type FlagValues = Record<string, string | undefined>;
+const stringFlag = (values: FlagValues, name: string): string | undefined => values[name];
 
 export interface InternalSecurityFlags {
   clusterToken?: string;
@@ -23,9 +28,31 @@ export interface SecurityFlagNames {
 
 export const WORKER_SECURITY_FLAGS: SecurityFlagNames = { tokenFile: 'cluster-token-file', ca: 'tls-ca', cert: 'tls-cert', key: 'tls-key' };
 
-/** parseArgs options for `names`, plus a --cluster-token that is refused with the reason. */
-export function securityOptions(names: SecurityFlagNames): Record<string, { type: 'string' }> {
-  return { [names.tokenFile]: { type: 'string' }, [names.ca]: { type: 'string' }, [names.cert]: { type: 'string' }, [names.key]: { type: 'string' }, 'cluster-token': { type: 'string' } };
+/** What --help says of each of the flags `names` (the token file's and the three TLS files'). */
+export interface SecurityHelp {
+  tokenFile: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+const camel = (name: string): string => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Adds the flags `names` to `cmd`, and a --cluster-token (not in --help) that is refused with the reason. */
+export function addSecurityFlags(cmd: Command, names: SecurityFlagNames, help: SecurityHelp): Command {
+  return cmd
+    .addOption(flag(`--${names.tokenFile} FILE`, help.tokenFile))
+    .addOption(flag(`--${names.ca} FILE`, help.ca))
+    .addOption(flag(`--${names.cert} FILE`, help.cert))
+    .addOption(flag(`--${names.key} FILE`, help.key))
+    .addOption(flag('--cluster-token TOKEN', '').hideHelp());
+}
+
+/** The values of the flags addSecurityFlags added, by flag name. */
+export function securityValues(cmd: Command, names: SecurityFlagNames): FlagValues {
+  const values: FlagValues = {};
+  for (const name of [names.tokenFile, names.ca, names.cert, names.key, 'cluster-token']) values[name] = cmd.getOptionValue(camel(name)) as string | undefined;
+  return values;
 }
 
 /** A file a flag names, or a UsageError that says why it cannot be read. */

@@ -3,7 +3,7 @@
 import { isFinishedJobState, jobStateName, OctoserveError, type Job__Output, type OctoserveClient } from '@octoserve/client';
 import { printJson } from './cluster-flags.js';
 import { DEFAULT_MAX_TOKENS, finishSummary, jobJson } from './job-view.js';
-import { progressBar, type ProgressBar } from './progress.js';
+import { progressBar, type ProgressBar } from '@octoserve/model';
 
 /** Shows each update of a job as text: the text as it grows, and (when it does not garble the text) a progress bar. */
 function textView(): { show(job: Job__Output): void; end(job: Job__Output): void } {

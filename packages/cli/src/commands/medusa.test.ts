@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadMedusaHeads } from '@octoserve/medusa';
-import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/model';
-import { runCli } from './cli-run.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel, runCli } from '@octoserve/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'octoserve-cli-medusa-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

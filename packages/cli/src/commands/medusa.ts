@@ -1,15 +1,11 @@
 // `octoserve medusa <subcommand>`: Medusa heads for a model. Today: `train`.
 import { join, resolve } from 'node:path';
-import { loadWeights, openModel, Transformer } from '@octoserve/model';
+import type { Command } from 'commander';
+import { loadWeights, openModel, progressBar, stopTokenIds, Transformer, type ProgressBar } from '@octoserve/model';
 import { MEDUSA_HEADS_FILE, loadMedusaHeads, trainMedusaHeads, writeMedusaHeads, type TrainProgress } from '@octoserve/medusa';
-import type { Command } from './command.js';
-import { commandGroup } from './dispatch.js';
-import { numberFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
-import { createProgressBar } from './medusa-progress.js';
+import { action, commandGroup, flag, newCommand, numberFlag, required } from './flags.js';
 
-const TRAIN_HELP = `usage: octoserve medusa train --model PATH --out DIR [options]
-
-Trains Medusa heads for a model by self-distillation: the model writes its own training text
+const TRAIN_DESCRIPTION = `Trains Medusa heads for a model by self-distillation: the model writes its own training text
 (stories that open with a few sampled tokens and go on greedily, or sampled at temperature 0.7
 or 1), the final hidden state after every token is recorded, and head k learns the token k + 2
 positions after that hidden state's token (the model's own LM head predicts the next one; head 0
@@ -20,71 +16,80 @@ makes training short. The base model is not changed.
 Writes FasterDecoding/Medusa's layout: DIR/config.json (medusa_num_heads, medusa_num_layers,
 hidden_size, vocab_size, base_model_name_or_path) and DIR/${MEDUSA_HEADS_FILE}. Prints each head's
 top-1 and top-5 accuracy on held-out text the model wrote with another seed; a progress bar goes
-to stderr. The same seed and options write the same heads.
+to stderr. The same seed and options write the same heads.`;
 
-options:
-  --model PATH      the base model (as for \`octoserve generate\`; a tokenizer beside it gives
-                    the stop tokens). Default: $OCTOSERVE_MODEL, else stories260K
-  --out DIR         where the heads go (created if missing)
-  --heads K         heads to train (default 4); head k guesses the token k + 2 ahead
-  --layers L        residual layers per head: x <- x + SiLU(W x + b), L times (default 1)
-  --tokens N        tokens of self-written training text (default 100000); held-out text is
-                    a tenth as much again. stories260K: about 0.45 ms per token to write and
-                    0.65 ms per token and epoch to train, on one core
-  --epochs E        passes over the training text (default 1)
-  --lr LR           peak Adam learning rate (default 0.02)
-  --batch B         examples per Adam step (default 64)
-  --seed S          seed of the text and the shuffles (default 0)
-  --tokenizer FILE  use this tokenizer instead of the one beside the model
-  -h, --help        show this help
-
-Use the heads with: octoserve generate --model PATH --medusa DIR [--medusa-choices NAME|JSON]
+const TRAIN_EPILOG = `Use the heads with: octoserve generate --model PATH --medusa DIR [--medusa-choices NAME|JSON]
 [--acceptance greedy|typical]. Greedy acceptance is lossless (exactly the tokens of greedy
 decoding without Medusa); typical acceptance samples with --temperature and is not lossless.`;
 
-const TRAIN_OPTIONS = {
-  model: { type: 'string' },
-  out: { type: 'string' },
-  heads: { type: 'string' },
-  layers: { type: 'string' },
-  tokens: { type: 'string' },
-  epochs: { type: 'string' },
-  lr: { type: 'string' },
-  batch: { type: 'string' },
-  seed: { type: 'string' },
-  tokenizer: { type: 'string' },
-} as const;
+interface TrainFlags {
+  model?: string;
+  out?: string;
+  heads?: number;
+  layers?: number;
+  tokens?: number;
+  epochs?: number;
+  lr?: number;
+  batch?: number;
+  seed?: number;
+  tokenizer?: string;
+}
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 
 const PHASES: Record<TrainProgress['phase'], string> = { generate: 'writing text (tokens)', train: 'training (steps)', evaluate: 'held-out accuracy (tokens)' };
 
-export const medusaTrainCommand: Command = {
-  summary: 'train Medusa heads for a model by self-distillation',
-  run: (argv) => runWithFlags('medusa train', TRAIN_HELP, argv, TRAIN_OPTIONS, async (flags) => {
-    const out = resolve(requiredFlag(flags, 'out'));
-    const numHeads = numberFlag(flags, 'heads', 4, { min: 1, max: 16, integer: true });
-    const numLayers = numberFlag(flags, 'layers', 1, { min: 0, max: 8, integer: true });
-    const tokens = numberFlag(flags, 'tokens', 100_000, { min: 1000, integer: true });
-    const epochs = numberFlag(flags, 'epochs', 1, { min: 1, integer: true });
-    const lr = numberFlag(flags, 'lr', 0.02, { min: Number.MIN_VALUE });
-    const batchSize = numberFlag(flags, 'batch', 64, { min: 1, integer: true });
-    const seed = numberFlag(flags, 'seed', 0, { min: 0, integer: true });
+function trainCommand(): Command {
+  const cmd = newCommand('train', {
+    usage: '--model PATH --out DIR [options]',
+    summary: 'train Medusa heads for a model by self-distillation',
+    description: TRAIN_DESCRIPTION,
+    epilog: TRAIN_EPILOG,
+  })
+    .addOption(flag('--model PATH', 'the base model (as for `octoserve generate`; a tokenizer beside it gives the stop tokens). Default: $OCTOSERVE_MODEL, else stories260K'))
+    .addOption(flag('--out DIR', 'where the heads go (created if missing)'))
+    .addOption(numberFlag('--heads K', 'heads to train (default 4); head k guesses the token k + 2 ahead', { min: 1, max: 16, integer: true }))
+    .addOption(numberFlag('--layers L', 'residual layers per head: x <- x + SiLU(W x + b), L times (default 1)', { min: 0, max: 8, integer: true }))
+    .addOption(numberFlag('--tokens N', 'tokens of self-written training text (default 100000); held-out text is a tenth as much again. ' +
+      'stories260K: about 0.45 ms per token to write and 0.65 ms per token and epoch to train, on one core', { min: 1000, integer: true }))
+    .addOption(numberFlag('--epochs E', 'passes over the training text (default 1)', { min: 1, integer: true }))
+    .addOption(numberFlag('--lr LR', 'peak Adam learning rate (default 0.02)', { min: Number.MIN_VALUE }))
+    .addOption(numberFlag('--batch B', 'examples per Adam step (default 64)', { min: 1, integer: true }))
+    .addOption(numberFlag('--seed S', 'seed of the text and the shuffles (default 0)', { min: 0, integer: true }))
+    .addOption(flag('--tokenizer FILE', 'use this tokenizer instead of the one beside the model'));
+  return action<TrainFlags>(cmd, async (flags) => {
+    const out = resolve(required(flags.out, 'out'));
+    const numHeads = flags.heads ?? 4;
+    const numLayers = flags.layers ?? 1;
+    const tokens = flags.tokens ?? 100_000;
+    const epochs = flags.epochs ?? 1;
+    const lr = flags.lr ?? 0.02;
+    const batchSize = flags.batch ?? 64;
+    const seed = flags.seed ?? 0;
 
-    const model = await openModel({ model: stringFlag(flags, 'model'), tokenizer: stringFlag(flags, 'tokenizer') });
+    const model = await openModel({ model: flags.model, tokenizer: flags.tokenizer });
     const config = model.checkpoint.config;
-    const stopIds = [...new Set([...model.tokenizer.stopIds, ...config.eosIds])];
+    const stopIds = stopTokenIds(model.tokenizer, config);
     const weights = loadWeights(model.checkpoint);
     const basePath = model.checkpoint.path;
     model.checkpoint.close();
 
-    const bar = createProgressBar();
+    // a bar per phase; not on a terminal, a line per quarter of each
+    let bar: ProgressBar | undefined;
+    let phase: TrainProgress['phase'] | undefined;
     const start = performance.now();
     const result = trainMedusaHeads(new Transformer(weights), {
       numHeads, numLayers, tokens, epochs, lr, batchSize, seed, stopIds,
-      onProgress: (p) => bar.update(PHASES[p.phase], p.done, p.total, p.loss === undefined ? undefined : `loss ${p.loss.toFixed(3)}`),
+      onProgress: (p) => {
+        if (p.phase !== phase) {
+          bar?.done();
+          phase = p.phase;
+          bar = progressBar(PHASES[p.phase], p.total, { width: 28, logEvery: 0.25 });
+        }
+        bar?.update(p.done, p.loss === undefined ? undefined : `loss ${p.loss.toFixed(3)}`);
+      },
     });
-    bar.finish();
+    bar?.done();
     const seconds = (performance.now() - start) / 1000;
 
     writeMedusaHeads(out, result.heads, {
@@ -108,7 +113,9 @@ export const medusaTrainCommand: Command = {
     result.accuracy.forEach((a, k) => o.write(`  ${String(k).padStart(4)}  t+${String(k + 2).padEnd(6)}  ${pct(a.top1).padStart(6)}  ${pct(a.top5).padStart(6)}\n`));
     o.write(`wrote ${join(out, 'config.json')} and ${join(out, MEDUSA_HEADS_FILE)}\n`);
     return 0;
-  }),
-};
+  });
+}
 
-export const medusaCommand: Command = commandGroup('octoserve medusa', 'subcommand', 'Medusa heads: train (self-distillation)', { train: medusaTrainCommand });
+export function medusaCommand(): Command {
+  return commandGroup('medusa', 'Medusa heads: train (self-distillation)', [trainCommand()]);
+}

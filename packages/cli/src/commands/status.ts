@@ -1,26 +1,14 @@
 // `octoserve status`: what a running cluster is doing (Admin.ClusterStatus), as text or JSON.
 import type { ClusterStatusReply__Output, QueueStatus__Output } from '@octoserve/client';
-import type { Command } from './command.js';
-import { CLUSTER_HELP, CLUSTER_OPTIONS, printJson, snakeJson, withClient } from './cluster-flags.js';
-import { runWithFlags } from './flags.js';
+import type { Command } from 'commander';
+import { clusterFlags, printJson, snakeJson, withClient, type ClusterFlags } from './cluster-flags.js';
+import { action, flag, newCommand } from './flags.js';
 import { fixed, formatFields, formatTable, truncate, type Cell } from './table.js';
 
-const HELP = `usage: octoserve status [--cluster ADDR] [--json]
+const DESCRIPTION = `Asks a running cluster's coordinator what it is doing: its state (serving, draining or
+drained), the model, the tensor-parallel ranks with their step timings, and the queues.`;
 
-Asks a running cluster's coordinator what it is doing: its state (serving, draining or
-drained), the model, the tensor-parallel ranks with their step timings, and the queues.
-
-options:
-${CLUSTER_HELP}
-  --json              print the reply as one JSON object, under admin.proto's field names:
-                      {"state", "address", "model": {"path", "architecture", "vocab_size",
-                      "context", "medusa_heads", "medusa_tree"}, "tp", "ranks": [{"rank", "host",
-                      "pid", "device", "state", "rss_bytes", "last_step_ms", "step_ms_p50",
-                      "step_ms_p99", "compute_ms_p50", "allreduce_ms_p50"}], "queue": {...},
-                      "steps", "tokens", "uptime_s", "max_sequences", "allreduce"}
-  -h, --help          show this help
-
-Output: the cluster's fields, one per line; a table of ranks (rank, host, pid, device, state,
+const EPILOG = `Output: the cluster's fields, one per line; a table of ranks (rank, host, pid, device, state,
 resident memory in MiB, step time p50 and p99, compute and all-reduce p50, all in ms, over the
 coordinator's last 256 steps at most); then the queues: interactive requests running and
 waiting here, jobs running here, and the shared job queue by state.`;
@@ -77,12 +65,21 @@ export function formatStatus(r: ClusterStatusReply__Output): string {
   return `${head}\n${r.ranks.length === 0 ? '(no ranks)\n' : ranks}\n${formatFields(queueFields(r.queue))}`;
 }
 
-export const statusCommand: Command = {
-  summary: "a running cluster's state, ranks and queues",
-  run: (argv) => runWithFlags('status', HELP, argv, CLUSTER_OPTIONS, (flags) => withClient(flags, async (client) => {
+export function statusCommand(): Command {
+  const cmd = clusterFlags(newCommand('status', {
+    usage: '[--cluster ADDR] [--json]',
+    summary: "a running cluster's state, ranks and queues",
+    description: DESCRIPTION,
+    epilog: EPILOG,
+  }))
+    .addOption(flag('--json', 'print the reply as one JSON object, under admin.proto\'s field names: {"state", "address", "model": {"path", ' +
+      '"architecture", "vocab_size", "context", "medusa_heads", "medusa_tree"}, "tp", "ranks": [{"rank", "host", "pid", "device", "state", ' +
+      '"rss_bytes", "last_step_ms", "step_ms_p50", "step_ms_p99", "compute_ms_p50", "allreduce_ms_p50"}], "queue": {...}, "steps", "tokens", ' +
+      '"uptime_s", "max_sequences", "allreduce"}'));
+  return action<ClusterFlags & { json?: boolean }>(cmd, (flags) => withClient(flags, async (client) => {
     const reply = await client.clusterStatus();
     if (flags.json === true) printJson(snakeJson(reply));
     else process.stdout.write(formatStatus(reply));
     return 0;
-  })),
-};
+  }));
+}

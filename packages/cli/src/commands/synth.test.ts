@@ -4,8 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { findTestModel } from '@octoserve/model';
-import { runCli } from './cli-run.js';
+import { findTestModel, runCli } from '@octoserve/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'octoserve-cli-synth-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

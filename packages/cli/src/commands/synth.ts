@@ -2,11 +2,11 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import {
-  SYNTH_SHAPES, SynthCheckpoint, sharedModelsDir, writeHf, writeLlama2c, writeSynthTokenizer, type SynthShape,
+  SYNTH_SHAPES, SynthCheckpoint, writeHf, writeLlama2c, writeSynthTokenizer, type SynthShape,
 } from '@octoserve/model';
-import type { Command } from './command.js';
+import type { Command } from 'commander';
 import { describeFiles } from './convert.js';
-import { choiceFlag, numberFlag, requiredFlag, runWithFlags, stringFlag } from './flags.js';
+import { action, choiceFlag, flag, newCommand, numberFlag, required } from './flags.js';
 
 const SHAPES = Object.keys(SYNTH_SHAPES) as SynthShape[];
 
@@ -16,38 +16,35 @@ function shapeLine(shape: SynthShape): string {
     `${p.nKvHeads ?? p.nHeads} kv heads, vocab ${p.vocabSize}, seq ${p.maxSeqLen}`;
 }
 
-const HELP = `usage: octoserve synth --shape SHAPE --format FMT --out PATH [options]
+const DESCRIPTION = `Writes a model of random weights (seeded, so the same seed writes the same bytes) and a
+tokenizer beside it, ready for \`octoserve generate --model PATH\`.`;
 
-Writes a model of random weights (seeded, so the same seed writes the same bytes) and a
-tokenizer beside it, ready for \`octoserve generate --model PATH\`.
+interface SynthFlags {
+  shape?: SynthShape;
+  format?: 'llama2c' | 'hf';
+  out?: string;
+  seed?: number;
+  tokenizer?: string;
+}
 
-options:
-  --shape SHAPE       one of:
-${SHAPES.map(shapeLine).join('\n')}
-  --format FMT        llama2c (a .bin) or hf (a directory: config.json + model.safetensors)
-  --out PATH          for llama2c a .bin file, or a directory that gets model.bin; for hf a directory
-  --seed S            seed of the weights (default 0)
-  --tokenizer FILE    the tokenizer to copy beside the model. Default: for 512-entry shapes a
-                      synthesized byte-level tokenizer; for 32000-entry shapes the Llama 2
-                      tokenizer in shared/models/llama2-tokenizer when there is one, else a
-                      synthesized 32000-entry tokenizer
-  -h, --help          show this help`;
-
-const OPTIONS = {
-  shape: { type: 'string' },
-  format: { type: 'string' },
-  out: { type: 'string' },
-  seed: { type: 'string' },
-  tokenizer: { type: 'string' },
-} as const;
-
-export const synthCommand: Command = {
-  summary: 'write a seeded random-weight model of a named shape (tiny, gqa, stories15m, stories110m)',
-  run: (argv) => runWithFlags('synth', HELP, argv, OPTIONS, async (flags) => {
-    const shape = choiceFlag(flags, 'shape', SHAPES);
-    const format = choiceFlag(flags, 'format', ['llama2c', 'hf'] as const);
-    const out = requiredFlag(flags, 'out');
-    const seed = numberFlag(flags, 'seed', 0, { min: 0, integer: true });
+export function synthCommand(): Command {
+  const cmd = newCommand('synth', {
+    usage: '--shape SHAPE --format FMT --out PATH [options]',
+    summary: 'write a seeded random-weight model of a named shape (tiny, gqa, stories15m, stories110m)',
+    description: DESCRIPTION,
+    epilog: `shapes:\n${SHAPES.map(shapeLine).join('\n')}`,
+  })
+    .addOption(choiceFlag('--shape SHAPE', `one of ${SHAPES.join(', ')} (see shapes below)`, SHAPES))
+    .addOption(choiceFlag('--format FMT', 'llama2c (a .bin) or hf (a directory: config.json + model.safetensors)', ['llama2c', 'hf']))
+    .addOption(flag('--out PATH', 'for llama2c a .bin file, or a directory that gets model.bin; for hf a directory'))
+    .addOption(numberFlag('--seed S', 'seed of the weights (default 0)', { min: 0, integer: true }))
+    .addOption(flag('--tokenizer FILE', "the tokenizer to copy beside the model (e.g. Llama 2's tokenizer.bin for the 32000-entry shapes). " +
+      "Default: a synthesized byte-level tokenizer of the shape's vocabulary size"));
+  return action<SynthFlags>(cmd, async (flags) => {
+    const shape = required(flags.shape, 'shape', `one of ${SHAPES.join(', ')}`);
+    const format = required(flags.format, 'format', 'one of llama2c, hf');
+    const out = required(flags.out, 'out');
+    const seed = flags.seed ?? 0;
     const ckpt = SynthCheckpoint.ofShape(shape, seed);
     const vocab = ckpt.config.vocabSize;
 
@@ -64,12 +61,7 @@ export const synthCommand: Command = {
       written = [file];
     }
 
-    let tokenizer = stringFlag(flags, 'tokenizer');
-    const shared = sharedModelsDir();
-    if (tokenizer === undefined && vocab === 32000 && shared !== null) {
-      const llama2 = join(shared, 'llama2-tokenizer', 'tokenizer.bin');
-      if (existsSync(llama2)) tokenizer = llama2;
-    }
+    const tokenizer = flags.tokenizer;
     let note = '';
     if (tokenizer !== undefined) {
       const dest = join(dir, tokenizer.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin');
@@ -84,5 +76,5 @@ export const synthCommand: Command = {
     }
     process.stdout.write(`wrote synthetic ${shape} model, seed ${seed}, ${format}${note}:\n${describeFiles(written)}\n`);
     return 0;
-  }),
-};
+  });
+}

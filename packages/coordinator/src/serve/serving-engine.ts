@@ -2,14 +2,14 @@
 // Medusa) through the step batcher, streams its tokens as they are accepted, and can be
 // cancelled between tokens. Every generation shares one cluster; the batcher turns the
 // concurrent ones into shared steps.
-import { generateFrom } from '@octoserve/model';
+import { generateFrom, stopTokenIds } from '@octoserve/model';
 import type { GenerateResult, Tokenizer } from '@octoserve/model';
 import { medusaGenerate } from '@octoserve/medusa';
 import type { MedusaTree } from '@octoserve/medusa';
 import type { GenerateRequest__Output, GenerationStats__Output as GenerationStats } from '@octoserve/wire';
 import type { ServedCluster } from '../cluster.js';
 import { ClusterMedusaBackend } from '../cluster-medusa.js';
-import { ClusterTokenSource } from '../cluster-source.js';
+import { ClusterTokenSource } from '../cluster-token-source.js';
 import { RecentSteps } from './recent-steps.js';
 import { checkRequest } from './request.js';
 import type { Generation, RequestLimits } from './request.js';
@@ -126,7 +126,7 @@ export class ServingEngine {
 
   private async decode(slot: number, gen: Generation, hooks: RunHooks, queueMs: number): Promise<Outcome> {
     const { promptIds, maxTokens } = gen;
-    const stopIds = [...new Set([...this.tokenizer.stopIds, ...this.cluster.config.eosIds])];
+    const stopIds = stopTokenIds(this.tokenizer, this.cluster.config);
     const tokenIds: number[] = [];
     const utf8 = new TextDecoder();
     let chunk: number[] = [];

@@ -1,0 +1,12 @@
+// How a local cluster starts its workers: this CLI again, as `octoserve worker`.
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_RANK_FLAGS } from '@octoserve/collectives';
+
+/** The `octoserve` entry point, which the cluster runs as `octoserve worker`. */
+export const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/**
+ * The command line of a local worker. The V8 flag lets the small hot functions of the step
+ * loop and the all-reduce reach optimised code after a few steps instead of thousands.
+ */
+export const WORKER_COMMAND: readonly string[] = [process.execPath, ...DEFAULT_RANK_FLAGS, CLI_MAIN, 'worker'];
