@@ -7,11 +7,9 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { OctoserveClient, adminTokenFile } from '@octoserve/client';
-import { makeTestPki } from '@octoserve/collectives';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { failure, rawUnary } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
+import { makeTestPki, findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const golden = loadGoldenCases(model)[0] as GoldenCase;

@@ -9,12 +9,11 @@ import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { Cluster, ClusterTokenSource, newClusterToken, planShards } from '@octoserve/coordinator';
-import { findTestModel, generateFrom, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
+import { generateFrom } from '@octoserve/model';
 import { workerServices } from '@octoserve/wire';
 import type { HealthReply__Output, LoadShardReply__Output, StepReply__Output, StepRequest, WorkerClient } from '@octoserve/wire';
 import { CLI_MAIN, WORKER_COMMAND } from './helpers.js';
-import { makeTestPki } from '@octoserve/collectives';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel, makeTestPki } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

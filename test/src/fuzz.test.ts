@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Cluster, ClusterTokenSource, planShards } from '@octoserve/coordinator';
 import type { Registration } from '@octoserve/coordinator';
-import { findTestModel, generateFrom, loadGoldenCases, openCheckpoint } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
+import { generateFrom, openCheckpoint } from '@octoserve/model';
 import { CLUSTER_TOKEN_METADATA, adminServices, inferenceServices, workerServices } from '@octoserve/wire';
 import type {
   ClusterStatusReply__Output, GenerateEvent__Output, GenerateRequest, LoadShardRequest, LoadShardRequest__Output, RegisterRequest__Output, StepRequest, StepRequest__Output,
@@ -24,6 +23,7 @@ import { Tally, bidi, clientStream, connect, deadline, decodes, fuzz, noFailures
 import type { Endpoint, Send } from './fuzz-calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import { WORKER_COMMAND, alive } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 /** Collective Exchange, as in packages/collectives/src/transport.ts (EXCHANGE_PATH). */
 const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';

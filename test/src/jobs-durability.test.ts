@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OctoserveClient } from '@octoserve/client';
-import { ReferenceEngine, Sampler, findTestModel, generate, loadGoldenCases, openCheckpoint } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
+import { ReferenceEngine, Sampler, generate, openCheckpoint } from '@octoserve/model';
 import { until } from './calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import type { Coordinator } from './coordinator-process.js';
 import { alive } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { Cluster, ClusterMedusaBackend } from '@octoserve/coordinator';
 import { MC_SIM_7B_63, buildTree, chainChoices, medusaGenerate, trainMedusaHeads, writeMedusaHeads } from '@octoserve/medusa';
 import type { MedusaChoices } from '@octoserve/medusa';
-import { Transformer, findTestModel, loadGoldenCases, loadWeights, openLlama2c } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
+import { Transformer, loadWeights, openLlama2c } from '@octoserve/model';
 import { LONG, WORKER_COMMAND } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 describe('Medusa on a cluster', () => {
   let model: TestModel;

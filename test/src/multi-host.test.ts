@@ -8,10 +8,9 @@ import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readlinkSync, statSync } from 'node:fs';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { freePort } from './calls.js';
 import { CLI_MAIN, alive } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

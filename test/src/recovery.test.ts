@@ -4,10 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OctoserveClient } from '@octoserve/client';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import { alive } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

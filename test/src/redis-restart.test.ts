@@ -8,10 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OctoserveClient } from '@octoserve/client';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { freePort } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
@@ -56,6 +55,11 @@ test('jobs survive a Redis restart: waiting and running jobs all complete once w
       const completions = coord.stderr().split('\n').filter((l) => l.includes(`job ${j.id}: completed`)).length;
       assert.equal(completions, 1, `job ${j.id} was stored as completed ${completions} times`);
     }
+    // the outage is one line and the recovery another; no stack trace, no line per retry
+    const log = coord.stderr().split('\n');
+    assert.equal(log.filter((l) => l.includes('jobs: lost Redis at')).length, 1, coord.stderr());
+    assert.equal(log.filter((l) => l.includes('is back; the queue goes on')).length, 1, coord.stderr());
+    assert.ok(!log.some((l) => /^\s+at |^Error: |ECONNREFUSED.*\{$/.test(l)), `a raw error in the log:\n${coord.stderr()}`);
   } finally {
     client.close();
     await coord.stop();

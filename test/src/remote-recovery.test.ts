@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { OctoserveClient } from '@octoserve/client';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { freePort } from './calls.js';
 import { startCoordinator, uniqueQueue } from './coordinator-process.js';
 import { CLI_MAIN } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const golden = loadGoldenCases(model)[0] as GoldenCase;

@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { OctoserveClient, OctoserveError } from '@octoserve/client';
 import type { GenerateRequest } from '@octoserve/client';
-import { findTestModel, loadGoldenCases } from '@octoserve/model';
-import type { GoldenCase, TestModel } from '@octoserve/model';
 import { failure, rawUnary } from './calls.js';
 import { dropQueue, startCoordinator, uniqueQueue } from './coordinator-process.js';
 import type { Coordinator } from './coordinator-process.js';
 import { runCli } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

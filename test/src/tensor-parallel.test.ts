@@ -3,11 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, ClusterTokenSource, mergedArgmax, mergedPicked } from '@octoserve/coordinator';
-import {
-  ReferenceEngine, Sampler, findTestModel, generate, generateFrom, loadGoldenCases, openCheckpoint,
-} from '@octoserve/model';
-import type { GoldenCase, ModelParams, TestModel } from '@octoserve/model';
+import { ReferenceEngine, Sampler, generate, generateFrom, openCheckpoint } from '@octoserve/model';
+import type { ModelParams } from '@octoserve/model';
 import { LONG, WORKER_COMMAND, alive, runCli, writeSynthModel } from './helpers.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);

@@ -7,11 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { selectAllReduce } from './auto-select.js';
 import { DEFAULT_AUTO_TABLE } from './auto-table.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName } from './auto-select.js';
-import { runRanks } from './harness.js';
-import type { RankOutcome } from './harness.js';
 import { blockLength, blockStart } from './partition.js';
-import { inputFor } from './scenarios.js';
-import type { AllReduceCase } from './scenarios.js';
+import { runRanks, type RankOutcome } from './harness.js';
+import { inputFor, type AllReduceCase } from './scenarios.js';
 
 const SCENARIOS = fileURLToPath(new URL('./scenarios.js', import.meta.url));
 const ALGORITHMS: AllReduceAlgorithm[] = ['ring', 'oneshot', 'twoshot', 'star', 'tree', 'auto'];

@@ -9,8 +9,8 @@ import { Communicator } from './communicator.js';
 import { CollectiveError } from './errors.js';
 import { encodeHelloFrame, PROTOCOL_VERSION } from './frame-codec.js';
 import { PeerConnection } from './grpc-client.js';
-import { makeTestPki } from './pki.js';
 import { Endpoint } from './transport.js';
+import { makeTestPki } from '@octoserve/testkit';
 
 interface Outcome { code: number; details: string; messages: number }
 

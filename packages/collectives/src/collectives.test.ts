@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { runRanks } from './harness.js';
 import { blockLength, blockStart } from './partition.js';
-import { inputFor } from './scenarios.js';
 import { referenceSum } from './all-reduce.test.js';
+import { runRanks } from './harness.js';
+import { inputFor } from './scenarios.js';
 
 const SCENARIOS = fileURLToPath(new URL('./scenarios.js', import.meta.url));
 

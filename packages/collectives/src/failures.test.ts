@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { runRanks } from './harness.js';
-import type { RankOutcome } from './harness.js';
+import { runRanks, type RankOutcome } from './harness.js';
 import type { Attempt } from './scenarios.js';
 
 const SCENARIOS = fileURLToPath(new URL('./scenarios.js', import.meta.url));

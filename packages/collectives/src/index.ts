@@ -1,7 +1,6 @@
 // @octoserve/collectives: one rank's communicator over gRPC streams (ring,
 // one-shot, two-shot and star all-reduce with auto selection, reduce-scatter,
-// all-gather, broadcast, barrier, gather), plus the multi-process harness and
-// the all-reduce benchmark driver.
+// all-gather, broadcast, barrier, gather), plus the all-reduce benchmark driver.
 export { Communicator } from './communicator.js';
 export type {
   CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
@@ -17,8 +16,5 @@ export type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } 
 export { DEFAULT_AUTO_TABLE } from './auto-table.js';
 export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';
-export { runRanks } from './harness.js';
-export { makeTestPki, type TestPki } from './pki.js';
-export type { RankContext, Scenario, RunRanksOptions, RankOutcome } from './harness.js';
 export { runAllReduceBench, formatBenchTables, deriveAutoRules, formatAutoRules, benchSizes, DEFAULT_RANK_FLAGS } from './bench.js';
 export type { AllReduceBenchOptions, AllReduceBenchResult, AllReduceBenchRow } from './bench.js';

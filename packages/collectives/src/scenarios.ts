@@ -1,4 +1,4 @@
-// Scenarios the tests run on every rank through the harness (runRanks). Each
+// Scenarios the collective tests (not the package's index) run on every rank through the harness (runRanks). Each
 // is an exported async function of a RankContext; what it returns goes back
 // to the test process (structured clone, so typed arrays survive).
 import type { AllReduceAlgorithm } from './auto-select.js';

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WireDtype } from './frame-codec.js';
-import { applyPayload, encodeElements, f32BitsToBf16, f32BitsToF16, roundTripInPlace, Scratch } from './wire-dtype.js';
+import { f32BitsToBf16, f32BitsToF16 } from '@octoserve/numerics';
+import { applyPayload, encodeElements, roundTripInPlace, Scratch } from './wire-dtype.js';
 
 const bitsOf = (x: number): number => new Uint32Array(new Float32Array([x]).buffer)[0] as number;
 

@@ -1,6 +1,7 @@
 // Element encodings on the wire (enum WireDtype) and the kernels that convert
 // between them and float32. Reductions always run in float32; bf16/f16 only
 // halve the bytes for bandwidth-bound sizes (round to nearest even, NaN kept).
+import { f16Table, f32BitsToBf16, f32BitsToF16 } from '@octoserve/numerics';
 import { WireDtype } from './frame-codec.js';
 
 export type WireFormat = 'f32' | 'bf16' | 'f16';
@@ -15,54 +16,6 @@ export function wireFormatName(dtype: number): string {
 
 export function bytesPerElement(dtype: number): number {
   return dtype === WireDtype.F32 ? 4 : 2;
-}
-
-// ------------------------------------------------------------ scalar conversions
-
-/** float32 bits → bfloat16 bits, round to nearest even. */
-export function f32BitsToBf16(bits: number): number {
-  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x0040) & 0xffff; // quiet NaN
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** float32 bits → IEEE binary16 bits, round to nearest even, overflow to ±inf. */
-export function f32BitsToF16(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const abs = bits & 0x7fffffff;
-  if (abs >= 0x7f800000) return sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 | ((abs >>> 13) & 0x3ff) : 0);
-  if (abs >= 0x477ff000) return sign | 0x7c00;            // ≥ 65520 rounds to inf
-  if (abs < 0x38800000) {                                  // below 2^-14: subnormal or zero
-    if (abs <= 0x33000000) return sign;                    // ≤ 2^-25 rounds to zero (tie to even)
-    const e = abs >>> 23;
-    const m = (abs & 0x7fffff) | 0x800000;
-    const shift = 126 - e;                                 // 14..24
-    const half = 1 << (shift - 1);
-    const rem = m & ((1 << shift) - 1);
-    let q = m >>> shift;
-    if (rem > half || (rem === half && (q & 1) === 1)) q++;
-    return sign | q;
-  }
-  const r = abs - 0x38000000;                              // rebias the exponent (127 → 15)
-  return sign | ((r + 0xfff + ((r >>> 13) & 1)) >>> 13);
-}
-
-let f16Table: Float32Array | undefined;
-
-/** binary16 bits → float32, via a 65536-entry table built on first use. */
-function f16ToF32Table(): Float32Array {
-  if (f16Table !== undefined) return f16Table;
-  const t = new Float32Array(65536);
-  const u = new Uint32Array(t.buffer);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const e = (h >>> 10) & 0x1f;
-    const m = h & 0x3ff;
-    if (e === 0) t[h] = (sign !== 0 ? -1 : 1) * m * 5.960464477539063e-8; // m * 2^-24, exact
-    else if (e === 31) u[h] = (sign | 0x7f800000 | (m << 13)) >>> 0;
-    else u[h] = (sign | ((e + 112) << 23) | (m << 13)) >>> 0;
-  }
-  f16Table = t;
-  return t;
 }
 
 // ------------------------------------------------------------ array kernels
@@ -90,7 +43,7 @@ export function roundTripInPlace(dtype: number, a: Float32Array, off: number, n:
   if (dtype === WireDtype.BF16) {
     for (let i = 0; i < n; i++) bits[i] = (f32BitsToBf16(bits[i] as number) << 16) >>> 0;
   } else {
-    const t = f16ToF32Table();
+    const t = f16Table();
     for (let i = 0; i < n; i++) a[off + i] = t[f32BitsToF16(bits[i] as number)] as number;
   }
 }
@@ -149,7 +102,7 @@ export function applyPayload(add: boolean, dst: Float32Array, at: number, payloa
     for (let i = 0; i < n; i++) dst[at + i] = (dst[at + i] as number) + (tmpF[i] as number);
     return;
   }
-  const t = f16ToF32Table();
+  const t = f16Table();
   if (!add) for (let i = 0; i < n; i++) dst[at + i] = t[h[i] as number] as number;
   else for (let i = 0; i < n; i++) dst[at + i] = (dst[at + i] as number) + (t[h[i] as number] as number);
 }

@@ -3,16 +3,14 @@
 // the tree; typical acceptance is reproducible from a seed; stops and limits land inside a step.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  ReferenceEngine, Sampler, Transformer, findTestModel, generate, loadGoldenCases, loadWeights, openLlama2c,
-  type GoldenCase, type TransformerWeights,
-} from '@octoserve/model';
+import { ReferenceEngine, Sampler, Transformer, generate, loadWeights, openLlama2c, type TransformerWeights } from '@octoserve/model';
 import type { MedusaHeads } from './heads.js';
 import { medusaGenerate } from './medusa-decode.js';
 import { chainChoices, MC_SIM_7B_63, STORIES260K_TREE } from './presets.js';
 import { ReferenceMedusaBackend } from './reference-backend.js';
 import { trainMedusaHeads } from './train.js';
 import { buildTree, type MedusaChoices } from './tree.js';
+import { findTestModel, loadGoldenCases, type GoldenCase } from '@octoserve/testkit';
 
 const STOP = [1, 2]; // llama2.c: BOS and EOS end a story
 

@@ -2,7 +2,7 @@
 // statistics, child logits and the inverse-CDF draw, for a prefill and a tree step.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { Transformer, argmax, findTestModel, loadWeights, openLlama2c, type TransformerWeights } from '@octoserve/model';
+import { Transformer, argmax, loadWeights, openLlama2c, type TransformerWeights } from '@octoserve/model';
 import { fillCandidates } from './candidates.js';
 import { applyHead, createHeadScratch, createMedusaHeads, type MedusaHeads } from './heads.js';
 import { createStepOutputs } from './medusa-backend.js';
@@ -10,6 +10,7 @@ import { ReferenceMedusaBackend } from './reference-backend.js';
 import { sampleFromLogits, writeSoftmaxStats } from './sample.js';
 import { argmaxAt, topKInto } from './top-k.js';
 import { buildTree } from './tree.js';
+import { findTestModel } from '@octoserve/testkit';
 
 test('topKInto: best first, lower ids first among equals; argmaxAt likewise', () => {
   const x = Float32Array.from([9, 1, 5, 7, 5, 9, -2, 7]);

@@ -2,13 +2,14 @@
 // hand-counted ranks, and a tiny training run that is deterministic and beats the untrained heads.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { findTestModel, loadWeights, openLlama2c, Transformer, type TransformerWeights } from '@octoserve/model';
+import { loadWeights, openLlama2c, Transformer, type TransformerWeights } from '@octoserve/model';
 import { Adam } from './adam.js';
 import { createHeadGrads, createHeadWork, headBackward, headForward } from './head-mlp.js';
 import { createMedusaHeads, type MedusaHeads } from './heads.js';
 import { designTree, expectedTokensPerStep } from './tree-design.js';
 import { generateDistillData } from './train-data.js';
 import { evaluateHeads, trainMedusaHeads } from './train.js';
+import { findTestModel } from '@octoserve/testkit';
 
 test('Adam minimises a quadratic, with the bias-corrected first step of size lr', () => {
   const x = new Float32Array([3, -2]);

@@ -13,7 +13,7 @@ import { findTokenizer, openCheckpoint, openModel } from './model-source.js';
 import { openSafetensors } from './safetensors.js';
 import { Sampler } from './sampling.js';
 import { SynthCheckpoint } from './synth.js';
-import { findTestModel } from './test-model.js';
+import { findTestModel } from '@octoserve/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'octoserve-errors-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

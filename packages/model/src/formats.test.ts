@@ -13,7 +13,7 @@ import { ReferenceEngine } from './engine.js';
 import { generate } from './generate.js';
 import { Sampler } from './sampling.js';
 import { SynthCheckpoint, type SynthShape } from './synth.js';
-import { findTestModel, loadGoldenCases } from './test-model.js';
+import { findTestModel, loadGoldenCases } from '@octoserve/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'octoserve-formats-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,9 +6,9 @@ import { openLlama2c } from './checkpoint-llama2c.js';
 import { ReferenceEngine } from './engine.js';
 import { generate } from './generate.js';
 import { Sampler } from './sampling.js';
-import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from './test-model.js';
 import type { Tokenizer } from './tokenizer.js';
 import { loadTokenizer } from './tokenizer-load.js';
+import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 /** The 5 largest logits, [[id, logit], ...] descending (lowest id first among equals). */
 function top5(logits: Float32Array): [number, number][] {

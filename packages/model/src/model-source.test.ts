@@ -7,7 +7,8 @@ import { after, describe, test } from 'node:test';
 import { writeHf } from './checkpoint-hf.js';
 import { openLlama2c } from './checkpoint-llama2c.js';
 import { defaultModelPath, findTokenizer, openCheckpoint, openModel, synthFallbackModel } from './model-source.js';
-import { cacheDir, findTestModel, sharedModelsDir } from './test-model.js';
+import { cacheDir, EMBEDDED_STORIES260K_DIR, STORIES260K } from './stories260k.js';
+import { findTestModel, sharedModelsDir } from '@octoserve/testkit';
 
 const dir = mkdtempSync(join(tmpdir(), 'octoserve-source-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,18 +74,44 @@ describe('the default model', () => {
     assert.equal(await withEnv({ OCTOSERVE_MODEL: model.modelPath }, () => defaultModelPath()), model.modelPath);
   });
 
-  test('then stories260K in the user cache ($XDG_CACHE_HOME/octoserve/models/stories260K)', async () => {
+  test('then the stories260K this package carries, checked against its sha256', async () => {
+    const path = await withEnv({ OCTOSERVE_MODEL: undefined, XDG_CACHE_HOME: join(dir, 'empty-cache') }, () =>
+      defaultModelPath({ log: () => assert.fail('no notice expected when the embedded model is there') }));
+    assert.equal(path, join(EMBEDDED_STORIES260K_DIR, STORIES260K.model.file));
+    const loaded = await openModel({ model: path });
+    assert.equal(loaded.tokenizer.encode('Once upon a time').join(' '), '1 403 407 261 378');
+    loaded.checkpoint.close();
+  });
+
+  test('then stories260K in the user cache ($XDG_CACHE_HOME/octoserve/models/stories260K), saying why in one line', async () => {
     const model = await findTestModel();
     const cache = join(dir, 'cache');
     const target = join(cache, 'octoserve', 'models', 'stories260K');
     mkdirSync(target, { recursive: true });
     copyFileSync(model.modelPath, join(target, 'stories260K.bin'));
     copyFileSync(model.tokenizerPath, join(target, 'tok512.bin'));
+    const lines: string[] = [];
     const path = await withEnv({ OCTOSERVE_MODEL: undefined, XDG_CACHE_HOME: cache }, async () => {
       assert.equal(cacheDir(), join(cache, 'octoserve'));
-      return defaultModelPath(() => assert.fail('no notice expected when the cache has the model'));
+      return defaultModelPath({ embeddedDir: join(dir, 'no-embedded-copy'), log: (l) => lines.push(l) });
     });
     assert.equal(path, join(target, 'stories260K.bin'));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /embedded stories260K is missing from .*no-embedded-copy; looking for stories260K in /);
+  });
+
+  test('an altered embedded copy is refused, not used', async () => {
+    const model = await findTestModel();
+    const altered = join(dir, 'altered');
+    mkdirSync(altered);
+    copyFileSync(model.tokenizerPath, join(altered, 'tok512.bin'));
+    copyFileSync(model.tokenizerPath, join(altered, 'stories260K.bin')); // right name, wrong bytes
+    const cache = join(dir, 'cache'); // filled by the test above
+    const lines: string[] = [];
+    const path = await withEnv({ OCTOSERVE_MODEL: undefined, XDG_CACHE_HOME: cache }, () =>
+      defaultModelPath({ embeddedDir: altered, log: (l) => lines.push(l) }));
+    assert.equal(path, join(cache, 'octoserve', 'models', 'stories260K', 'stories260K.bin'));
+    assert.match(lines[0] ?? '', /stories260K\.bin is altered \(sha256 /);
   });
 
   test('the synthetic fallback is a working model with a tokenizer', async () => {

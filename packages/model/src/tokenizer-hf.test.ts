@@ -3,8 +3,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TokenizerError } from './tokenizer.js';
-import { TINY, tempDirWith, tinyHfTokenizerJson } from './tokenizer-fixtures.js';
 import { HfTokenizer, loadHfTokenizer } from './tokenizer-hf.js';
+import { TINY, tempDirWith, tinyHfTokenizerJson } from '@octoserve/testkit';
 
 const CHATML =
   "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}" +

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TokenizerError } from './tokenizer.js';
-import { findSharedModels, llama2cBasePieces, llama2cTokenizerBytes } from './tokenizer-fixtures.js';
 import { Llama2cTokenizer, parseLlama2cTokenizer, type Llama2cVocab } from './tokenizer-llama2c.js';
+import { findSharedModels, llama2cBasePieces, llama2cTokenizerBytes } from '@octoserve/testkit';
 
 const models = findSharedModels();
 const tok512Bytes = readFileSync(join(models, 'stories260K', 'tok512.bin'));

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ModelError } from './errors.js';
 import { TokenizerError } from './tokenizer.js';
-import { findSharedModels, tempDirWith, tinyHfTokenizerJson } from './tokenizer-fixtures.js';
 import { loadTokenizer } from './tokenizer-load.js';
+import { findSharedModels, tempDirWith, tinyHfTokenizerJson } from '@octoserve/testkit';
 
 const models = findSharedModels();
 const tok512Path = join(models, 'stories260K', 'tok512.bin');

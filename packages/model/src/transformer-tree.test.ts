@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { openLlama2c } from './checkpoint-llama2c.js';
 import { ModelError } from './errors.js';
-import { findTestModel } from './test-model.js';
 import { createTreeOutput, Transformer } from './transformer.js';
 import { loadWeights, type TransformerWeights } from './weights.js';
+import { findTestModel } from '@octoserve/testkit';
 
 const PROMPT = [1, 403, 407, 261, 378]; // "Once upon a time"
 

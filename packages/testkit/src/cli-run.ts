@@ -2,8 +2,11 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** dist/main.js of this package. */
-export const MAIN_JS = fileURLToPath(new URL('../main.js', import.meta.url));
+/**
+ * The built CLI's dist/main.js, found through the workspace's @octoserve/cli at run time (not a
+ * dependency of this package, so that the CLI's own tests can use it).
+ */
+export const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.resolve('@octoserve/cli')));
 
 export interface CliResult {
   status: number | null;

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CollectiveTls } from './auth.js';
+import type { InternalTls } from '@octoserve/wire';
 
-export interface TestPki extends CollectiveTls {
+export interface TestPki extends InternalTls {
   /** The PEM files: ca.pem, leaf.pem, leaf.key. */
   files: { ca: string; cert: string; key: string };
   remove(): void;

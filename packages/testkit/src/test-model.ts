@@ -1,33 +1,15 @@
-// Where the real test model lives: the repository's shared/models, else the user cache, else a
-// one-time download. Tests of every package find stories260K through here; none of them skips.
+// Where the tests find the real model: stories260K and its goldens (greedy outputs of llama2.c's
+// run.c) in the shared/models folder beside the repository. A test that cannot find them fails
+// with a message that says where it looked; none skips.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { downloadVerified } from './download.js';
-import { ModelError } from './errors.js';
-
-/** stories260K on the Hugging Face hub, with the sha256 of each file. */
-export const STORIES260K = {
-  baseUrl: 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K',
-  model: { file: 'stories260K.bin', sha256: 'b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696' },
-  tokenizer: { file: 'tok512.bin', sha256: '037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312' },
-} as const;
 
 export interface TestModel {
   dir: string;
   modelPath: string; // stories260K.bin
   tokenizerPath: string; // tok512.bin
-  /** golden.json (only the shared copy has one). */
-  goldenPath: string | null;
-}
-
-/** `$XDG_CACHE_HOME/octoserve` (or ~/.cache/octoserve). */
-export function cacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME !== undefined && process.env.XDG_CACHE_HOME !== ''
-    ? process.env.XDG_CACHE_HOME
-    : join(homedir(), '.cache');
-  return join(base, 'octoserve');
+  goldenPath: string; // golden.json
 }
 
 /**
@@ -40,48 +22,35 @@ export function sharedModelsDir(): string | null {
   for (const start of starts) {
     for (let dir = resolve(start); ; dir = dirname(dir)) {
       const candidate = join(dir, 'shared', 'models');
-      if (existsSync(join(candidate, 'stories260K', STORIES260K.model.file))) return candidate;
+      if (existsSync(join(candidate, 'stories260K', 'stories260K.bin'))) return candidate;
       if (dirname(dir) === dir) break;
     }
   }
   return null;
 }
 
-function inDir(dir: string): TestModel | null {
-  const modelPath = join(dir, STORIES260K.model.file);
-  const tokenizerPath = join(dir, STORIES260K.tokenizer.file);
-  if (!existsSync(modelPath) || !existsSync(tokenizerPath)) return null;
-  const golden = join(dir, 'golden.json');
-  return { dir, modelPath, tokenizerPath, goldenPath: existsSync(golden) ? golden : null };
-}
-
-/** stories260K in the user cache, downloaded once if missing. */
-export async function cachedStories260K(): Promise<TestModel> {
-  const dir = join(cacheDir(), 'models', 'stories260K');
-  const cached = inDir(dir);
-  if (cached !== null) return cached;
-  for (const f of [STORIES260K.model, STORIES260K.tokenizer]) {
-    const dest = join(dir, f.file);
-    if (!existsSync(dest)) await downloadVerified(`${STORIES260K.baseUrl}/${f.file}`, dest, f.sha256);
+/** As sharedModelsDir, but throws (naming where it looked) when there is none. */
+export function findSharedModels(): string {
+  const found = sharedModelsDir();
+  if (found === null) {
+    throw new Error(`no shared/models/stories260K above ${process.cwd()} or ${dirname(fileURLToPath(import.meta.url))}: the tests need it`);
   }
-  return inDir(dir)!;
+  return found;
 }
 
-/** stories260K for tests: shared/models, else the user cache, else downloaded; throws if none works. */
+/** stories260K with its goldens; throws a clear error when any file is missing. */
 export async function findTestModel(): Promise<TestModel> {
-  const shared = sharedModelsDir();
-  if (shared !== null) {
-    const found = inDir(join(shared, 'stories260K'));
-    if (found !== null) return found;
+  const dir = join(findSharedModels(), 'stories260K');
+  const model: TestModel = {
+    dir,
+    modelPath: join(dir, 'stories260K.bin'),
+    tokenizerPath: join(dir, 'tok512.bin'),
+    goldenPath: join(dir, 'golden.json'),
+  };
+  for (const path of [model.modelPath, model.tokenizerPath, model.goldenPath]) {
+    if (!existsSync(path)) throw new Error(`stories260K is incomplete: no ${path}`);
   }
-  try {
-    return await cachedStories260K();
-  } catch (err) {
-    throw new ModelError(
-      `stories260K not found: no shared/models/stories260K above ${process.cwd()}, none in ${join(cacheDir(), 'models')}, ` +
-      `and the download failed (${(err as Error).message})`,
-    );
-  }
+  return model;
 }
 
 /** One case of stories260K/golden.json: greedy output of llama2.c run.c. */
@@ -98,10 +67,7 @@ export interface GoldenCase {
   first_logits_top5: [number, number][];
 }
 
-/** The golden cases beside `model`; throws if it has no golden.json. */
+/** The golden cases of `model`. */
 export function loadGoldenCases(model: TestModel): GoldenCase[] {
-  if (model.goldenPath === null) {
-    throw new ModelError(`no golden.json beside ${model.modelPath}: the golden tests need shared/models/stories260K`);
-  }
   return (JSON.parse(readFileSync(model.goldenPath, 'utf8')) as { cases: GoldenCase[] }).cases;
 }

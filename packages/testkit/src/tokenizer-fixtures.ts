@@ -1,21 +1,7 @@
-// Test inputs for the tokenizer tests: the shared model files, and small tokenizer files
-// built in memory (llama2.c layout, HF tokenizer.json).
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+// Test inputs for the tokenizer tests: small tokenizer files built in memory (llama2.c layout, HF tokenizer.json).
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** The shared/models directory, found by walking up from this file. */
-export function findSharedModels(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'shared', 'models');
-    if (existsSync(join(candidate, 'stories260K'))) return candidate;
-    if (dirname(dir) === dir) {
-      throw new Error(`no shared/models/stories260K in ${start} or any directory above it; the tokenizer tests need it`);
-    }
-  }
-}
+import { join } from 'node:path';
 
 /** A llama2.c tokenizer file: int32 max_token_length, then per piece float32 score, int32 len, bytes. */
 export function llama2cTokenizerBytes(entries: readonly (readonly [piece: string | Uint8Array, score: number])[]): Uint8Array {
