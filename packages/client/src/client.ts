@@ -2,7 +2,7 @@
 // deadlines on every call, idle timeouts on streams, AbortSignals, and OctoserveError for failures.
 import * as grpc from '@grpc/grpc-js';
 import {
-  adminServices, inferenceServices, PUBLIC_CHANNEL_OPTIONS,
+  adminServices, callUnary, inferenceServices, PUBLIC_CHANNEL_OPTIONS, type UnaryMethod,
   type AdminClient, type ClusterStatusReply__Output, type Completion__Output, type DrainReply__Output, type GenerateEvent__Output,
   type GenerateRequest, type InferenceClient, type Job__Output, type ListJobsReply__Output, type ListJobsRequest, type ResumeReply__Output,
   type SubmitJobReply__Output, type SubmitJobRequest, type TokenChunk__Output,
@@ -54,7 +54,6 @@ export interface ListJobsOptions {
   pageToken?: string;
 }
 
-type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
 export class OctoserveClient {
   readonly address: string;
@@ -187,22 +186,9 @@ export class OctoserveClient {
   private cancelled = (): OctoserveError => new OctoserveError(grpc.status.CANCELLED, 'cancelled by the caller', this.address);
 
   /** One unary call: deadline `opts.deadlineMs` (or the client's) plus `extraMs`, cancelled by `opts.signal`. */
-  private unary<Req, Res>(invoke: Unary<Req, Res>, req: Req, opts: CallOptions, extraMs = 0): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      const { signal } = opts;
-      if (signal?.aborted === true) { reject(this.cancelled()); return; }
-      let call: grpc.ClientUnaryCall | undefined;
-      let aborted = false;
-      const onAbort = (): void => { aborted = true; call?.cancel(); };
-      const deadline = Date.now() + (opts.deadlineMs ?? this.deadlineMs) + extraMs;
-      call = invoke(req, this.callMetadata(), { deadline }, (err, value) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err !== null) reject(aborted ? this.cancelled() : this.toError(err));
-        else if (value === undefined) reject(new OctoserveError(grpc.status.INTERNAL, 'the reply was empty', this.address));
-        else resolve(value);
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+  private unary<Req, Res>(invoke: UnaryMethod<Req, Res>, req: Req, opts: CallOptions, extraMs = 0): Promise<Res> {
+    return callUnary(invoke, req, { deadlineMs: (opts.deadlineMs ?? this.deadlineMs) + extraMs, metadata: this.callMetadata(), signal: opts.signal })
+      .catch((err: unknown) => { throw this.toError(err); });
   }
 
   /** One server stream, with the idle timeout and (when asked) an overall deadline. */

@@ -1,5 +1,7 @@
-// The client's one error: a gRPC status code and one line a person can act on.
+// The client's one error: the RPC edge's RpcError with the cluster's address, in one line a
+// person can act on.
 import * as grpc from '@grpc/grpc-js';
+import { RpcError, statusName } from '@octoserve/wire';
 
 /** What to do when the cluster does not answer at all. */
 const NOT_ANSWERING_HINT = 'is `octoserve launch` running? set --cluster or $OCTOSERVE_CLUSTER';
@@ -8,10 +10,8 @@ const NOT_ANSWERING_HINT = 'is `octoserve launch` running? set --cluster or $OCT
  * A failed call to the cluster. `message` is `${codeName}: ${details} (${address})`; the address
  * is left off when `details` already names it.
  */
-export class OctoserveError extends Error {
+export class OctoserveError extends RpcError {
   override name = 'OctoserveError';
-  /** A grpc.status code. */
-  readonly code: number;
   /** The code's name, e.g. 'INVALID_ARGUMENT'. */
   readonly codeName: string;
   readonly details: string;
@@ -21,18 +21,11 @@ export class OctoserveError extends Error {
   constructor(code: number, details: string, address: string) {
     const codeName = statusName(code);
     const oneLine = details.replace(/\s+/g, ' ').trim() || '(no details)';
-    super(`${codeName}: ${oneLine}${oneLine.includes(address) ? '' : ` (${address})`}`);
-    this.code = code;
+    super(code, `${codeName}: ${oneLine}${oneLine.includes(address) ? '' : ` (${address})`}`);
     this.codeName = codeName;
     this.details = oneLine;
     this.address = address;
   }
-}
-
-/** 'NOT_FOUND' for 5; `CODE_42` for a code grpc-js does not know. */
-export function statusName(code: number): string {
-  const name = (grpc.status as unknown as Record<number, string | undefined>)[code];
-  return name ?? `CODE_${code}`;
 }
 
 /** The cluster at `address` never answered: `cause` is why the connection failed, if known. */
@@ -49,10 +42,6 @@ function connectCause(code: number, details: string): string {
   return details.replace(/\s+/g, ' ').trim() || 'no connection';
 }
 
-function isServiceError(err: unknown): err is grpc.ServiceError {
-  return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number' && typeof (err as Partial<grpc.ServiceError>).details === 'string';
-}
-
 /**
  * Any failure of a call as an OctoserveError. `connected` tells whether the channel was
  * connected when the call failed: UNAVAILABLE or DEADLINE_EXCEEDED without a connection means
@@ -60,10 +49,11 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
  */
 export function toOctoserveError(err: unknown, address: string, connected: boolean): OctoserveError {
   if (err instanceof OctoserveError) return err;
-  if (!isServiceError(err)) return new OctoserveError(grpc.status.UNKNOWN, err instanceof Error ? err.message : String(err), address);
-  const { code, details } = err;
+  const { code, message } = RpcError.from(err, grpc.status.UNKNOWN);
   if (!connected && (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED)) {
-    return notAnswering(code, address, connectCause(code, details));
+    return notAnswering(code, address, connectCause(code, message));
   }
-  return new OctoserveError(code, details, address);
+  return new OctoserveError(code, message, address);
 }
+
+export { statusName };

@@ -9,7 +9,7 @@ import type { KeepSlots, MedusaBackend, MedusaStepOutputs, TypicalStepOutputs } 
 import { Rng } from '@octoserve/model';
 import type { SequenceStep } from '@octoserve/wire';
 import type { ClusterStep, StepRunner } from './cluster.js';
-import { StepTimings } from './cluster-source.js';
+import { StepTimings } from './step-timings.js';
 import { mergedArgmax, mergedHeadTopK, mergedPicked, mergedSample, mergedSoftmaxStats } from './merge.js';
 
 export class ClusterMedusaBackend implements MedusaBackend {
@@ -25,6 +25,8 @@ export class ClusterMedusaBackend implements MedusaBackend {
   private readonly uniformRows: Float32Array;  // [maxTokens] the workers' per-row uniforms
   private readonly childIds: Uint32Array;      // [maxTokens, maxPicked] children's tokens per row
   private readonly childCount: Int32Array;     // [maxTokens]
+  /** The top-k merge's cursor, one slot per rank. */
+  private mergeCursor = new Int32Array(0);
 
   constructor(private readonly cluster: StepRunner, readonly sequenceId: number, seed = 0) {
     this.maxSeqLen = cluster.config.maxSeqLen;
@@ -119,11 +121,12 @@ export class ClusterMedusaBackend implements MedusaBackend {
       this.fillTypical(step, firstRow, rowsOut, mask !== undefined, out.typical);
       this.last = { step, firstRow, invTemperature: 1 / out.typical.temperature };
     }
+    if (this.mergeCursor.length < step.ranks.length) this.mergeCursor = new Int32Array(step.ranks.length);
     for (let r = 0; r < rowsOut; r++) {
       const row = firstRow + r;
       out.baseArgmax[r] = mergedArgmax(step.ranks, row).id;
       for (let h = 0; h < out.numHeads; h++) {
-        mergedHeadTopK(step.ranks, row, h, this.numHeads, localK, out.topK, out.headTopK, (r * out.numHeads + h) * out.topK);
+        mergedHeadTopK(step.ranks, row, h, this.numHeads, localK, out.topK, out.headTopK, (r * out.numHeads + h) * out.topK, this.mergeCursor);
       }
     }
   }

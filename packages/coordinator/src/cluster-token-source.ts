@@ -21,6 +21,8 @@ export interface ClusterSampling {
 export class ClusterTokenSource implements TokenSource {
   readonly maxSeqLen: number;
   readonly timings = new StepTimings();
+  /** The top-k merge's cursor, one slot per rank. */
+  private mergeCursor = new Int32Array(0);
   private started = false;
   private readonly sampler: Sampler | undefined;
   private readonly k: number;
@@ -72,7 +74,8 @@ export class ClusterTokenSource implements TokenSource {
     const row = rows - 1;
     if (this.rng !== undefined) return mergedSample(last.ranks, row, 1 / this.sampling.temperature, this.rng.nextFloat());
     if (this.sampler === undefined) return mergedArgmax(last.ranks, row).id;
-    mergedTopK(last.ranks, row, this.k, this.cluster.options.topK, this.candIds, this.candLogits);
+    if (this.mergeCursor.length < last.ranks.length) this.mergeCursor = new Int32Array(last.ranks.length);
+    mergedTopK(last.ranks, row, this.k, this.cluster.options.topK, this.candIds, this.candLogits, this.mergeCursor);
     return this.candIds[this.sampler.sample(this.candLogits)] as number;
   }
 }

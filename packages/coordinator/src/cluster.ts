@@ -2,19 +2,17 @@
 // one step at a time sent to every rank and merged.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { openCheckpoint, readShardSlices } from '@octoserve/model';
+import { openCheckpoint } from '@octoserve/model';
 import type { ModelConfig } from '@octoserve/model';
-import { INTERNAL_SERVER_OPTIONS, internalServerCredentials, workerServices, guardRequests } from '@octoserve/wire';
-import type { InternalTls, HealthReply__Output, LoadShardRequest, SequenceStep, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
+import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, readShardSlices, workerServices } from '@octoserve/wire';
+import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, SequenceStep, ShardAssignment, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
 import { LocalWorkers } from './local-launcher.js';
-import { floatsOf, uint32sOf } from './merge.js';
-import type { RankRows } from './merge.js';
 import { Registry } from './registry.js';
 import type { Registration } from './registry.js';
 import { planShards } from './sharding.js';
-import type { RankShard, ShardPlan } from './sharding.js';
+import type { ShardPlan } from './sharding.js';
 import { RankClient, WorkerCallError } from './worker-client.js';
 
 export interface ClusterOptions {
@@ -89,14 +87,6 @@ function bind(server: grpc.Server, address: string, tls: InternalTls | undefined
     (err, port) => (err ? reject(new ClusterError(`cannot listen on ${address}: ${err.message}`)) : resolve(port))));
 }
 
-function decodeRows(r: StepReply__Output): RankRows {
-  return {
-    max: floatsOf(r.max), argmax: uint32sOf(r.argmax), topkValues: floatsOf(r.topkValues), topkIds: uint32sOf(r.topkIds),
-    sumexp: floatsOf(r.sumexp), sumexpLogit: floatsOf(r.sumexpLogit), picked: floatsOf(r.picked),
-    sample: uint32sOf(r.sample), medusaValues: floatsOf(r.medusaTopkValues), medusaIds: uint32sOf(r.medusaTopkIds),
-  };
-}
-
 const CHUNK_BYTES = 1 << 20;
 /** How long a failure waits for a local worker's exit report, the most telling reason. */
 const EXIT_REPORT_MS = 250;
@@ -106,7 +96,7 @@ function* chain<T>(...parts: Iterable<T>[]): Generator<T> {
 }
 
 /** The UploadShard messages of one rank: the load request, then its slices in 1 MiB chunks. */
-function* uploadMessages(modelPath: string, shard: RankShard, load: LoadShardRequest, heads: MedusaHeads | undefined): Generator<UploadShardMessage> {
+function* uploadMessages(modelPath: string, shard: ShardAssignment, load: LoadShardRequest, heads: MedusaHeads | undefined): Generator<UploadShardMessage> {
   yield { load };
   const ckpt = openCheckpoint(modelPath);
   try {
@@ -185,15 +175,15 @@ export class Cluster implements ServedCluster {
       }, startTimeout)))]);
       const options = {
         topK: opts.topK ?? 64, maxPicked: opts.maxPicked ?? 1, maxTokensPerStep: opts.maxTokensPerStep ?? 64,
-        stepTimeoutMs: opts.stepTimeoutMs ?? 5_000, maxSequences: opts.maxSequences ?? 4,
+        stepTimeoutMs: opts.stepTimeoutMs ?? 5_000, maxSequences: opts.maxSequences ?? DEFAULT_MAX_SEQUENCES,
       };
       const t0 = performance.now();
       let loaded = 0;
       await Promise.race([exited, Promise.all(clients.map((c) => {
-        const shard = plan.ranks[c.rank] as RankShard;
+        const shard = plan.ranks[c.rank] as ShardAssignment;
         const load: LoadShardRequest = {
           modelPath: opts.loadMode === 'upload' ? '' : opts.modelPath, configJson: JSON.stringify(config),
-          shard: { ...shard, tp: opts.tp }, maxTokensPerStep: options.maxTokensPerStep, topK: options.topK,
+          shard, maxTokensPerStep: options.maxTokensPerStep, topK: options.topK,
           maxPicked: options.maxPicked, maxSequences: options.maxSequences, threads: opts.threads ?? 1,
           medusaPath: opts.loadMode === 'upload' ? '' : opts.medusa?.path ?? '', medusaHeads: heads?.numHeads ?? 0,
           medusaLayers: heads?.numLayers ?? 0, medusaTopK: opts.medusa?.topK ?? 0,
@@ -246,7 +236,7 @@ export class Cluster implements ServedCluster {
     try {
       const replies = await Promise.race([Promise.all(this.clients.map((c) => c.step(req))), deadline]);
       return {
-        ranks: replies.map(decodeRows), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
+        ranks: replies.map(decodeStepReply), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
         allReduces: replies[0]?.allreduces ?? 0, wallMs: performance.now() - t0,
       };
     } catch (err) {

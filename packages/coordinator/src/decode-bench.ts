@@ -5,8 +5,9 @@ import { generateFrom } from '@octoserve/model';
 import type { GenerateResult } from '@octoserve/model';
 import type { Cluster } from './cluster.js';
 import { ClusterMedusaBackend } from './cluster-medusa.js';
-import { ClusterTokenSource, StepTimings, percentile } from './cluster-source.js';
-import type { RankTotals } from './cluster-source.js';
+import { ClusterTokenSource } from './cluster-token-source.js';
+import { StepTimings, percentile } from './step-timings.js';
+import type { RankTotals } from './step-timings.js';
 
 export interface DecodeBenchRun {
   label: string;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergedArgmax, mergedSample, mergedSoftmaxStats, mergedTopK } from './merge.js';
-import type { RankRows } from './merge.js';
+import type { RankRows } from '@octoserve/wire';
 
 /** One rank holding `logits` as its vocabulary rows starting at global id `start` (one row). */
 function rank(logits: number[], start: number, invT = 1, localSample = 0): RankRows {

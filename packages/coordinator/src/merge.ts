@@ -1,30 +1,7 @@
 // Merges the ranks' vocabulary-parallel answers for each row into what the decode
 // loop needs: global argmax, top-k, log-sum-exp and entropy (exact across shards),
 // and the logits of named tokens. No rank ever ships full logits.
-
-/** One rank's answer for all rows of a step (worker.proto StepReply, decoded). */
-export interface RankRows {
-  max: Float32Array;          // [rows]
-  argmax: Uint32Array;        // [rows] global ids
-  topkValues: Float32Array;   // [rows, k]
-  topkIds: Uint32Array;       // [rows, k]
-  sumexp: Float32Array;       // [rows] Σ exp(s − s_max) over this rank's rows, s = logit / temperature
-  sumexpLogit: Float32Array;  // [rows] Σ exp(s − s_max)·s
-  picked: Float32Array;       // [rows, maxPicked], NaN where another rank owns the id
-  sample: Uint32Array;        // [rows] a draw from softmax(l/T) over this rank's rows
-  medusaValues: Float32Array; // [rows, heads, medusaTopK] (empty without Medusa heads)
-  medusaIds: Uint32Array;     // [rows, heads, medusaTopK] global ids
-}
-
-/** Little-endian views of a reply's bytes fields (copied when unaligned: Buffer.slice would share the pool). */
-export function floatsOf(bytes: Uint8Array): Float32Array {
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
-  return new Float32Array(new Uint8Array(bytes).buffer);
-}
-export function uint32sOf(bytes: Uint8Array): Uint32Array {
-  if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
-  return new Uint32Array(new Uint8Array(bytes).buffer);
-}
+import type { RankRows } from '@octoserve/wire';
 
 /** Global argmax of `row`: the largest logit, the lowest id among equals (as a single process would pick). */
 export function mergedArgmax(ranks: readonly RankRows[], row: number): { id: number; logit: number } {
@@ -88,19 +65,25 @@ function mergeSorted(
 }
 const baseLists = (r: RankRows): [Float32Array, Uint32Array] => [r.topkValues, r.topkIds];
 const medusaLists = (r: RankRows): [Float32Array, Uint32Array] => [r.medusaValues, r.medusaIds];
-const scratchCursor = new Int32Array(64);
 
 /**
  * The k best (logit, id) of `row` across ranks into `outIds`/`outLogits`, by logit
- * descending then id ascending; k ≤ each rank's top-k.
+ * descending then id ascending; k ≤ each rank's top-k. `cursor` (one slot per rank) is the
+ * caller's scratch, so a decode loop allocates nothing per step.
  */
-export function mergedTopK(ranks: readonly RankRows[], row: number, k: number, localK: number, outIds: Uint32Array, outLogits: Float32Array): void {
-  mergeSorted(ranks, baseLists, row * localK, localK, k, outIds, outLogits, 0, scratchCursor);
+export function mergedTopK(
+  ranks: readonly RankRows[], row: number, k: number, localK: number, outIds: Uint32Array, outLogits: Float32Array,
+  cursor: Int32Array = new Int32Array(ranks.length),
+): void {
+  mergeSorted(ranks, baseLists, row * localK, localK, k, outIds, outLogits, 0, cursor);
 }
 
 /** Medusa head `head`'s k best token ids at `row` across ranks into out[outOffset, outOffset + k). */
-export function mergedHeadTopK(ranks: readonly RankRows[], row: number, head: number, heads: number, localK: number, k: number, out: Int32Array, outOffset: number): void {
-  mergeSorted(ranks, medusaLists, (row * heads + head) * localK, localK, k, out, undefined, outOffset, scratchCursor);
+export function mergedHeadTopK(
+  ranks: readonly RankRows[], row: number, head: number, heads: number, localK: number, k: number, out: Int32Array, outOffset: number,
+  cursor: Int32Array = new Int32Array(ranks.length),
+): void {
+  mergeSorted(ranks, medusaLists, (row * heads + head) * localK, localK, k, out, undefined, outOffset, cursor);
 }
 
 /**

@@ -6,6 +6,8 @@
 // split. KV heads are split when there are at least as many as ranks and
 // replicated otherwise, as vLLM's QKVParallelLinear does.
 
+import type { Range, ShardAssignment } from '@octoserve/wire';
+
 /** The sizes the plan depends on. */
 export interface ShardableShape {
   dim: number;
@@ -15,23 +17,9 @@ export interface ShardableShape {
   vocabSize: number;
 }
 
-/** A half-open range [start, end). */
-export interface Range {
-  start: number;
-  end: number;
-}
-
-export interface RankShard {
-  rank: number;
-  heads: Range;      // query heads
-  kvHeads: Range;    // KV heads held (replicas when tp > nKvHeads)
-  hidden: Range;     // FFN rows of w1/w3, columns of w2
-  vocab: Range;      // LM head rows
-}
-
 export interface ShardPlan {
   tp: number;
-  ranks: RankShard[];
+  ranks: ShardAssignment[];
 }
 
 export class ShardingError extends Error {
@@ -77,11 +65,12 @@ export function planShards(s: ShardableShape, tp: number): ShardPlan {
   const headsPerRank = s.nHeads / tp;
   const hidden = splitEvenly(s.hiddenDim, tp);
   const vocab = splitEvenly(s.vocabSize, tp);
-  const ranks = Array.from({ length: tp }, (_, rank): RankShard => {
+  const ranks = Array.from({ length: tp }, (_, rank): ShardAssignment => {
     const kvStart = s.nKvHeads >= tp ? rank * (s.nKvHeads / tp) : Math.floor((rank * s.nKvHeads) / tp);
     const kvCount = s.nKvHeads >= tp ? s.nKvHeads / tp : 1;
     return {
       rank,
+      tp,
       heads: { start: rank * headsPerRank, end: (rank + 1) * headsPerRank },
       kvHeads: { start: kvStart, end: kvStart + kvCount },
       hidden: hidden[rank] as Range,

@@ -3,17 +3,17 @@
 // the cluster token (an interceptor puts it into the metadata), over mutual TLS
 // when the cluster has certificates.
 import * as grpc from '@grpc/grpc-js';
-import { INTERNAL_CHANNEL_OPTIONS, internalChannelCredentials, internalClientOptions, workerServices } from '@octoserve/wire';
+import { callUnary, COMMUNICATOR_METADATA, INTERNAL_CHANNEL_OPTIONS, internalChannelCredentials, internalClientOptions, RpcError, workerServices, type UnaryMethod } from '@octoserve/wire';
 import type {
   HealthReply__Output, InternalSecurity, InitCommunicatorRequest, LoadShardReply__Output, LoadShardRequest,
   StepReply__Output, StepRequest, UploadShardMessage, WorkerClient,
 } from '@octoserve/wire';
 
 /** A failed call to one rank, with the rank and address in the message. */
-export class WorkerCallError extends Error {
+export class WorkerCallError extends RpcError {
   override name = 'WorkerCallError';
-  constructor(readonly rank: number, readonly code: grpc.status, message: string) {
-    super(message);
+  constructor(readonly rank: number, code: grpc.status, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 
@@ -28,20 +28,13 @@ export class RankClient {
     this.client = new Worker(address, internalChannelCredentials(security.tls), internalClientOptions(INTERNAL_CHANNEL_OPTIONS, security)) as unknown as WorkerClient;
   }
 
-  private fail(what: string, err: grpc.ServiceError | Error): WorkerCallError {
-    const code = 'code' in err && typeof err.code === 'number' ? err.code : grpc.status.UNAVAILABLE;
-    const details = 'details' in err && typeof err.details === 'string' && err.details !== '' ? err.details : err.message;
-    return new WorkerCallError(this.rank, code, `rank ${this.rank} (${this.address}): ${what} failed: ${details}`);
+  private fail(what: string, err: unknown): WorkerCallError {
+    const e = RpcError.from(err, grpc.status.UNAVAILABLE);
+    return new WorkerCallError(this.rank, e.code, `rank ${this.rank} (${this.address}): ${what} failed: ${e.message}`, { cause: err });
   }
 
-  private unary<Req, Res>(what: string, method: (req: Req, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req, timeoutMs: number): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      method.call(this.client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err !== null) reject(this.fail(what, err));
-        else if (res === undefined) reject(this.fail(what, new Error('empty reply')));
-        else resolve(res);
-      });
-    });
+  private unary<Req, Res>(what: string, method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+    return callUnary(method.bind(this.client), req, { deadlineMs: timeoutMs }).catch((err: unknown) => { throw this.fail(what, err); });
   }
 
   initCommunicator(req: InitCommunicatorRequest, timeoutMs: number): Promise<unknown> {
@@ -80,7 +73,7 @@ export class RankClient {
   /** Opens the step stream of communicator `communicatorId`: the workers' lifeline (they exit when it ends). */
   openSteps(communicatorId: string): void {
     const md = new grpc.Metadata();
-    md.set('x-octoserve-communicator', communicatorId);
+    md.set(COMMUNICATOR_METADATA, communicatorId);
     const stream = this.client.Steps(md);
     stream.on('data', (reply: StepReply__Output) => this.waiting.shift()?.resolve(reply));
     stream.on('error', (err: grpc.ServiceError) => this.abort(this.fail('step stream', err)));

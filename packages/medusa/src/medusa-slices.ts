@@ -4,10 +4,10 @@
 // coordinator streaming them produce the same thing.
 //   medusa.{h}.{l}.w  [dim, dim]     medusa.{h}.{l}.b  [1, dim]
 //   medusa.{h}.out    [vocab, dim]   (absent when the head uses the base LM head)
-import type { ShardSlice, SliceRange } from '@octoserve/model';
+import type { Range, ShardSlice } from '@octoserve/wire';
 import type { MedusaHeads } from './heads.js';
 
-export function* medusaShardSlices(heads: MedusaHeads, vocab: SliceRange): Generator<ShardSlice> {
+export function* medusaShardSlices(heads: MedusaHeads, vocab: Range): Generator<ShardSlice> {
   const d = heads.dim;
   for (let h = 0; h < heads.numHeads; h++) {
     for (let l = 0; l < heads.numLayers; l++) {

@@ -2,7 +2,7 @@ export {
   workerServices, inferenceServices, adminServices, PROTO_ROOT, INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS,
   PUBLIC_MAX_MESSAGE_BYTES, PUBLIC_SERVER_OPTIONS, PUBLIC_CHANNEL_OPTIONS,
 } from './services.js';
-export { guardRequests, requestProblem, invalidUtf8Field, REQUEST_PROBLEM, limitDetails, MAX_STATUS_DETAILS } from './request-guard.js';
+export { guardRequests, requestProblem, checkDecoded, invalidUtf8Field, REQUEST_PROBLEM, limitDetails, MAX_STATUS_DETAILS } from './request-guard.js';
 export {
   CLUSTER_TOKEN_METADATA, tokenMatches, tokenRefusal, internalServerCredentials, internalChannelCredentials,
   sendClusterToken, requireClusterToken, internalServerOptions, internalClientOptions,
@@ -15,7 +15,6 @@ export type { StepReply, StepReply__Output } from './gen/octoserve/v1/StepReply.
 export type { SequenceStep, SequenceStep__Output } from './gen/octoserve/v1/SequenceStep.js';
 export type { LoadShardRequest, LoadShardRequest__Output } from './gen/octoserve/v1/LoadShardRequest.js';
 export type { LoadShardReply, LoadShardReply__Output } from './gen/octoserve/v1/LoadShardReply.js';
-export type { ShardAssignment, ShardAssignment__Output } from './gen/octoserve/v1/ShardAssignment.js';
 export type { RegisterRequest, RegisterRequest__Output } from './gen/octoserve/v1/RegisterRequest.js';
 export type { RegisterReply, RegisterReply__Output } from './gen/octoserve/v1/RegisterReply.js';
 export type { InitCommunicatorRequest, InitCommunicatorRequest__Output } from './gen/octoserve/v1/InitCommunicatorRequest.js';
@@ -51,3 +50,7 @@ export type { ResumeReply, ResumeReply__Output } from './gen/octoserve/v1/Resume
 export type { ShutdownRequest, ShutdownRequest__Output } from './gen/octoserve/v1/ShutdownRequest.js';
 export type { ShutdownReply, ShutdownReply__Output } from './gen/octoserve/v1/ShutdownReply.js';
 export type { HealthRequest, HealthRequest__Output } from './gen/octoserve/v1/HealthRequest.js';
+export { RpcError, statusName, isServiceError, unaryHandler, serverStreamingHandler, callUnary, type ToRpcError, type UnaryMethod, type CallUnaryOptions } from './rpc-error.js';
+export { shardLayout, readShardSlices, rangeSize, type Range, type ShardAssignment, type ShardDims, type SliceSpec, type SliceBlock, type ShardSlice, type BlockReader } from './shard-layout.js';
+export { encodeStepReply, decodeStepReply, float32View, uint32View, type LocalStepRows, type RankRows, type StepReplyTimings } from './step-reply.js';
+export { COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES } from './defaults.js';

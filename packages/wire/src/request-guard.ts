@@ -4,8 +4,9 @@
 // grpc-js, so the handler can answer INVALID_ARGUMENT with a line that names the field.
 import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
+import { RpcError } from './rpc-error.js';
 import { PROTO_ROOT } from './services.js';
 
 /** Set on a decoded request whose bytes were not acceptable; the value says why. */
@@ -14,6 +15,13 @@ export const REQUEST_PROBLEM = Symbol('octoserve.requestProblem');
 /** The request's problem, if its guard found one. */
 export function requestProblem(req: object): string | undefined {
   return (req as { [REQUEST_PROBLEM]?: string })[REQUEST_PROBLEM];
+}
+
+/** `req`, unless its guard marked it: then INVALID_ARGUMENT with the problem. */
+export function checkDecoded<T extends object>(req: T): T {
+  const problem = requestProblem(req);
+  if (problem !== undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, problem);
+  return req;
 }
 
 function loadTypes(file: string): protobuf.Root {

@@ -1,29 +1,15 @@
 // Turns one rank's named slices (from its own checkpoint read, or streamed by the
 // coordinator) into the weights its segments are built from.
-import type { ModelConfig, ShardSlice } from '@octoserve/model';
+import type { ModelConfig } from '@octoserve/model';
+import { rangeSize as size, shardLayout, type ShardAssignment, type ShardSlice } from '@octoserve/wire';
 import type { LayerShardWeights, MedusaShardWeights, SegmentShape } from './onnx/segments.js';
 import type { ShardWeights } from './shard-runtime.js';
 
-export interface Range {
-  start: number;
-  end: number;
-}
-
-/** What the coordinator's plan gives this rank (worker.proto ShardAssignment). */
-export interface ShardAssignment {
-  rank: number;
-  tp: number;
-  heads: Range;
-  kvHeads: Range;
-  hidden: Range;
-  vocab: Range;
-}
+export type { Range, ShardAssignment } from '@octoserve/wire';
 
 export class ShardLoadError extends Error {
   override name = 'ShardLoadError';
 }
-
-const size = (r: Range): number => r.end - r.start;
 
 /** The segment sizes of this rank's shard. */
 export function segmentShape(config: ModelConfig, shard: ShardAssignment, maxSeq: number): SegmentShape {
@@ -33,20 +19,9 @@ export function segmentShape(config: ModelConfig, shard: ShardAssignment, maxSeq
   };
 }
 
-/** The float count each slice must have, by name (see @octoserve/model shard-slices). */
+/** The float count each slice must have, by name (@octoserve/wire's shard layout). */
 function expectedSizes(config: ModelConfig, shard: ShardAssignment): Map<string, number> {
-  const { dim, headDim: hd, vocabSize } = config;
-  const sizes = new Map<string, number>([['tok_embeddings', vocabSize * dim], ['norm', dim], ['output', size(shard.vocab) * dim]]);
-  for (let l = 0; l < config.nLayers; l++) {
-    const p = `layers.${l}.`;
-    sizes.set(`${p}attention_norm`, dim);
-    sizes.set(`${p}wqkv`, (size(shard.heads) + 2 * size(shard.kvHeads)) * hd * dim);
-    sizes.set(`${p}wo`, dim * size(shard.heads) * hd);
-    sizes.set(`${p}ffn_norm`, dim);
-    sizes.set(`${p}w13`, 2 * size(shard.hidden) * dim);
-    sizes.set(`${p}w2`, dim * size(shard.hidden));
-  }
-  return sizes;
+  return new Map(shardLayout(config, shard).map((s) => [s.name, s.shape[0] * s.shape[1]]));
 }
 
 /** Medusa heads on this rank: how many, their residual layers, and the top-k each returns. */

@@ -1,47 +1,28 @@
 // The Worker gRPC service of one rank: communicator, shard, step stream, caches.
 import * as grpc from '@grpc/grpc-js';
-import { Communicator, Endpoint } from '@octoserve/collectives';
-import { openCheckpoint, readShardSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
-import type { ModelConfig, ModelParams, ShardSlice } from '@octoserve/model';
+import { CollectiveError, Communicator, Endpoint } from '@octoserve/collectives';
+import { ModelError, openCheckpoint, resolveConfig, ropeFrequencies } from '@octoserve/model';
+import type { ModelConfig, ModelParams } from '@octoserve/model';
 import type {
   HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
-import { limitDetails, requestProblem } from '@octoserve/wire';
+import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, readShardSlices, RpcError, uint32View, type ShardAssignment, type ShardSlice } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
-import { assembleShard, segmentShape } from './shard-loader.js';
-import type { ShardAssignment } from './shard-loader.js';
+import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
 import type { SequenceStep } from './shard-runtime.js';
-import { StepInputError, checkSequence, encodeReply, floats, localPicked, uint32s } from './step-codec.js';
+import { checkSequence, invalidStep, localPicked } from './step-codec.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
 const MAX_SLICE_FLOATS = 2 ** 28;
 
-/** A request the guard marked (undecodable bytes, a string that is not UTF-8) is refused here. */
-function checkDecoded<T extends object>(req: T): T {
-  const problem = requestProblem(req);
-  if (problem !== undefined) throw new WorkerError(grpc.status.INVALID_ARGUMENT, problem);
-  return req;
-}
-
-/** An error carrying the gRPC status it is answered with. */
-export class WorkerError extends Error {
-  override name = 'WorkerError';
-  constructor(readonly code: grpc.status, message: string) {
-    super(message);
-  }
-}
-
-function statusOf(err: unknown): grpc.ServiceError {
-  const message = err instanceof Error ? err.message : String(err);
-  const code = err instanceof WorkerError ? err.code
-    : err instanceof StepInputError ? grpc.status.INVALID_ARGUMENT
-    : err instanceof Error && err.name === 'CollectiveError' ? grpc.status.UNAVAILABLE
-    : err instanceof Error && (err.name === 'ModelError' || err.name === 'ShardLoadError') ? grpc.status.FAILED_PRECONDITION
-    : grpc.status.INTERNAL;
-  return Object.assign(new Error(message), { code, details: limitDetails(message), metadata: new grpc.Metadata() });
+/** What the coordinator is told about `err`: a dead peer is UNAVAILABLE, a bad checkpoint or shard FAILED_PRECONDITION. */
+function workerError(err: unknown): RpcError {
+  if (err instanceof CollectiveError) return new RpcError(grpc.status.UNAVAILABLE, err.message, { cause: err });
+  if (err instanceof ModelError || err instanceof ShardLoadError) return new RpcError(grpc.status.FAILED_PRECONDITION, err.message, { cause: err });
+  return RpcError.from(err);
 }
 
 interface Loaded {
@@ -64,9 +45,6 @@ export interface WorkerIdentity {
   onCoordinatorLost?: (why: string) => void;
 }
 
-/** Metadata of the coordinator's own step stream: the communicator it steps (a worker's lifeline). */
-export const COMMUNICATOR_METADATA = 'x-octoserve-communicator';
-
 export class WorkerService {
   private comm: Communicator | undefined;
   private loaded: Loaded | undefined;
@@ -81,9 +59,9 @@ export class WorkerService {
 
   private async initCommunicator(req: InitCommunicatorRequest__Output): Promise<void> {
     if (req.rank !== this.id.rank || req.peerAddresses.length !== this.id.worldSize) {
-      throw new WorkerError(grpc.status.INVALID_ARGUMENT, `this worker is rank ${this.id.rank} of ${this.id.worldSize}; the request names rank ${req.rank} with ${req.peerAddresses.length} peers`);
+      throw new RpcError(grpc.status.INVALID_ARGUMENT, `this worker is rank ${this.id.rank} of ${this.id.worldSize}; the request names rank ${req.rank} with ${req.peerAddresses.length} peers`);
     }
-    if (this.comm !== undefined) throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already has a communicator (${this.comm.communicatorId})`);
+    if (this.comm !== undefined) throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already has a communicator (${this.comm.communicatorId})`);
     this.comm = await Communicator.create({
       rank: req.rank, worldSize: req.peerAddresses.length, peers: req.peerAddresses, communicatorId: req.communicatorId,
       endpoint: this.endpoint, deadlineMs: req.deadlineMs || undefined, connectTimeoutMs: req.deadlineMs || undefined,
@@ -95,13 +73,13 @@ export class WorkerService {
   /** What a load request must hold before anything is read: one shard, for this rank, once. */
   private checkLoad(req: LoadShardRequest__Output): ShardAssignment {
     if (this.loaded !== undefined || this.state === 'loading') {
-      throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already holds a shard; a new shard needs a new worker process`);
+      throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already holds a shard; a new shard needs a new worker process`);
     }
     const shard = req.shard as ShardAssignment | null;
     if (shard === null || shard.heads === null || shard.kvHeads === null || shard.hidden === null || shard.vocab === null) {
-      throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'LoadShard needs a whole shard assignment (heads, kv_heads, hidden, vocab)');
+      throw new RpcError(grpc.status.INVALID_ARGUMENT, 'LoadShard needs a whole shard assignment (heads, kv_heads, hidden, vocab)');
     }
-    if (shard.rank !== this.id.rank) throw new WorkerError(grpc.status.INVALID_ARGUMENT, `assignment is for rank ${shard.rank}; this worker is rank ${this.id.rank}`);
+    if (shard.rank !== this.id.rank) throw new RpcError(grpc.status.INVALID_ARGUMENT, `assignment is for rank ${shard.rank}; this worker is rank ${this.id.rank}`);
     return shard;
   }
 
@@ -112,7 +90,7 @@ export class WorkerService {
     try {
       params = JSON.parse(req.configJson) as ModelParams;
     } catch (err) {
-      throw new WorkerError(grpc.status.INVALID_ARGUMENT, `config_json is not JSON (${(err as Error).message})`);
+      throw new RpcError(grpc.status.INVALID_ARGUMENT, `config_json is not JSON (${(err as Error).message})`);
     }
     const config = resolveConfig(params);
     this.state = 'loading';
@@ -134,7 +112,7 @@ export class WorkerService {
       ropeFreqs: ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling), threads: this.id.threads, device: this.id.device,
     });
     this.loaded = {
-      config, shard, runtime, maxPicked, maxSequences: Math.max(1, req.maxSequences || 1),
+      config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
       picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),
     };
     this.caches.clear();
@@ -150,7 +128,7 @@ export class WorkerService {
     let cache = this.caches.get(id);
     if (cache === undefined) {
       if (this.caches.size >= l.maxSequences) {
-        throw new WorkerError(grpc.status.RESOURCE_EXHAUSTED, `rank ${this.id.rank} holds ${this.caches.size} sequences, its most (${l.maxSequences}); release one first`);
+        throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, `rank ${this.id.rank} holds ${this.caches.size} sequences, its most (${l.maxSequences}); release one first`);
       }
       const { config, shard } = l;
       cache = new KvCache({ nLayers: config.nLayers, nKvHeads: shard.kvHeads.end - shard.kvHeads.start, headDim: config.headDim, maxSeq: config.maxSeqLen });
@@ -165,9 +143,9 @@ export class WorkerService {
   async step(req: StepRequest__Output): Promise<StepReply> {
     const l = this.loaded;
     const comm = this.comm;
-    if (l === undefined || comm === undefined) throw new WorkerError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} has no ${l === undefined ? 'shard loaded' : 'communicator'} yet`);
+    if (l === undefined || comm === undefined) throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} has no ${l === undefined ? 'shard loaded' : 'communicator'} yet`);
     const t0 = performance.now();
-    if (req.sequences.length === 0) throw new StepInputError('a step needs at least one sequence');
+    if (req.sequences.length === 0) throw invalidStep('a step needs at least one sequence');
     // every sequence is checked before any KV cache is taken, so a refused step changes nothing
     for (const s of req.sequences) checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
     const seqs: SequenceStep[] = [];
@@ -179,13 +157,13 @@ export class WorkerService {
         else cache.compact(s.keep);
       }
       seqs.push({ cache, tokens: s.tokens, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature,
-        uniforms: s.uniforms.length > 0 ? floats(s.uniforms) : undefined });
+        uniforms: s.uniforms.length > 0 ? float32View(s.uniforms) : undefined });
       rows += s.tokens.length;
     }
     let foreign: Uint8Array | undefined;
     if (req.pickedIds.length > 0) {
-      const ids = uint32s(req.pickedIds);
-      if (ids.length !== rows * l.maxPicked) throw new StepInputError(`picked_ids holds ${ids.length} ids; ${rows} rows x ${l.maxPicked} expected`);
+      const ids = uint32View(req.pickedIds);
+      if (ids.length !== rows * l.maxPicked) throw invalidStep(`picked_ids holds ${ids.length} ids; ${rows} rows x ${l.maxPicked} expected`);
       foreign = l.foreign.subarray(0, ids.length);
       localPicked(ids, l.shard.vocab, l.picked, foreign);
     }
@@ -197,7 +175,7 @@ export class WorkerService {
       this.state = 'ready';
     }
     this.lastStepMs = performance.now() - t0;
-    return encodeReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs);
+    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, { ...l.runtime.timings, stepMs: this.lastStepMs });
   }
 
   private release(req: ReleaseRequest__Output): void {
@@ -217,7 +195,7 @@ export class WorkerService {
   handlers(): WorkerHandlers {
     const unary = <Req, Res>(fn: (req: Req) => Promise<Res> | Res) =>
       (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>): void => {
-        Promise.resolve().then(() => fn(checkDecoded(call.request as object) as Req)).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err)));
+        Promise.resolve().then(() => fn(checkDecoded(call.request as object) as Req)).then((res) => cb(null, res), (err: unknown) => cb(workerError(err).toStatus()));
       };
     return {
       InitCommunicator: unary((req: InitCommunicatorRequest__Output) => this.initCommunicator(req).then(() => ({}))),
@@ -229,7 +207,7 @@ export class WorkerService {
           if (req.medusaHeads > 0) {
             const heads = loadMedusaHeads(req.medusaPath, { baseVocab: ckpt.config.vocabSize, baseDim: ckpt.config.dim, log: this.id.log });
             if (heads.numHeads !== req.medusaHeads || heads.numLayers !== req.medusaLayers) {
-              throw new WorkerError(grpc.status.FAILED_PRECONDITION, `Medusa heads at ${req.medusaPath}: ${heads.numHeads} heads x ${heads.numLayers} layers; the coordinator expects ${req.medusaHeads} x ${req.medusaLayers}`);
+              throw new RpcError(grpc.status.FAILED_PRECONDITION, `Medusa heads at ${req.medusaPath}: ${heads.numHeads} heads x ${heads.numLayers} layers; the coordinator expects ${req.medusaHeads} x ${req.medusaLayers}`);
             }
             slices.push(medusaShardSlices(heads, shard.vocab));
           }
@@ -238,7 +216,7 @@ export class WorkerService {
           ckpt.close();
         }
       }),
-      UploadShard: (call, cb) => this.upload(call).then((res) => cb(null, res), (err: unknown) => cb(statusOf(err))),
+      UploadShard: (call, cb) => this.upload(call).then((res) => cb(null, res), (err: unknown) => cb(workerError(err).toStatus())),
       Steps: (call) => this.serveSteps(call),
       Release: unary((req: ReleaseRequest__Output) => { this.release(req); return {}; }),
       Health: unary(() => this.health()),
@@ -258,18 +236,18 @@ export class WorkerService {
       if (slice === undefined) {
         const [rows = 0, cols = 1] = chunk.shape;
         if (chunk.shape.length > 2 || !Number.isSafeInteger(rows * cols) || rows < 0 || cols < 1 || rows * cols > MAX_SLICE_FLOATS) {
-          throw new WorkerError(grpc.status.INVALID_ARGUMENT, `tensor ${chunk.name.slice(0, 200)} has shape [${chunk.shape.join(', ')}]: not a slice this worker can hold (at most ${MAX_SLICE_FLOATS} floats, 2 dimensions)`);
+          throw new RpcError(grpc.status.INVALID_ARGUMENT, `tensor ${chunk.name.slice(0, 200)} has shape [${chunk.shape.join(', ')}]: not a slice this worker can hold (at most ${MAX_SLICE_FLOATS} floats, 2 dimensions)`);
         }
         slice = { name: chunk.name, shape: [rows, cols], data: new Float32Array(rows * cols) };
         slices.set(chunk.name, slice);
       }
       const bytes = new Uint8Array(slice.data.buffer);
       if (chunk.offset + chunk.data.length > bytes.length) {
-        throw new WorkerError(grpc.status.INVALID_ARGUMENT, `chunk of ${chunk.name} at byte ${chunk.offset} (+${chunk.data.length}) runs past its ${bytes.length} bytes`);
+        throw new RpcError(grpc.status.INVALID_ARGUMENT, `chunk of ${chunk.name} at byte ${chunk.offset} (+${chunk.data.length}) runs past its ${bytes.length} bytes`);
       }
       bytes.set(chunk.data, chunk.offset);
     }
-    if (request === undefined) throw new WorkerError(grpc.status.INVALID_ARGUMENT, 'UploadShard stream carried no load request');
+    if (request === undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'UploadShard stream carried no load request');
     return this.load(request, slices.values());
   }
 
@@ -292,7 +270,7 @@ export class WorkerService {
           call.write(await this.step(checkDecoded(req)));
         } catch (err) {
           failed = true;
-          call.emit('error', statusOf(err)); // grpc-js ends the call with this status
+          call.emit('error', workerError(err).toStatus()); // grpc-js ends the call with this status
           this.id.log(`rank ${this.id.rank}: step ${req.stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
         }
       });

@@ -6,8 +6,8 @@ import type {
 } from '@octoserve/wire';
 import * as grpc from '@grpc/grpc-js';
 import { tokenMatches } from '@octoserve/wire';
-import { unary } from './grpc-errors.js';
-import { RequestError, checkDecoded } from './request.js';
+import { unary } from './rpc-errors.js';
+import { checkDecoded, RpcError } from '@octoserve/wire';
 
 /** What the Admin service needs of the coordinator it runs in. */
 export interface Administered {
@@ -26,7 +26,7 @@ function requireToken(token: string, hint: string): (call: grpc.ServerUnaryCall<
     const given = String(call.metadata.get('authorization')[0] ?? '');
     const m = /^Bearer (.+)$/.exec(given);
     if (m === null || !tokenMatches(token, m[1])) {
-      throw new RequestError(grpc.status.UNAUTHENTICATED, `admin calls need the admin token (${m === null ? 'none was sent' : 'the one sent is wrong'}): ${hint}`);
+      throw new RpcError(grpc.status.UNAUTHENTICATED, `admin calls need the admin token (${m === null ? 'none was sent' : 'the one sent is wrong'}): ${hint}`);
     }
   };
 }

@@ -13,7 +13,7 @@ import type { Administered } from './admin-service.js';
 import { inferenceHandlers } from './inference-service.js';
 import { JobCancelled, JobRefused } from './job-queue.js';
 import type { JobQueue, JobRun, JobResult } from './job-queue.js';
-import { RequestError } from './request.js';
+import { RpcError } from '@octoserve/wire';
 import { ServingEngine } from './serving-engine.js';
 
 export interface ServeOptions {
@@ -95,7 +95,7 @@ export class CoordinatorServer implements Administered {
     try {
       gen = this.engine.check(run.request, seedOf(run.id));
     } catch (err) {
-      if (err instanceof RequestError) throw new JobRefused(err.message);
+      if (err instanceof RpcError) throw new JobRefused(err.message);
       throw err;
     }
     this.log(`job ${run.id}: started (attempt ${run.attempt})`);

@@ -6,9 +6,10 @@ import type {
 } from '@octoserve/wire';
 import { JOB_ID_PATTERN, JOB_STATES } from './job-queue.js';
 import type { JobQueue, JobRecord, JobStateName } from './job-queue.js';
-import { RequestError, checkDecoded, invalid } from './request.js';
+import { checkDecoded, RpcError } from '@octoserve/wire';
+import { invalid } from './request.js';
 import type { Outcome, ServingEngine } from './serving-engine.js';
-import { streaming, unary } from './grpc-errors.js';
+import { streaming, unary } from './rpc-errors.js';
 
 const WATCH_POLL_MS = 100;
 /** A watch re-sends the job this often even when nothing changed, so clients see it is alive. */
@@ -40,7 +41,7 @@ function checkId(id: string): string {
 
 async function findJob(queue: JobQueue, id: string): Promise<JobRecord> {
   const job = await queue.get(checkId(id));
-  if (job === undefined) throw new RequestError(grpc.status.NOT_FOUND, `no job '${id}'`);
+  if (job === undefined) throw new RpcError(grpc.status.NOT_FOUND, `no job '${id}'`);
   return job;
 }
 
@@ -55,7 +56,7 @@ function stateOf(name: string): JobStateName {
 export function inferenceHandlers(engine: ServingEngine, queue: JobQueue, state: ServiceState): InferenceHandlers {
   const refuseIfDraining = (): void => {
     const why = state.refusing();
-    if (why !== undefined) throw new RequestError(grpc.status.UNAVAILABLE, why);
+    if (why !== undefined) throw new RpcError(grpc.status.UNAVAILABLE, why);
   };
   const seedFromClock = (): number => Date.now() % 2 ** 31;
 
@@ -95,7 +96,7 @@ export function inferenceHandlers(engine: ServingEngine, queue: JobQueue, state:
       while (!finished(job.state) && !call.cancelled) {
         await new Promise((r) => setTimeout(r, WATCH_POLL_MS));
         const now = await queue.get(job.id);
-        if (now === undefined) throw new RequestError(grpc.status.NOT_FOUND, `job '${job.id}' was removed`);
+        if (now === undefined) throw new RpcError(grpc.status.NOT_FOUND, `job '${job.id}' was removed`);
         const changed = now.state !== job.state || now.tokenIds.length !== job.tokenIds.length || now.attempts !== job.attempts;
         job = now;
         if (changed || performance.now() - sent > WATCH_HEARTBEAT_MS) {
@@ -108,7 +109,7 @@ export function inferenceHandlers(engine: ServingEngine, queue: JobQueue, state:
     CancelJob: unary<CancelJobRequest__Output, Job>(async (req) => {
       checkDecoded(req);
       const job = await queue.cancel(checkId(req.id));
-      if (job === undefined) throw new RequestError(grpc.status.NOT_FOUND, `no job '${req.id}'`);
+      if (job === undefined) throw new RpcError(grpc.status.NOT_FOUND, `no job '${req.id}'`);
       return jobMessage(job);
     }),
 

@@ -1,6 +1,6 @@
 // The last cluster steps' timings per rank, for ClusterStatus: fixed rings, no growth.
 import type { ClusterStep } from '../cluster.js';
-import { percentile } from '../cluster-source.js';
+import { percentile } from '../step-timings.js';
 
 export const RECENT_STEPS = 256;
 

@@ -1,26 +1,13 @@
 // A client's GenerateRequest checked and filled in: every field within its range, the prompt
-// tokenized and within the context. Anything out of range is a RequestError that names the
+// tokenized and within the context. Anything out of range is an RpcError that names the
 // field, what was given and what is allowed, and becomes the call's gRPC status.
 import { status } from '@grpc/grpc-js';
 import type { Tokenizer } from '@octoserve/model';
-import { requestProblem } from '@octoserve/wire';
+import { checkDecoded, RpcError } from '@octoserve/wire';
 import type { GenerateRequest__Output } from '@octoserve/wire';
 
-/** A refusal the client can act on: a gRPC status code and one line. */
-export class RequestError extends Error {
-  override name = 'RequestError';
-  constructor(readonly code: status, message: string) {
-    super(message);
-  }
-}
-
-export const invalid = (message: string): RequestError => new RequestError(status.INVALID_ARGUMENT, message);
-
-/** A request the guard marked (undecodable bytes, a string that is not UTF-8) as INVALID_ARGUMENT. */
-export function checkDecoded(req: object): void {
-  const problem = requestProblem(req);
-  if (problem !== undefined) throw invalid(problem);
-}
+/** A refusal the client can act on: INVALID_ARGUMENT and one line. */
+export const invalid = (message: string): RpcError => new RpcError(status.INVALID_ARGUMENT, message);
 
 /** A request ready to run. */
 export interface Generation {

@@ -1,39 +1,25 @@
-// Errors as gRPC statuses: a refusal keeps its code; a failed cluster or anything unexpected
-// becomes a status whose text says what happened, never a dropped call.
+// The coordinator's errors as RPC statuses: a refusal (an RpcError) keeps its code; a failed
+// cluster or an unreachable job queue is UNAVAILABLE with what happened; anything else INTERNAL.
 import * as grpc from '@grpc/grpc-js';
-import { limitDetails } from '@octoserve/wire';
+import { RpcError, serverStreamingHandler, unaryHandler } from '@octoserve/wire';
 import { ClusterError } from '../cluster.js';
 import { WorkerCallError } from '../worker-client.js';
-import { RequestError } from './request.js';
-import { QueueUnavailable } from './bull-queue.js';
 
-export function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  const s = statusOf(err);
-  return { ...s, details: limitDetails(s.details ?? '') };
-}
-
-function statusOf(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof RequestError) return { code: err.code, details: err.message };
-  if (err instanceof ClusterError || err instanceof WorkerCallError) return { code: grpc.status.UNAVAILABLE, details: `the cluster failed: ${err.message}` };
-  if (err instanceof QueueUnavailable) return { code: grpc.status.UNAVAILABLE, details: err.message };
+/** What a client of the coordinator is told about `err`. */
+export function coordinatorError(err: unknown): RpcError {
+  if (err instanceof ClusterError || err instanceof WorkerCallError) return new RpcError(grpc.status.UNAVAILABLE, `the cluster failed: ${err.message}`, { cause: err });
+  if (err instanceof RpcError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (/ECONNREFUSED|Connection is closed|ETIMEDOUT/.test(message)) return { code: grpc.status.UNAVAILABLE, details: `the job queue is unreachable: ${message}` };
-  return { code: grpc.status.INTERNAL, details: message };
+  if (/ECONNREFUSED|Connection is closed|ETIMEDOUT/.test(message)) return new RpcError(grpc.status.UNAVAILABLE, `the job queue is unreachable: ${message}`, { cause: err });
+  return RpcError.from(err);
 }
 
-/** Answers a unary call from an async body; any throw becomes the call's status. */
+/** A unary handler of the coordinator's services. */
 export function unary<Req, Res>(body: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    // through a promise, so a synchronous throw in `body` is answered like a rejection
-    Promise.resolve().then(() => body(call.request, call)).then((res) => callback(null, res), (err: unknown) => callback(toStatus(err) as grpc.ServiceError));
-  };
+  return unaryHandler(body, coordinatorError);
 }
 
-/** Runs a server-streaming call from an async body; a throw ends it with that status. */
+/** A server-streaming handler of the coordinator's services. */
 export function streaming<Req, Res>(body: (req: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>): grpc.handleServerStreamingCall<Req, Res> {
-  return (call) => {
-    Promise.resolve().then(() => body(call.request, call)).then(() => call.end(), (err: unknown) => {
-      if (!call.cancelled) call.emit('error', toStatus(err));
-    });
-  };
+  return serverStreamingHandler(body, coordinatorError);
 }

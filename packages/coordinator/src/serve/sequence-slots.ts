@@ -2,7 +2,7 @@
 // takes one for its whole run; when all are taken, requests wait in arrival order, and past
 // a bound on waiting requests the next one is refused instead of the line growing forever.
 import { status } from '@grpc/grpc-js';
-import { RequestError } from './request.js';
+import { RpcError } from '@octoserve/wire';
 
 interface Waiter {
   resolve: (id: number) => void;
@@ -26,7 +26,7 @@ export class SequenceSlots {
     const id = this.free.pop();
     if (id !== undefined) return Promise.resolve(id);
     if (this.waiters.length >= this.maxWaiting) {
-      return Promise.reject(new RequestError(status.RESOURCE_EXHAUSTED,
+      return Promise.reject(new RpcError(status.RESOURCE_EXHAUSTED,
         `all ${this.count} sequence slots are busy and ${this.waiters.length} requests are already waiting; retry later or submit a job instead`));
     }
     return new Promise((resolve, reject) => {
@@ -34,7 +34,7 @@ export class SequenceSlots {
       this.waiters.push(waiter);
       signal?.addEventListener('abort', () => {
         const i = this.waiters.indexOf(waiter);
-        if (i >= 0) { this.waiters.splice(i, 1); reject(new RequestError(status.CANCELLED, 'cancelled while waiting for a sequence slot')); }
+        if (i >= 0) { this.waiters.splice(i, 1); reject(new RpcError(status.CANCELLED, 'cancelled while waiting for a sequence slot')); }
       }, { once: true });
     });
   }

@@ -5,7 +5,7 @@
 // the serving throughput.
 import type { SequenceStep } from '@octoserve/wire';
 import type { ClusterStep, StepRunner } from '../cluster.js';
-import type { RankRows } from '../merge.js';
+import type { RankRows } from '@octoserve/wire';
 
 interface PendingStep {
   sequences: SequenceStep[];
