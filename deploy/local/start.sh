@@ -17,7 +17,8 @@ root=$(CDPATH= cd -- "$(dirname -- "$0")/../.." && pwd)
 if [ ! -d "$root/node_modules" ]; then
   (cd "$root" && npm ci --no-audit --no-fund)
 fi
-(cd "$root" && npx turbo run build --output-logs=errors-only)
+# the build log goes to stderr: stdout carries only the story
+(cd "$root" && npx turbo run build --output-logs=errors-only >&2)
 
 # exec: Ctrl-C and SIGTERM go straight to the coordinator, which stops its workers.
 exec node "$root/packages/cli/dist/main.js" launch --tp 8 --demo 'Once upon a time' "$@"

@@ -1,6 +1,6 @@
 // From `--model PATH` (and `--tokenizer FILE`) to an open checkpoint and its tokenizer; and the
-// default model when no path is given: $OCTOSERVE_MODEL, else stories260K (cached or downloaded
-// once), else a synthetic model so the command still runs offline.
+// default model when no path is given: $OCTOSERVE_MODEL, else the embedded stories260K, else
+// stories260K from the user cache (downloaded once), else a synthetic model.
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Checkpoint } from './checkpoint.js';
@@ -9,7 +9,7 @@ import { openLlama2c, writeLlama2c } from './checkpoint-llama2c.js';
 import { ModelError } from './errors.js';
 import { SynthCheckpoint } from './synth.js';
 import { writeSynthTokenizer } from './synth-tokenizer.js';
-import { cacheDir, cachedStories260K } from './test-model.js';
+import { cacheDir, cachedStories260K, EMBEDDED_STORIES260K_DIR, embeddedStories260K } from './stories260k.js';
 import type { Tokenizer } from './tokenizer.js';
 import { loadTokenizer } from './tokenizer-load.js';
 
@@ -80,7 +80,7 @@ export interface OpenModelOptions {
 
 /** Opens the model and its tokenizer that `--model` / `--tokenizer` name. */
 export async function openModel(options: OpenModelOptions = {}): Promise<LoadedModel> {
-  const path = options.model ?? (await defaultModelPath(options.log));
+  const path = options.model ?? (await defaultModelPath({ log: options.log }));
   const checkpoint = openCheckpoint(path);
   try {
     const tokenizerPath = findTokenizer(checkpoint, options.tokenizer);
@@ -110,13 +110,28 @@ export function synthFallbackModel(): string {
   return model;
 }
 
+export interface DefaultModelOptions {
+  /** Where one-line notices go (default: stderr). */
+  log?: (line: string) => void;
+  /** The embedded stories260K's directory (default: the one this package carries). */
+  embeddedDir?: string;
+}
+
 /**
- * The model used when --model is not given: $OCTOSERVE_MODEL, else stories260K from the user
- * cache (downloaded once), else, when that fails, the synthetic fallback with one line on `log`.
+ * The model used when --model is not given: $OCTOSERVE_MODEL, else the embedded stories260K,
+ * else stories260K from the user cache (downloaded once), else, when that fails too, the
+ * synthetic fallback. Each step that fails says so in one line on `log`.
  */
-export async function defaultModelPath(log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<string> {
+export async function defaultModelPath(options: DefaultModelOptions = {}): Promise<string> {
+  const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const env = process.env.OCTOSERVE_MODEL;
   if (env !== undefined && env !== '') return env;
+  try {
+    return embeddedStories260K(options.embeddedDir ?? EMBEDDED_STORIES260K_DIR).modelPath;
+  } catch (err) {
+    if (!(err instanceof ModelError)) throw err;
+    log(`octoserve: ${err.message}; looking for stories260K in ${join(cacheDir(), 'models')} instead`);
+  }
   try {
     return (await cachedStories260K()).modelPath;
   } catch (err) {

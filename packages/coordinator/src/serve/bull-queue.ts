@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Job, JobType } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { GenerateRequest__Output } from '@octoserve/wire';
+import * as grpc from '@grpc/grpc-js';
+import { RpcError, type GenerateRequest__Output } from '@octoserve/wire';
 import { JobCancelled, JobRefused, throttled } from './job-queue.js';
+import { RedisOutageLog } from './redis-outage.js';
 import type { JobCounts, JobOutput, JobPage, JobProcessor, JobQueue, JobRecord, JobResult, JobStateName } from './job-queue.js';
 
 export const DEFAULT_QUEUE_NAME = 'octoserve-jobs';
@@ -36,15 +38,21 @@ export interface BullQueueOptions {
   log?: (line: string) => void;
 }
 
-export class QueueUnavailable extends Error {
+/** Redis did not answer: UNAVAILABLE, with where it was looked for. */
+export class QueueUnavailable extends RpcError {
   override name = 'QueueUnavailable';
+  constructor(message: string) {
+    super(grpc.status.UNAVAILABLE, message);
+  }
 }
 
 /** Connects to Redis (failing at once if it does not answer) and opens the queue. */
 export async function openBullQueue(opts: BullQueueOptions): Promise<BullJobQueue> {
   const connectTimeout = opts.connectTimeoutMs ?? 5_000;
   const redis = new Redis(opts.url, { maxRetriesPerRequest: null, connectTimeout, lazyConnect: true, retryStrategy: (n) => Math.min(n * 200, 2_000) });
-  redis.on('error', () => {}); // reconnects on its own; each command reports its own failure
+  // until it is up, a failure to connect is reported by the connect below, not logged
+  const quiet = (): void => {};
+  redis.on('error', quiet);
   try {
     await Promise.race([
       redis.connect().then(() => redis.ping()),
@@ -54,6 +62,7 @@ export async function openBullQueue(opts: BullQueueOptions): Promise<BullJobQueu
     redis.disconnect();
     throw new QueueUnavailable(`cannot reach Redis at ${opts.url} (${(err as Error).message.replace(/\.$/, '')})`);
   }
+  redis.off('error', quiet);
   return new BullJobQueue(redis, opts);
 }
 
@@ -66,11 +75,15 @@ export class BullJobQueue implements JobQueue {
   private workerRedis: Redis | undefined;
   private running = 0;
   private readonly name: string;
+  private readonly outage: RedisOutageLog;
 
   constructor(private readonly redis: Redis, private readonly opts: BullQueueOptions) {
     this.name = opts.name ?? DEFAULT_QUEUE_NAME;
     this.backend = opts.url.replace(/\/\/[^@/]*@/, '//');  // no password in status output
+    this.outage = new RedisOutageLog(this.backend, opts.log ?? (() => {}));
+    this.outage.watch(redis);
     this.queue = new Queue<JobData, JobResult>(this.name, { connection: redis });
+    this.queue.on('error', (err) => this.outage.failed(err));
   }
 
   get runningHere(): number { return this.running; }
@@ -151,10 +164,11 @@ export class BullJobQueue implements JobQueue {
   consume(processor: JobProcessor, concurrency: number): void {
     const lockDuration = this.opts.lockMs ?? 30_000;
     this.workerRedis = this.redis.duplicate();
+    this.outage.watch(this.workerRedis);
     this.worker = new Worker<JobData, JobResult>(this.name, (job) => this.process(processor, job as BullJob), {
       connection: this.workerRedis, concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
     });
-    this.worker.on('error', (err) => this.opts.log?.(`jobs: ${err.message}`));
+    this.worker.on('error', (err) => this.outage.failed(err));
     this.worker.on('completed', (job) => this.opts.log?.(`job ${job.id}: completed (${job.returnvalue?.tokenIds.length ?? 0} tokens, attempt ${job.attemptsStarted})`));
     this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`));
   }
