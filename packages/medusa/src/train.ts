@@ -64,6 +64,8 @@ export interface TrainMedusaResult {
   generateMs: number;
   trainMs: number;
   evaluateMs: number;
+  /** The settings the run used: the options given, the defaults for the rest. */
+  settings: Required<Omit<TrainMedusaOptions, 'stopIds' | 'onProgress'>>;
 }
 
 /** For each position, the end of its sequence (targets never cross into the next sequence). */
@@ -166,7 +168,10 @@ export function trainMedusaHeads(transformer: Transformer, options: TrainMedusaO
   // 3. per-head top-1 / top-5 on the held-out text
   const accuracy = evaluateHeads(heads, heldOut, (d, total) => progress({ phase: 'evaluate', done: d, total }));
   const t3 = performance.now();
-  return { heads, accuracy, trainTokens: train.tokens.length, heldOutTokens: heldOut.tokens.length, generateMs: t1 - t0, trainMs: t2 - t1, evaluateMs: t3 - t2 };
+  return {
+    heads, accuracy, trainTokens: train.tokens.length, heldOutTokens: heldOut.tokens.length, generateMs: t1 - t0, trainMs: t2 - t1, evaluateMs: t3 - t2,
+    settings: { numHeads, numLayers, tokens, epochs, batchSize, lr: peakLr, decay, seed },
+  };
 }
 
 /** Top-1 and top-5 accuracy of every head on `data` (head k at t against the token at t + k + 2). */

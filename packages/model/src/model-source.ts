@@ -1,6 +1,6 @@
 // From `--model PATH` (and `--tokenizer FILE`) to an open checkpoint and its tokenizer; and the
 // default model when no path is given: $OCTOSERVE_MODEL, else the embedded stories260K, else
-// stories260K from the user cache (downloaded once), else a synthetic model.
+// (when its files are missing or altered) stories260K from the user cache, else a synthetic model.
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Checkpoint } from './checkpoint.js';

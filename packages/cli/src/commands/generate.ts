@@ -116,7 +116,7 @@ export function generateCommand(): Command {
   })
     .addOption(flag('--model PATH', 'an HF directory (config.json + safetensors), a directory holding a llama2.c .bin and its tokenizer, ' +
       'or a llama2.c .bin file (tokenizer.bin, tok<vocab>.bin, tok512.bin or tokenizer.json beside it). Default: $OCTOSERVE_MODEL, else ' +
-      'stories260K from the user cache (downloaded once), else a synthetic model.'))
+      'the stories260K octoserve carries (packages/model/models/stories260K).'))
     .addOption(flag('--prompt TEXT', 'the prompt (default: empty, i.e. BOS only)'))
     .addOption(numberFlag('--max-tokens N', 'most tokens to generate (default 256); generation also stops when the context is full ' +
       "(prompt + generated positions <= the model's seq_len)", { min: 0, integer: true }))

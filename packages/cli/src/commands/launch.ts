@@ -71,7 +71,7 @@ export function launchCommand(): Command {
     description: DESCRIPTION,
     epilog: EPILOG,
   })
-    .addOption(flag('--model PATH', 'the model, as for `octoserve generate` (default: $OCTOSERVE_MODEL, else stories260K from the user cache, else a synthetic model)'))
+    .addOption(flag('--model PATH', 'the model, as for `octoserve generate` (default: $OCTOSERVE_MODEL, else the stories260K octoserve carries)'))
     .addOption(flag('--tokenizer FILE', 'use this tokenizer instead of the one beside the model'))
     .addOption(numberFlag('--tp N', 'tensor-parallel degree: local worker processes to start (default 8)', { min: 1, max: 64, integer: true }))
     .addOption(flag('--host HOST', 'where the client API listens (default 127.0.0.1; 0.0.0.0 for all interfaces)'))

@@ -59,13 +59,6 @@ function trainCommand(): Command {
     .addOption(flag('--tokenizer FILE', 'use this tokenizer instead of the one beside the model'));
   return action<TrainFlags>(cmd, async (flags) => {
     const out = resolve(required(flags.out, 'out'));
-    const numHeads = flags.heads ?? 4;
-    const numLayers = flags.layers ?? 1;
-    const tokens = flags.tokens ?? 100_000;
-    const epochs = flags.epochs ?? 1;
-    const lr = flags.lr ?? 0.02;
-    const batchSize = flags.batch ?? 64;
-    const seed = flags.seed ?? 0;
 
     const model = await openModel({ model: flags.model, tokenizer: flags.tokenizer });
     const config = model.checkpoint.config;
@@ -79,7 +72,7 @@ function trainCommand(): Command {
     let phase: TrainProgress['phase'] | undefined;
     const start = performance.now();
     const result = trainMedusaHeads(new Transformer(weights), {
-      numHeads, numLayers, tokens, epochs, lr, batchSize, seed, stopIds,
+      numHeads: flags.heads, numLayers: flags.layers, tokens: flags.tokens, epochs: flags.epochs, lr: flags.lr, batchSize: flags.batch, seed: flags.seed, stopIds,
       onProgress: (p) => {
         if (p.phase !== phase) {
           bar?.done();
@@ -91,6 +84,7 @@ function trainCommand(): Command {
     });
     bar?.done();
     const seconds = (performance.now() - start) / 1000;
+    const { numHeads, numLayers, epochs, lr, batchSize, seed } = result.settings;
 
     writeMedusaHeads(out, result.heads, {
       baseModel: basePath,
