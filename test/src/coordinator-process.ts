@@ -46,7 +46,7 @@ export async function startCoordinator(args: readonly string[], timeoutMs = 90_0
     listeners.add(check);
     check();
   });
-  const ready = waitFor(/serving on (\S+)/, timeoutMs);
+  const ready = waitFor(/serving on (\S+) \(tp /, timeoutMs);
   const early = exited.then(({ code, signal }) => { throw new Error(`octoserve launch exited (${code ?? signal}) before serving:\n${text}`); });
   const m = await Promise.race([ready, early]);
   const stop = async (): Promise<void> => {

@@ -16,6 +16,8 @@ export interface ClusterSampling {
   topK?: number;
   topP?: number;
   seed?: number;
+  /** Called with each step's answer, the row the token came from and the token chosen (e.g. for its log-probability). */
+  onChoice?: (ranks: ClusterStep['ranks'], row: number, token: number) => void;
 }
 
 export class ClusterTokenSource implements TokenSource {
@@ -72,6 +74,12 @@ export class ClusterTokenSource implements TokenSource {
     }
     if (last === undefined) throw new Error('next() needs at least one token');
     const row = rows - 1;
+    const token = this.choose(last, row);
+    this.sampling.onChoice?.(last.ranks, row, token);
+    return token;
+  }
+
+  private choose(last: ClusterStep, row: number): number {
     if (this.rng !== undefined) return mergedSample(last.ranks, row, 1 / this.sampling.temperature, this.rng.nextFloat());
     if (this.sampler === undefined) return mergedArgmax(last.ranks, row).id;
     if (this.mergeCursor.length < last.ranks.length) this.mergeCursor = new Int32Array(last.ranks.length);

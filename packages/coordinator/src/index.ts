@@ -22,4 +22,7 @@ export { checkRequest, DEFAULT_MAX_TOKENS } from './serve/request.js';
 export type { StepRunner } from './cluster.js';
 export { SupervisedCluster, type SupervisorOptions } from './serve/supervised-cluster.js';
 export type { ServedCluster } from './cluster.js';
+export { HttpApi, MAX_BODY_BYTES, type HttpServerOptions, type HttpBackend } from './http/http-server.js';
 export { serveCluster, openJobQueue, DEFAULT_REDIS_URL, type LaunchServiceOptions } from './serve/launch-service.js';
+export { ServingMetrics, type MetricsSources } from './metrics/serving-metrics.js';
+export { metricsRoute } from './metrics/metrics-route.js';

@@ -1,5 +1,5 @@
 export {
-  workerServices, inferenceServices, adminServices, PROTO_ROOT, INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS,
+  workerServices, inferenceServices, adminServices, publicPackageDefinition, PROTO_ROOT, INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS,
   PUBLIC_MAX_MESSAGE_BYTES, PUBLIC_SERVER_OPTIONS, PUBLIC_CHANNEL_OPTIONS,
 } from './services.js';
 export { guardRequests, requestProblem, checkDecoded, invalidUtf8Field, REQUEST_PROBLEM, limitDetails, MAX_STATUS_DETAILS } from './request-guard.js';

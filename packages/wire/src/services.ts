@@ -41,6 +41,11 @@ export function adminServices(): AdminProto['octoserve']['v1'] {
   return load<AdminProto>('admin.proto').octoserve.v1;
 }
 
+/** The client API's protos (Inference and Admin) as one package definition, for server reflection. */
+export function publicPackageDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(['octoserve/v1/inference.proto', 'octoserve/v1/admin.proto'], LOADER_OPTIONS);
+}
+
 /**
  * grpc-js options for octoserve's own channels: no message size limits on
  * internal links (shard uploads carry large tensors), retries off (steps are

@@ -13,7 +13,7 @@ function job(over: Partial<Job__Output> = {}): Job__Output {
     id: 'job-1', state: 'JOB_STATE_COMPLETED', request: { prompt: 'Once', promptTokenIds: [], topK: 0, maxTokens: 3, _maxTokens: 'maxTokens' },
     promptTokenIds: [1, 403], tokenIds: [10, 11, 12], text: 'Once there was', finishReason: 'length', error: '', attempts: 1,
     createdMs: 1_700_000_000_000, startedMs: 1_700_000_000_500, finishedMs: 1_700_000_003_500,
-    stats: { tokens: 3, wallMs: 3000, tokPerS: 1, queueMs: 500, steps: 4, tokensPerStep: 0.75, seed: 7, coordinator: 'h1:50051' },
+    stats: { tokens: 3, wallMs: 3000, tokPerS: 1, queueMs: 500, steps: 4, tokensPerStep: 0.75, seed: 7, coordinator: 'h1:50051', specSteps: 0, draftTokens: 0, acceptedPerDepth: [] },
     ...over,
   };
 }
@@ -71,7 +71,7 @@ describe('jobs', () => {
       'attempts', 'created_ms', 'started_ms', 'finished_ms', 'stats']);
     assert.equal(json.state, 'completed');
     assert.deepEqual(json.request, { prompt: 'Once', prompt_token_ids: [], top_k: 0, max_tokens: 3 });
-    assert.deepEqual(json.stats, { tokens: 3, wall_ms: 3000, tok_per_s: 1, queue_ms: 500, steps: 4, tokens_per_step: 0.75, seed: 7, coordinator: 'h1:50051' });
+    assert.deepEqual(json.stats, { tokens: 3, wall_ms: 3000, tok_per_s: 1, queue_ms: 500, steps: 4, tokens_per_step: 0.75, seed: 7, coordinator: 'h1:50051', spec_steps: 0, draft_tokens: 0, accepted_per_depth: [] });
     assert.equal(jobJson(job({ stats: null, state: 'JOB_STATE_WAITING' })).stats, null);
   });
 

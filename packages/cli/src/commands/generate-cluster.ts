@@ -50,6 +50,8 @@ function completionJson(c: Completion__Output): Record<string, unknown> {
     stats: {
       tokens: s?.tokens ?? c.tokenIds.length, wall_ms: s?.wallMs ?? 0, tok_per_s: s?.tokPerS ?? 0, queue_ms: s?.queueMs ?? 0,
       steps: s?.steps ?? 0, tokens_per_step: s?.tokensPerStep ?? 0, seed: s?.seed ?? 0, coordinator: s?.coordinator ?? '',
+      // with Medusa: tree steps, draft tokens verified, and per depth the steps accepted that deep (counts)
+      ...((s?.specSteps ?? 0) > 0 ? { spec_steps: s?.specSteps, draft_tokens: s?.draftTokens, accepted_at_depth: s?.acceptedPerDepth } : {}),
     },
   };
 }
@@ -61,7 +63,8 @@ function statsLine(c: Completion__Output): string {
   return `achieved tok/s: ${(s?.tokPerS ?? 0).toFixed(1)} (${tokens} tokens in ${(s?.wallMs ?? 0).toFixed(1)} ms, ` +
     `prompt ${c.promptTokenIds.length} tokens, finish: ${c.finishReason}, seed ${s?.seed ?? 0}, ` +
     `cluster ${s?.coordinator || '?'}, queue_ms ${(s?.queueMs ?? 0).toFixed(1)}, steps ${s?.steps ?? 0}, ` +
-    `tokens_per_step ${(s?.tokensPerStep ?? 0).toFixed(3)})`;
+    `tokens_per_step ${(s?.tokensPerStep ?? 0).toFixed(3)}` +
+    ((s?.specSteps ?? 0) > 0 ? `, spec_steps ${s?.specSteps}, draft_tokens ${s?.draftTokens}, accepted_at_depth ${s?.acceptedPerDepth.join('/')}` : '') + ')';
 }
 
 /**

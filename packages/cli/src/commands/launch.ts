@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { addSecurityFlags, internalSecurityFromFlags, readFlagFile, securityValues } from './internal-security.js';
 import { exitAfterStop } from './lifetime.js';
+import { LOG_FORMATS, launchLogLines, logFormatOf } from './log-lines.js';
 import { WORKER_COMMAND } from './worker-command.js';
 
 const DESCRIPTION = `Starts a coordinator on this host and serves the Inference API (Generate, jobs) and the Admin
@@ -47,6 +48,9 @@ interface LaunchFlags {
   demo?: string;
   demoTokens?: number;
   verbose?: boolean;
+  logFormat?: string;
+  httpPort?: number;
+  apiKey?: string;
 }
 
 /** The TLS certificate and key of --tls-cert/--tls-key (both or neither). */
@@ -76,6 +80,9 @@ export function launchCommand(): Command {
     .addOption(numberFlag('--tp N', 'tensor-parallel degree: local worker processes to start (default 8)', { min: 1, max: 64, integer: true }))
     .addOption(flag('--host HOST', 'where the client API listens (default 127.0.0.1; 0.0.0.0 for all interfaces)'))
     .addOption(numberFlag('--port P', 'its port (default 50051; 0 picks a free one)', { min: 0, max: 65535, integer: true }))
+    .addOption(numberFlag('--http-port P', 'the HTTP API (OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models; /health, /tokenize, ' +
+      '/detokenize, /version) on --host:P (default 8000, or a free port if 8000 is taken; 0 picks a free one)', { min: 0, max: 65535, integer: true }))
+    .addOption(flag('--api-key KEY', "requests to the HTTP API's /v1 routes must carry `Authorization: Bearer KEY` (default $OCTOSERVE_API_KEY; without either, none is needed)"))
     .addOption(flag('--redis URL', "the job queue's Redis (default: $OCTOSERVE_REDIS_URL). Without either, redis://127.0.0.1:6379 is used if it " +
       'answers, else jobs are kept in this process (not durable: lost if it stops), which it says in one line. A Redis that is given but does not answer is an error.'))
     .addOption(flag('--queue NAME', "the queue's name in Redis (default octoserve-jobs)"))
@@ -108,7 +115,9 @@ export function launchCommand(): Command {
   })
     .addOption(flag('--demo PROMPT', 'once serving, generate from PROMPT and stream it to stdout, then keep serving'))
     .addOption(numberFlag('--demo-tokens N', 'tokens for --demo (default: until position 256, as llama2.c\'s run.c -n 256)', { min: 1, integer: true }))
-    .addOption(flag('--verbose', "show the workers' and the coordinator's log lines"));
+    .addOption(flag('--verbose', "show the workers' and the coordinator's log lines"))
+    .addOption(choiceFlag('--log-format F', 'text (default: one readable line each) or json (JSON lines with the job id, attempt and rank as fields, ' +
+      'the text line as msg; for a log collector); default $OCTOSERVE_LOG_FORMAT, else text', LOG_FORMATS));
   return action<LaunchFlags>(cmd, async (flags) => {
     const expect = flags.expectWorkers ?? 0;
     if (expect > 0 && flags.tp !== undefined && flags.tp !== expect) throw new UsageError('--tp and --expect-workers disagree; give one');
@@ -116,6 +125,9 @@ export function launchCommand(): Command {
     if (flags.medusa === undefined && flags.medusaChoices !== undefined) throw new UsageError('--medusa-choices needs --medusa DIR');
     const internal = internalSecurityFromFlags(securityValues(cmd, INTERNAL_FLAGS), INTERNAL_FLAGS);
     const verbose = flags.verbose === true;
+    const format = logFormatOf(flags.logFormat);
+    const lines = launchLogLines(format);
+    process.env.OCTOSERVE_LOG_FORMAT = format; // the local workers log in the same format
     const code = await serveCluster({
       model: flags.model, tokenizer: flags.tokenizer,
       tp: expect > 0 ? expect : flags.tp ?? 8,
@@ -123,6 +135,8 @@ export function launchCommand(): Command {
       registry: flags.registry ?? (expect > 0 ? `${host}:50052` : '127.0.0.1:0'),
       loadMode: flags.load ?? 'read',
       host, port: flags.port ?? 50051,
+      httpPort: flags.httpPort ?? 8000, httpPortDefault: flags.httpPort === undefined, apiKey: flags.apiKey ?? (process.env.OCTOSERVE_API_KEY || undefined),
+      version: cmd.parent?.version() ?? cmd.version(),
       redisUrl: flags.redis ?? (process.env.OCTOSERVE_REDIS_URL || undefined), queueName: flags.queue,
       jobLockMs: flags.jobLockMs ?? 30_000, jobConcurrency: flags.jobConcurrency,
       maxSequences: flags.maxSequences ?? 8, maxWaiting: flags.maxWaiting ?? 64,
@@ -131,7 +145,10 @@ export function launchCommand(): Command {
       adminToken: adminTokenOf(flags.adminTokenFile), tls: tlsOf(flags),
       clusterToken: internal.clusterToken, internalTls: internal.tls,
       demo: flags.demo === undefined ? undefined : { prompt: flags.demo, maxTokens: flags.demoTokens },
-      ...(verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+      say: lines.say,
+      // JSON lines only: the progress bar's final line becomes one
+      ...(format === 'json' ? { progress: { write: (s: string) => { const t = s.trim(); if (t !== '') lines.say(t); }, isTTY: false } } : {}),
+      ...(verbose ? { log: lines.log } : {}),
     });
     return exitAfterStop(code);
   });

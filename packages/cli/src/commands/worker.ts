@@ -2,9 +2,10 @@
 // the flags to its options.
 import type { Command } from 'commander';
 import { serveWorker } from '@octoserve/worker';
-import { action, checkRange, flag, newCommand, numberFlag, required } from './flags.js';
+import { action, checkRange, choiceFlag, flag, newCommand, numberFlag, required } from './flags.js';
 import { WORKER_SECURITY_FLAGS, addSecurityFlags, internalSecurityFromFlags, securityValues } from './internal-security.js';
 import { exitAfterStop } from './lifetime.js';
+import { LOG_FORMATS, logFormatOf, workerLogLine } from './log-lines.js';
 
 const DESCRIPTION = `Runs one rank of a tensor-parallel cluster: serves the Worker service on --listen, binds its
 all-reduce endpoint on the same host (a free port), registers with the coordinator, then loads
@@ -30,6 +31,7 @@ interface WorkerFlags {
   device?: string;
   threads?: number;
   registerTimeoutMs?: number;
+  logFormat?: string;
 }
 
 export function workerCommand(): Command {
@@ -49,7 +51,9 @@ export function workerCommand(): Command {
       'a firewall or a Service must name it', { min: 0, max: 65535, integer: true }))
     .addOption(flag('--device DEV', "cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)"))
     .addOption(numberFlag('--threads T', 'onnxruntime intra-op threads (default 1)', { min: 1, integer: true }))
-    .addOption(numberFlag('--register-timeout-ms MS', 'how long to keep trying to register (default 30000)', { min: 1, integer: true }));
+    .addOption(numberFlag('--register-timeout-ms MS', 'how long to keep trying to register (default 30000)', { min: 1, integer: true }))
+    .addOption(choiceFlag('--log-format F', 'text (default) or json (JSON lines with the rank as a field, the text line as msg); default $OCTOSERVE_LOG_FORMAT, else text',
+      LOG_FORMATS));
   addSecurityFlags(cmd, WORKER_SECURITY_FLAGS, {
     tokenFile: "the cluster's shared secret (default $OCTOSERVE_CLUSTER_TOKEN): sent when registering and to the other workers, demanded of " +
       'every call to this worker (calls without it end UNAUTHENTICATED). Without a token the worker serves anyone who reaches its ports. ' +
@@ -63,12 +67,13 @@ export function workerCommand(): Command {
     const rank = required(flags.rank, 'rank');
     checkRange('rank', rank, String(rank), { max: worldSize - 1 });
     const security = internalSecurityFromFlags(securityValues(cmd, WORKER_SECURITY_FLAGS));
+    const log = workerLogLine(logFormatOf(flags.logFormat), rank);
     const code = await serveWorker({
       ...security,
       rank, worldSize, listen: required(flags.listen, 'listen'), coordinator: required(flags.coordinator, 'coordinator'),
       advertise: flags.advertise, collectivePort: flags.collectivePort ?? 0,
-      device: flags.device ?? 'cpu', threads: flags.threads ?? 1, registerTimeoutMs: flags.registerTimeoutMs ?? 30_000,
-    });
+      device: flags.device ?? 'cpu', threads: flags.threads ?? 1, registerTimeoutMs: flags.registerTimeoutMs ?? 30_000, log,
+    }, log);
     return exitAfterStop(code);
   });
 }

@@ -35,7 +35,7 @@ export interface BullQueueOptions {
   lockMs?: number;
   /** Deadline for reaching Redis at start (ms). */
   connectTimeoutMs?: number;
-  log?: (line: string) => void;
+  log?: (line: string, fields?: Record<string, string | number>) => void;
 }
 
 /** Redis did not answer: UNAVAILABLE, with where it was looked for. */
@@ -169,8 +169,9 @@ export class BullJobQueue implements JobQueue {
       connection: this.workerRedis, concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
     });
     this.worker.on('error', (err) => this.outage.failed(err));
-    this.worker.on('completed', (job) => this.opts.log?.(`job ${job.id}: completed (${job.returnvalue?.tokenIds.length ?? 0} tokens, attempt ${job.attemptsStarted})`));
-    this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`));
+    this.worker.on('completed', (job) => this.opts.log?.(`job ${job.id}: completed (${job.returnvalue?.tokenIds.length ?? 0} tokens, attempt ${job.attemptsStarted})`,
+      { job: job.id ?? '', attempt: job.attemptsStarted }));
+    this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`, { job: id }));
   }
 
   private async process(processor: JobProcessor, job: BullJob): Promise<JobResult> {

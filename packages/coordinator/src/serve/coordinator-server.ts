@@ -3,9 +3,11 @@
 // lets in-flight work finish; closing stops the port, the queue and the cluster.
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Tokenizer } from '@octoserve/model';
 import type { MedusaTree } from '@octoserve/medusa';
-import { PUBLIC_SERVER_OPTIONS, adminServices, guardRequests, inferenceServices } from '@octoserve/wire';
+import { PUBLIC_SERVER_OPTIONS, adminServices, guardRequests, inferenceServices, publicPackageDefinition } from '@octoserve/wire';
 import type { ClusterStatusReply, DrainReply, ResumeReply, RankStatus } from '@octoserve/wire';
 import type { ServedCluster } from '../cluster.js';
 import { adminHandlers } from './admin-service.js';
@@ -15,6 +17,15 @@ import { JobCancelled, JobRefused } from './job-queue.js';
 import type { JobQueue, JobRun, JobResult } from './job-queue.js';
 import { RpcError } from '@octoserve/wire';
 import { ServingEngine } from './serving-engine.js';
+import { ServingMetrics } from '../metrics/serving-metrics.js';
+
+/**
+ * grpc.health.v1's names: '' is the process (SERVING until it closes: a liveness probe), the
+ * Inference service takes new work (NOT_SERVING while draining, drained, or while the cluster
+ * restarts after a fault: a readiness probe).
+ */
+const HEALTH_PROCESS = '';
+const HEALTH_INFERENCE = 'octoserve.v1.Inference';
 
 export interface ServeOptions {
   cluster: ServedCluster;
@@ -29,7 +40,8 @@ export interface ServeOptions {
   jobConcurrency?: number;
   /** Interactive requests that may wait for a slot before more are refused (default 64). */
   maxWaiting?: number;
-  log?: (line: string) => void;
+  /** Log lines; `fields` name what a line is about (job, attempt) for a structured log. */
+  log?: (line: string, fields?: Record<string, string | number>) => void;
   /** Admin calls must carry this (`authorization: Bearer <token>`); `adminTokenHint` says where a person finds it. */
   adminToken: string;
   adminTokenHint: string;
@@ -57,6 +69,8 @@ export class CoordinatorServer implements Administered {
   private state: ServingState = 'serving';
   private readonly startedAt = performance.now();
   private closed = false;
+  /** grpc.health.v1 on the client port. */
+  readonly health = new HealthImplementation({ [HEALTH_PROCESS]: 'SERVING', [HEALTH_INFERENCE]: 'SERVING' });
 
   private constructor(
     readonly engine: ServingEngine,
@@ -72,8 +86,25 @@ export class CoordinatorServer implements Administered {
     const port = await bind(server, `${opts.host}:${opts.port}`, credentials);
     const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? hostname() : opts.host;
     const address = `${shownHost}:${port}`;
-    const engine = new ServingEngine(opts.cluster, opts.tokenizer, { medusa: opts.medusa, maxWaiting: opts.maxWaiting ?? 64, address, log: opts.log });
+    const metrics = new ServingMetrics();
+    const engine = new ServingEngine(opts.cluster, opts.tokenizer, { medusa: opts.medusa, maxWaiting: opts.maxWaiting ?? 64, address, log: opts.log, metrics });
     const coordinator = new CoordinatorServer(engine, opts, server, address);
+    metrics.readFrom({
+      running: () => engine.slots.active, waiting: () => engine.slots.waiting,
+      restarts: () => { const c = opts.cluster as { restarts?: unknown }; return typeof c.restarts === 'number' ? c.restarts : 0; },
+      jobCounts: async () => {
+        // a queue that does not answer (Redis down) leaves the jobs gauge empty; the outage is logged where it is noticed
+        const counts = await opts.queue.counts().catch(() => undefined);
+        return counts === undefined ? undefined : { ...counts };
+      },
+    });
+    coordinator.health.addToServer(server);
+    // a cluster restarting after a fault takes no new work: not ready, though alive
+    const supervised = opts.cluster as { watchRecovery?: (watcher: (recovering: boolean) => void) => void };
+    supervised.watchRecovery?.((recovering) => {
+      if (coordinator.state === 'serving' && !coordinator.closed) coordinator.health.setStatus(HEALTH_INFERENCE, recovering ? 'NOT_SERVING' : 'SERVING');
+    });
+    new ReflectionService(publicPackageDefinition()).addToServer(server);
     const state = { refusing: () => coordinator.refusing() };
     server.addService(guardRequests(inferenceServices().Inference.service, 'octoserve/v1/inference.proto', 'octoserve.v1.Inference'),
       inferenceHandlers(engine, opts.queue, state) as unknown as grpc.UntypedServiceImplementation);
@@ -83,7 +114,13 @@ export class CoordinatorServer implements Administered {
     return coordinator;
   }
 
-  private get log(): (line: string) => void { return this.opts.log ?? (() => {}); }
+  private get log(): NonNullable<ServeOptions['log']> { return this.opts.log ?? (() => {}); }
+
+  /** The Prometheus text of GET /metrics. */
+  metricsText(): Promise<{ contentType: string; body: string }> {
+    return this.engine.metrics.text();
+  }
+
 
   refusing(): string | undefined {
     return this.state === 'serving' ? undefined
@@ -98,16 +135,17 @@ export class CoordinatorServer implements Administered {
       if (err instanceof RpcError) throw new JobRefused(err.message);
       throw err;
     }
-    this.log(`job ${run.id}: started (attempt ${run.attempt})`);
+    const about = { job: run.id, attempt: run.attempt };
+    this.log(`job ${run.id}: started (attempt ${run.attempt})`, about);
     const outcome = await this.engine.run(gen, {
       signal: run.signal,
       onTokens: (_ids, _text, all) => run.progress(() => ({ promptTokenIds: gen.promptIds, tokenIds: [...all], text: this.engine.text(gen.promptIds, all) })),
     });
     if (outcome.finishReason === 'cancelled') {
-      this.log(`job ${run.id}: cancelled after ${outcome.tokenIds.length} tokens`);
+      this.log(`job ${run.id}: cancelled after ${outcome.tokenIds.length} tokens`, about);
       throw new JobCancelled(outcome);
     }
-    this.log(`job ${run.id}: generated ${outcome.tokenIds.length} tokens (${outcome.finishReason}, attempt ${run.attempt})`);
+    this.log(`job ${run.id}: generated ${outcome.tokenIds.length} tokens (${outcome.finishReason}, attempt ${run.attempt})`, about);
     return outcome;
   }
 
@@ -147,6 +185,7 @@ export class CoordinatorServer implements Administered {
   async drain(wait: boolean, timeoutMs: number): Promise<DrainReply> {
     if (this.state === 'serving') {
       this.state = 'draining';
+      this.health.setStatus(HEALTH_INFERENCE, 'NOT_SERVING');
       this.log(`coordinator: draining (${this.engine.inFlight} in flight)`);
     }
     const settled = (async () => {
@@ -168,6 +207,7 @@ export class CoordinatorServer implements Administered {
   resume(): ResumeReply {
     if (this.state !== 'serving') {
       this.state = 'serving';
+      this.health.setStatus(HEALTH_INFERENCE, 'SERVING');
       this.opts.queue.resume();
       this.log('coordinator: serving again');
     }
@@ -183,6 +223,7 @@ export class CoordinatorServer implements Administered {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const name of [HEALTH_PROCESS, HEALTH_INFERENCE]) this.health.setStatus(name, 'NOT_SERVING');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { this.server.forceShutdown(); resolve(); }, 2_000);
       this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });

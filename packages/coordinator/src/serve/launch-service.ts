@@ -16,6 +16,10 @@ import { CoordinatorServer } from './coordinator-server.js';
 import type { JobQueue } from './job-queue.js';
 import { MemoryJobQueue } from './memory-queue.js';
 import { SupervisedCluster } from './supervised-cluster.js';
+import type { FastifyInstance } from 'fastify';
+import { HttpApi, type HttpServerOptions } from '../http/http-server.js';
+import { metricsRoute } from '../metrics/metrics-route.js';
+import type { ServingMetrics } from '../metrics/serving-metrics.js';
 
 /** The Redis tried when none is given. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -58,20 +62,33 @@ export interface LaunchServiceOptions {
   demo?: { prompt: string; maxTokens?: number | undefined } | undefined;
   /** The workers' and the coordinator's log lines (default: none). */
   log?: (line: string) => void;
-  /** What the service says about itself: starting, serving, stopping (default: stderr, `octoserve: ` first). */
-  say?: (line: string) => void;
+  /** What the service says about itself: starting, serving, stopping (default: stderr, `octoserve: ` first); `fields` name what a line is about. */
+  say?: (line: string, fields?: Record<string, string | number>) => void;
+  /** Where the shards' progress bar is drawn (default stderr). */
+  progress?: { write(s: string): unknown; isTTY?: boolean };
   /** Stop on SIGINT and SIGTERM (default true). */
   handleSignals?: boolean;
   /** Stops the service when aborted. */
   signal?: AbortSignal;
   /** Called once the client API serves, with its address. */
   onServing?: (address: string) => void;
+  /** The HTTP API (OpenAI-compatible, /health) on --host:httpPort (0 picks a free port); none without it. */
+  httpPort?: number | undefined;
+  /** When httpPort is a default, not asked for: if it is taken, serve HTTP on a free port instead (and say so). */
+  httpPortDefault?: boolean;
+  /** Requests to the HTTP API's /v1 routes must carry `Authorization: Bearer <apiKey>`. */
+  apiKey?: string | undefined;
+  /** More routes on the HTTP server (e.g. GET /metrics), registered before it listens. */
+  httpRoutes?: HttpServerOptions['extraRoutes'];
+  /** The version /version reports. */
+  version?: string | undefined;
 }
 
 const sayOnStderr = (line: string): void => { process.stderr.write(`octoserve: ${line}\n`); };
 
 /** The Redis queue asked for; without one, the default Redis if it answers, else an in-process queue. */
-export async function openJobQueue(url: string | undefined, name: string | undefined, lockMs: number, say: (line: string) => void): Promise<JobQueue> {
+export async function openJobQueue(url: string | undefined, name: string | undefined, lockMs: number,
+  say: (line: string, fields?: Record<string, string | number>) => void): Promise<JobQueue> {
   if (url !== undefined) return openBullQueue({ url, name, lockMs, log: say });
   try {
     return await openBullQueue({ url: DEFAULT_REDIS_URL, name, lockMs, log: say, connectTimeoutMs: 1_000 });
@@ -127,6 +144,22 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     model.checkpoint.close();
   }
   const queue = await openJobQueue(options.redisUrl, options.queueName, options.jobLockMs, say);
+  // HTTP listens from the start, so /health says "loading" until the cluster serves
+  // GET /metrics answers 503 until the serving engine (and its metrics) exists
+  let metrics: ServingMetrics | undefined;
+  const routes = (app: FastifyInstance): void => {
+    metricsRoute(() => metrics)(app);
+    options.httpRoutes?.(app);
+  };
+  const startHttp = (port: number): Promise<HttpApi> => HttpApi.start({
+    host: options.host, port, modelPath, apiKey: options.apiKey, version: options.version ?? 'unknown', extraRoutes: routes,
+  });
+  const httpPort = options.httpPort;
+  const http = httpPort === undefined ? undefined : await startHttp(httpPort).catch((err: Error) => {
+    if (options.httpPortDefault !== true || !/EADDRINUSE/.test(err.message)) throw err;
+    say(`port ${httpPort} is taken: the HTTP API serves on a free port instead (give --http-port to choose)`);
+    return startHttp(0);
+  }).catch(async (err: unknown) => { await queue.close(); throw err; });
 
   let stopping = false;
   let server: CoordinatorServer | undefined;
@@ -138,12 +171,12 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     stopping = true;
     exitCode = code;
     say(`stopping (${why})`);
-    void (server?.close() ?? Promise.resolve()).finally(finished);
+    void Promise.all([http?.close(), server?.close()]).finally(finished);
   };
 
   say(local ? `starting ${tp} workers for ${modelPath}` : `waiting for ${tp} workers to register at ${registry}`);
   // the first load shows a bar; a restart after a fault logs its own line
-  let bar: ProgressBar | undefined = progressBar('shards loaded', tp);
+  let bar: ProgressBar | undefined = progressBar('shards loaded', tp, options.progress === undefined ? {} : { stream: options.progress });
   const medusa = options.medusa;
   const clusterOptions: ClusterOptions = {
     modelPath, tp, listen: registry, workerCommand, loadMode: options.loadMode ?? 'read', log, maxSequences: options.maxSequences,
@@ -165,6 +198,7 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     });
   } catch (err) {
     await queue.close();
+    await http?.close();
     throw err;
   }
   bar.done();
@@ -193,9 +227,14 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
   } catch (err) {
     await queue.close();
     await cluster.close();
+    await http?.close();
     throw err;
   }
   if (options.signal?.aborted === true) onAbort();
+  const served = server;
+  metrics = served.engine.metrics;
+  http?.attach({ engine: served.engine, refusing: () => served.refusing() });
+  if (http !== undefined) say(`HTTP API (OpenAI-compatible) on ${http.address}${options.apiKey === undefined ? '' : ', API key required'}`);
   const address = server.address;
   const servedPort = Number(address.slice(address.lastIndexOf(':') + 1));
   const writtenToken = options.adminToken === undefined ? writeAdminToken(servedPort, adminToken) : undefined;

@@ -20,7 +20,7 @@ export class MemoryJobQueue implements JobQueue {
   private paused = false;
   private idle: (() => void)[] = [];
 
-  constructor(private readonly log: (line: string) => void = () => {}) {}
+  constructor(private readonly log: (line: string, fields?: Record<string, string | number>) => void = () => {}) {}
 
   get runningHere(): number { return this.running.size; }
 
@@ -86,7 +86,7 @@ export class MemoryJobQueue implements JobQueue {
     try {
       const result = await processor({ id, request: job.request, attempt: job.attempts, signal: abort.signal, progress });
       Object.assign(job, result, { state: 'completed' });
-      this.log(`job ${id}: completed (${result.tokenIds.length} tokens, attempt ${job.attempts})`);
+      this.log(`job ${id}: completed (${result.tokenIds.length} tokens, attempt ${job.attempts})`, { job: id, attempt: job.attempts });
     } catch (err) {
       if (err instanceof JobCancelled) Object.assign(job, err.output, { state: 'cancelled', finishReason: 'cancelled' });
       else Object.assign(job, { state: 'failed', error: (err as Error).message });

@@ -10,6 +10,11 @@ import type { GenerateRequest__Output, GenerationStats__Output as GenerationStat
 import type { ServedCluster } from '../cluster.js';
 import { ClusterMedusaBackend } from '../cluster-medusa.js';
 import { ClusterTokenSource } from '../cluster-token-source.js';
+import type { ClusterSampling } from '../cluster-token-source.js';
+import { tokenLogprob } from '../token-logprobs.js';
+import type { TokenLogprob } from '../token-logprobs.js';
+import { ServingMetrics } from '../metrics/serving-metrics.js';
+import type { SpecRecord } from '../metrics/serving-metrics.js';
 import { RecentSteps } from './recent-steps.js';
 import { checkRequest } from './request.js';
 import type { Generation, RequestLimits } from './request.js';
@@ -23,7 +28,9 @@ export interface ServingOptions {
   maxWaiting: number;
   /** host:port of this coordinator, reported in every generation's stats. */
   address: string;
-  log?: (line: string) => void;
+  log?: (line: string, fields?: Record<string, string | number>) => void;
+  /** Where the request and step metrics go (default: a registry of this engine's own). */
+  metrics?: ServingMetrics;
 }
 
 export type FinishReason = 'length' | 'stop' | 'cancelled';
@@ -40,6 +47,16 @@ export interface RunHooks {
   /** The tokens accepted since the last call (one step's worth) and their text. */
   onTokens?: (tokenIds: number[], text: string, all: readonly number[]) => void;
   signal?: AbortSignal;
+  /** Fill `out` with each accepted token's log-probability and its `top` alternatives (not with Medusa heads). */
+  logprobs?: { top: number; out: TokenLogprob[] };
+}
+
+/** Adds one attempt's Medusa counts into a request's. */
+function addSpec(into: SpecRecord, from: SpecRecord): void {
+  into.steps += from.steps;
+  into.draftTokens += from.draftTokens;
+  const per = into.acceptedPerDepth as number[];
+  from.acceptedPerDepth.forEach((n, d) => { per[d] = (per[d] ?? 0) + n; });
 }
 
 /** Thrown out of the decode loop when a generation is cancelled. */
@@ -53,19 +70,22 @@ interface Attempt {
   maxTokens: number;
   stopIds: number[];
   onToken: (token: number, prev: number) => void;
+  onChoice?: ClusterSampling['onChoice'];
 }
 
 export class ServingEngine {
   readonly batcher: StepBatcher;
   readonly slots: SequenceSlots;
   readonly recent: RecentSteps;
+  readonly metrics: ServingMetrics;
   tokens = 0;
   private running = 0;
   private idle: (() => void)[] = [];
 
   constructor(readonly cluster: ServedCluster, readonly tokenizer: Tokenizer, readonly options: ServingOptions) {
     this.recent = new RecentSteps(cluster.tp);
-    this.batcher = new StepBatcher(cluster, (step, _sequences, rows) => this.recent.record(step, rows));
+    this.metrics = options.metrics ?? new ServingMetrics();
+    this.batcher = new StepBatcher(cluster, (step, _sequences, rows) => { this.recent.record(step, rows); this.metrics.step(step); });
     this.slots = new SequenceSlots(cluster.options.maxSequences, options.maxWaiting);
   }
 
@@ -92,7 +112,7 @@ export class ServingEngine {
   }
 
   /** One decode of `attempt` on `slot`, plain or with Medusa; the tokens go to attempt.onToken. */
-  private async decodeOnce(slot: number, gen: Generation, attempt: Attempt): Promise<{ result: GenerateResult; steps: number }> {
+  private async decodeOnce(slot: number, gen: Generation, attempt: Attempt): Promise<{ result: GenerateResult; steps: number; spec?: SpecRecord }> {
     const { promptIds, maxTokens, stopIds, onToken } = attempt;
     if (this.options.medusa !== undefined) {
       const backend = new ClusterMedusaBackend(this.batcher, slot, gen.seed);
@@ -100,9 +120,15 @@ export class ServingEngine {
       const result = await medusaGenerate(backend, promptIds, {
         tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken,
       });
-      return { result, steps: backend.timings.wallMs.length };
+      // the loop reports acceptance per depth as a fraction of its steps: back to counts
+      const { drafts, acceptedPerDepth } = result.stats;
+      const spec = {
+        steps: this.options.medusa.tree.nodeCount > 1 ? drafts / (this.options.medusa.tree.nodeCount - 1) : 0, draftTokens: drafts,
+        acceptedPerDepth: acceptedPerDepth.map((f) => Math.round(f * result.stats.steps)),
+      };
+      return { result, steps: backend.timings.wallMs.length, spec };
     }
-    const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed });
+    const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed, onChoice: attempt.onChoice });
     const result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
     return { result, steps: source.timings.wallMs.length };
   }
@@ -114,7 +140,7 @@ export class ServingEngine {
       const slot = await this.slots.acquire(hooks.signal);
       const queueMs = performance.now() - queued;
       try {
-        return await this.decode(slot, gen, hooks, queueMs);
+        return await this.decode(slot, gen, hooks, queueMs, queued);
       } finally {
         this.slots.release(slot);
       }
@@ -124,13 +150,15 @@ export class ServingEngine {
     }
   }
 
-  private async decode(slot: number, gen: Generation, hooks: RunHooks, queueMs: number): Promise<Outcome> {
+  private async decode(slot: number, gen: Generation, hooks: RunHooks, queueMs: number, arrived: number): Promise<Outcome> {
     const { promptIds, maxTokens } = gen;
     const stopIds = stopTokenIds(this.tokenizer, this.cluster.config);
     const tokenIds: number[] = [];
     const utf8 = new TextDecoder();
     let chunk: number[] = [];
     let chunkText = '';
+    let lastChunkAt: number | undefined;
+    const spec: SpecRecord = { steps: 0, draftTokens: 0, acceptedPerDepth: new Array<number>(this.options.medusa?.tree.maxDepth ?? 0).fill(0) };
     // the tokens one step accepts arrive in one synchronous burst: send them as one chunk
     const flush = (): void => {
       if (chunk.length === 0) return;
@@ -138,11 +166,23 @@ export class ServingEngine {
       const text = chunkText;
       chunk = [];
       chunkText = '';
+      const now = performance.now();
+      if (lastChunkAt === undefined) this.metrics.firstToken(now - arrived);
+      else this.metrics.nextTokens(now - lastChunkAt);
+      lastChunkAt = now;
+      this.metrics.tokens(ids.length);
       hooks.onTokens?.(ids, text, tokenIds);
+    };
+    // the chosen token's log-probability, from the step it came from, until onToken takes it
+    let chosen: TokenLogprob | undefined;
+    const wanted = hooks.logprobs;
+    const onChoice = wanted === undefined ? undefined : (ranks: Parameters<NonNullable<ClusterSampling['onChoice']>>[0], row: number, token: number): void => {
+      chosen = tokenLogprob(ranks, row, token, wanted.top, this.cluster.options.topK, gen.temperature);
     };
     const onToken = (token: number, prev: number): void => {
       if (hooks.signal?.aborted === true) throw new Stopped();
       tokenIds.push(token);
+      if (chosen !== undefined) hooks.logprobs?.out.push(chosen);
       this.tokens += 1;
       if (chunk.length === 0) queueMicrotask(flush);
       chunk.push(token);
@@ -154,27 +194,31 @@ export class ServingEngine {
     for (let recoveries = 0; ; recoveries++) {
       // the committed tokens so far are the prompt of this attempt: after a restart they are prefilled into fresh KV caches
       const prompt = recoveries === 0 ? promptIds : [...promptIds, ...tokenIds];
-      const attempt = { promptIds: prompt, maxTokens: maxTokens - tokenIds.length, stopIds, onToken };
+      const attempt: Attempt = { promptIds: prompt, maxTokens: maxTokens - tokenIds.length, stopIds, onToken, onChoice };
       try {
         const r = await this.decodeOnce(slot, gen, attempt);
         finishReason = r.result.finishReason;
         steps += r.steps;
+        if (r.spec !== undefined) addSpec(spec, r.spec);
         break;
       } catch (err) {
         if (err instanceof Stopped) break;
         if (recoveries >= MAX_RECOVERIES) throw err;
         await this.cluster.recover(err);
-        this.options.log?.(`generation on sequence ${slot}: the cluster restarted; going on from ${tokenIds.length} committed tokens`);
+        this.options.log?.(`generation on sequence ${slot}: the cluster restarted; going on from ${tokenIds.length} committed tokens`, { sequence: slot, attempt: recoveries + 2 });
       }
     }
     flush();
     const wallMs = performance.now() - started;
+    this.metrics.finished({ promptTokens: promptIds.length, finishReason, queueMs, e2eMs: performance.now() - arrived });
+    if (this.options.medusa !== undefined) this.metrics.speculated(spec);
     return {
       promptTokenIds: [...promptIds], tokenIds, text: this.text(promptIds, tokenIds),
       finishReason,
       stats: {
         tokens: tokenIds.length, wallMs, tokPerS: wallMs > 0 ? tokenIds.length / (wallMs / 1000) : 0, queueMs, steps,
         tokensPerStep: steps > 0 ? tokenIds.length / steps : 0, seed: gen.seed, coordinator: this.options.address,
+        specSteps: spec.steps, draftTokens: spec.draftTokens, acceptedPerDepth: [...spec.acceptedPerDepth],
       },
     };
   }

@@ -23,6 +23,7 @@ export class SupervisedCluster implements ServedCluster {
   private gaveUp: Error | undefined;
   private closed = false;
   private readonly restartTimes: number[] = [];
+  private readonly watchers: ((recovering: boolean) => void)[] = [];
   restarts = 0;
 
   private constructor(private current: Cluster, private readonly opts: SupervisorOptions) {}
@@ -46,6 +47,8 @@ export class SupervisedCluster implements ServedCluster {
   get tp(): number { return this.current.tp; }
   get registrations(): Cluster['registrations'] { return this.current.registrations; }
   get workerPids(): number[] { return this.current.workerPids; }
+  /** Whether a restart after a fault is under way. */
+  get recovering(): boolean { return this.restarting !== undefined; }
 
   step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
     return this.current.step(sequences, pickedIds);
@@ -58,7 +61,17 @@ export class SupervisedCluster implements ServedCluster {
   /** The cluster failed (a worker exited, a step failed): restart it once, whoever noticed first. */
   private failed(err: Error): void {
     if (this.closed || this.gaveUp !== undefined) return;
-    this.restarting ??= this.restart(err).finally(() => { this.restarting = undefined; });
+    if (this.restarting !== undefined) return;
+    this.restarting = this.restart(err).finally(() => {
+      this.restarting = undefined;
+      for (const w of this.watchers) w(false);
+    });
+    for (const w of this.watchers) w(true);
+  }
+
+  /** Calls `watcher(true)` when a restart begins and `watcher(false)` when it has ended (back, or given up). */
+  watchRecovery(watcher: (recovering: boolean) => void): void {
+    this.watchers.push(watcher);
   }
 
   private async restart(err: Error): Promise<void> {
