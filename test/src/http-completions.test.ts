@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import OpenAI from 'openai';
+import { Transformer, loadWeights, openLlama2c } from '@octoserve/model';
 import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 import { dropQueue, startCoordinator, uniqueQueue, type Coordinator } from './coordinator-process.js';
 
@@ -86,6 +87,37 @@ describe('the HTTP API of a launched tp=2 cluster', () => {
     assert.equal(a.choices.length, 3);
     assert.deepEqual(a.choices.map((x) => x.text), b.choices.map((x) => x.text));
     assert.deepEqual(a.choices.map((x) => x.index).sort(), [0, 1, 2]);
+  });
+
+  test('logprobs and top_logprobs equal the reference engine\'s log-softmax within 1e-4', async () => {
+    const c = golden(2);
+    const steps = 6;
+    const out = await openai.completions.create({ model: 'stories260K', prompt: c.prompt, max_tokens: steps, temperature: 0, logprobs: 3 });
+    const lp = out.choices[0]?.logprobs;
+    assert.ok(lp !== null && lp !== undefined, 'logprobs are returned');
+    assert.equal(lp.token_logprobs?.length, steps);
+    // the reference: the same prompt and the golden continuation through the single-process forward
+    const ckpt = openLlama2c(model.modelPath);
+    const reference = new Transformer(loadWeights(ckpt));
+    ckpt.close();
+    const ids = [...c.prompt_token_ids, ...c.generated_token_ids];
+    for (let pos = 0, k = 0; k < steps; pos++) {
+      const logits = reference.forward(ids[pos]!, pos);
+      if (pos < c.prompt_token_ids.length - 1) continue;
+      let max = -Infinity;
+      for (const v of logits) max = Math.max(max, v);
+      let z = 0;
+      for (const v of logits) z += Math.exp(v - max);
+      const lse = max + Math.log(z);
+      const want = (logits[ids[pos + 1]!] as number) - lse;
+      const got = lp.token_logprobs![k] as number;
+      assert.ok(Math.abs(got - want) <= 1e-4, `token ${k}: logprob ${got}, reference ${want}`);
+      const top = Array.from(logits).map((v) => v - lse).sort((a, b) => b - a).slice(0, 3);
+      const gotTop = Object.values(lp.top_logprobs![k] ?? {}).sort((a, b) => b - a);
+      assert.equal(gotTop.length, 3, `token ${k}: three top_logprobs`);
+      gotTop.forEach((v, j) => assert.ok(Math.abs(v - top[j]!) <= 1e-4, `token ${k}, top ${j}: ${v} vs ${top[j]}`));
+      k++;
+    }
   });
 
   test('GET /metrics over HTTP: generation_tokens_total grows by what a completion reported', async () => {

@@ -62,6 +62,13 @@ function addSpec(into: SpecRecord, from: SpecRecord): void {
 /** Thrown out of the decode loop when a generation is cancelled. */
 class Stopped extends Error {}
 
+/** The caller's onTokens threw: that is the generation's error, not the cluster's. */
+class HookFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('a token listener failed');
+  }
+}
+
 /** Cluster restarts one generation rides through before it fails. */
 const MAX_RECOVERIES = 3;
 
@@ -173,6 +180,16 @@ export class ServingEngine {
       this.metrics.tokens(ids.length);
       hooks.onTokens?.(ids, text, tokenIds);
     };
+    // a caller's onTokens that throws from the microtask would take the process down: keep its
+    // error and end this generation with it at the next token (or at the end)
+    let hookFailure: unknown;
+    const flushLater = (): void => {
+      try {
+        flush();
+      } catch (err) {
+        hookFailure ??= err;
+      }
+    };
     // the chosen token's log-probability, from the step it came from, until onToken takes it
     let chosen: TokenLogprob | undefined;
     const wanted = hooks.logprobs;
@@ -184,7 +201,8 @@ export class ServingEngine {
       tokenIds.push(token);
       if (chosen !== undefined) hooks.logprobs?.out.push(chosen);
       this.tokens += 1;
-      if (chunk.length === 0) queueMicrotask(flush);
+      if (hookFailure !== undefined) throw new HookFailed(hookFailure);
+      if (chunk.length === 0) queueMicrotask(flushLater);
       chunk.push(token);
       chunkText += utf8.decode(this.tokenizer.decodePiece(prev, token), { stream: true });
     };
@@ -203,11 +221,13 @@ export class ServingEngine {
         break;
       } catch (err) {
         if (err instanceof Stopped) break;
+        if (err instanceof HookFailed) throw err.cause;
         if (recoveries >= MAX_RECOVERIES) throw err;
         await this.cluster.recover(err);
         this.options.log?.(`generation on sequence ${slot}: the cluster restarted; going on from ${tokenIds.length} committed tokens`, { sequence: slot, attempt: recoveries + 2 });
       }
     }
+    if (hookFailure !== undefined) throw hookFailure;
     flush();
     const wallMs = performance.now() - started;
     this.metrics.finished({ promptTokens: promptIds.length, finishReason, queueMs, e2eMs: performance.now() - arrived });
