@@ -20,7 +20,7 @@ export function requestProblem(req: object): string | undefined {
 /** `req`, unless its guard marked it: then INVALID_ARGUMENT with the problem. */
 export function checkDecoded<T extends object>(req: T): T {
   const problem = requestProblem(req);
-  if (problem !== undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, problem);
+  if (problem !== undefined) throw RpcError.invalid(problem);
   return req;
 }
 

@@ -32,6 +32,11 @@ export class RpcError extends Error {
     return new RpcError(code, err instanceof Error ? err.message : String(err), { cause: err });
   }
 
+  /** A request the server cannot take: INVALID_ARGUMENT with what is wrong. */
+  static invalid(message: string): RpcError {
+    return new RpcError(grpc.status.INVALID_ARGUMENT, message);
+  }
+
   /** The status a server answers with (its text capped, so it always reaches the caller). */
   toStatus(): grpc.ServiceError {
     return Object.assign(new Error(this.message), { code: this.code, details: limitDetails(this.message), metadata: new grpc.Metadata() });

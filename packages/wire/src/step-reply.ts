@@ -46,12 +46,11 @@ export interface RankRows {
   medusaIds: Uint32Array;     // [rows, heads, medusaTopK] global ids
 }
 
-/** How long the step took on the rank. */
+/** Where the step's time went on the rank (the runtime's running totals). */
 export interface StepReplyTimings {
   computeMs: number;
   allReduceMs: number;
   allReduces: number;
-  stepMs: number;
 }
 
 function fourByteMultiple(bytes: Uint8Array, what: string): number {
@@ -88,7 +87,9 @@ function globalIds(local: BigInt64Array, start: number): Buffer {
  * The reply of a step: local ids become global ids (`vocab.start` added), and picked logits of
  * ids another rank owns (`foreign[i] === 1`) become NaN.
  */
-export function encodeStepReply(stepId: number, out: LocalStepRows, vocab: Range, foreign: Uint8Array | undefined, timings: StepReplyTimings): StepReply {
+export function encodeStepReply(
+  stepId: number, out: LocalStepRows, vocab: Range, foreign: Uint8Array | undefined, timings: StepReplyTimings, stepMs: number,
+): StepReply {
   const picked = new Float32Array(out.picked);
   if (foreign !== undefined) for (let i = 0; i < picked.length; i++) if (foreign[i] === 1) picked[i] = NaN;
   return {
@@ -97,7 +98,7 @@ export function encodeStepReply(stepId: number, out: LocalStepRows, vocab: Range
     topkValues: floatBytes(out.topkValues), topkIds: globalIds(out.topkIndices, vocab.start),
     sumexp: floatBytes(out.sumexp), sumexpLogit: floatBytes(out.sumexpLogit),
     picked: Buffer.from(picked.buffer),
-    computeMs: timings.computeMs, allreduceMs: timings.allReduceMs, allreduces: timings.allReduces, stepMs: timings.stepMs,
+    computeMs: timings.computeMs, allreduceMs: timings.allReduceMs, allreduces: timings.allReduces, stepMs,
     sample: globalIds(out.sample, vocab.start),
     medusaTopkValues: out.medusaValues === undefined ? Buffer.alloc(0) : floatBytes(out.medusaValues),
     medusaTopkIds: out.medusaIndices === undefined ? Buffer.alloc(0) : globalIds(out.medusaIndices, vocab.start),

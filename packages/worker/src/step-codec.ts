@@ -1,11 +1,10 @@
 // A step as the worker takes it in: each sequence's part checked against the model's sizes, and
 // the coordinator's picked ids mapped to this rank's vocabulary rows. The reply's codec is
 // @octoserve/wire's (encodeStepReply), shared with the coordinator that decodes it.
-import * as grpc from '@grpc/grpc-js';
 import { RpcError, type Range, type SequenceStep__Output } from '@octoserve/wire';
 
 /** A step the worker cannot run: INVALID_ARGUMENT with what is wrong. */
-export const invalidStep = (message: string): RpcError => new RpcError(grpc.status.INVALID_ARGUMENT, message);
+export const invalidStep = RpcError.invalid;
 
 /** Checks one sequence's part of a step against the model's sizes. */
 export function checkSequence(s: SequenceStep__Output, vocabSize: number, maxSeq: number): void {

@@ -175,7 +175,7 @@ export class WorkerService {
       this.state = 'ready';
     }
     this.lastStepMs = performance.now() - t0;
-    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, { ...l.runtime.timings, stepMs: this.lastStepMs });
+    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs);
   }
 
   private release(req: ReleaseRequest__Output): void {

@@ -114,8 +114,8 @@ const DEMO_POSITIONS = 256;
  * default until position 256 (run.c's `-n 256`: prompt and story together make 257 tokens).
  */
 async function demo(server: CoordinatorServer, prompt: string, maxTokens: number | undefined, say: (line: string) => void): Promise<void> {
-  const promptLength = server.engine.check({ prompt, promptTokenIds: [], topK: 0, maxTokens: 1 }, 0).promptIds.length;
-  const gen = server.engine.check({ prompt, promptTokenIds: [], topK: 0, maxTokens: maxTokens ?? Math.max(1, DEMO_POSITIONS + 1 - promptLength) }, 0);
+  const checked = server.engine.check({ prompt, promptTokenIds: [], topK: 0, maxTokens: maxTokens ?? 1 }, 0);
+  const gen = maxTokens !== undefined ? checked : { ...checked, maxTokens: Math.max(1, DEMO_POSITIONS + 1 - checked.promptIds.length) };
   process.stdout.write(prompt);
   const out = await server.engine.run(gen, { onTokens: (_ids, text) => { process.stdout.write(text); } });
   process.stdout.write('\n');

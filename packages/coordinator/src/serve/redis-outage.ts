@@ -45,7 +45,7 @@ export class RedisOutageLog {
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** Whether `err` says the link to Redis is down (rather than that a command went wrong). */
-function isConnectionError(err: Error): boolean {
+export function isConnectionError(err: Error): boolean {
   const code = (err as { code?: unknown }).code;
   return (typeof code === 'string' && CONNECTION_CODES.has(code)) || /connection is closed|connect ETIMEDOUT|Stream isn't writeable/i.test(err.message);
 }

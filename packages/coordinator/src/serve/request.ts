@@ -7,7 +7,7 @@ import { checkDecoded, RpcError } from '@octoserve/wire';
 import type { GenerateRequest__Output } from '@octoserve/wire';
 
 /** A refusal the client can act on: INVALID_ARGUMENT and one line. */
-export const invalid = (message: string): RpcError => new RpcError(status.INVALID_ARGUMENT, message);
+export const invalid = RpcError.invalid;
 
 /** A request ready to run. */
 export interface Generation {

@@ -4,13 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 import { RpcError, serverStreamingHandler, unaryHandler } from '@octoserve/wire';
 import { ClusterError } from '../cluster.js';
 import { WorkerCallError } from '../worker-client.js';
+import { isConnectionError } from './redis-outage.js';
 
 /** What a client of the coordinator is told about `err`. */
 export function coordinatorError(err: unknown): RpcError {
   if (err instanceof ClusterError || err instanceof WorkerCallError) return new RpcError(grpc.status.UNAVAILABLE, `the cluster failed: ${err.message}`, { cause: err });
   if (err instanceof RpcError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  if (/ECONNREFUSED|Connection is closed|ETIMEDOUT/.test(message)) return new RpcError(grpc.status.UNAVAILABLE, `the job queue is unreachable: ${message}`, { cause: err });
+  if (err instanceof Error && isConnectionError(err)) return new RpcError(grpc.status.UNAVAILABLE, `the job queue is unreachable: ${err.message}`, { cause: err });
   return RpcError.from(err);
 }
 
