@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SynthCheckpoint, resolveConfig, writeLlama2c, writeSynthTokenizer } from '@octoserve/model';
+import { trainMedusaHeads, writeMedusaHeads } from '@octoserve/medusa';
+import { SynthCheckpoint, Transformer, loadWeights, openLlama2c, resolveConfig, writeLlama2c, writeSynthTokenizer } from '@octoserve/model';
 import type { ModelParams } from '@octoserve/model';
 
 export const CLI_MAIN = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
@@ -53,4 +54,15 @@ export function alive(pid: number): boolean {
   } catch {
     return false; // ESRCH: no such process
   }
+}
+
+/** Medusa heads for the model at `modelPath` from a short deterministic self-distillation run, in a fresh directory. */
+export function trainTestHeads(modelPath: string, tokens: number): string {
+  const ckpt = openLlama2c(modelPath);
+  const weights = loadWeights(ckpt);
+  ckpt.close();
+  const { heads } = trainMedusaHeads(new Transformer(weights), { tokens, seed: 1, stopIds: [1, 2] });
+  const dir = mkdtempSync(join(tmpdir(), 'octoserve-medusa-'));
+  writeMedusaHeads(dir, heads);
+  return dir;
 }

@@ -1,16 +1,12 @@
 // Medusa on a tensor-parallel cluster: the workers hold the heads vocabulary-parallel, the
 // coordinator verifies the tree. Greedy acceptance is lossless: every golden case comes out
 // token for token at tp=8 and tp=1, with mc_sim_7b_63 and with a chain.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, ClusterMedusaBackend } from '@octoserve/coordinator';
-import { MC_SIM_7B_63, buildTree, chainChoices, medusaGenerate, trainMedusaHeads, writeMedusaHeads } from '@octoserve/medusa';
+import { MC_SIM_7B_63, buildTree, chainChoices, medusaGenerate } from '@octoserve/medusa';
 import type { MedusaChoices } from '@octoserve/medusa';
-import { Transformer, loadWeights, openLlama2c } from '@octoserve/model';
-import { LONG, WORKER_COMMAND } from './helpers.js';
+import { LONG, WORKER_COMMAND, trainTestHeads } from './helpers.js';
 import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 describe('Medusa on a cluster', () => {
@@ -20,13 +16,8 @@ describe('Medusa on a cluster', () => {
   before(async () => {
     model = await findTestModel();
     cases = loadGoldenCases(model);
-    const ckpt = openLlama2c(model.modelPath);
-    const weights = loadWeights(ckpt);
-    ckpt.close();
     // a small deterministic self-distillation run: enough heads for the tree to accept often
-    const { heads } = trainMedusaHeads(new Transformer(weights), { tokens: 12_000, seed: 1, stopIds: [1, 2] });
-    headsDir = mkdtempSync(join(tmpdir(), 'octoserve-medusa-'));
-    writeMedusaHeads(headsDir, heads);
+    headsDir = trainTestHeads(model.modelPath, 12_000);
   });
 
   const runs: [number, string, MedusaChoices][] = [[8, 'mc_sim_7b_63', MC_SIM_7B_63], [8, 'chain-4', chainChoices(4)], [1, 'mc_sim_7b_63', MC_SIM_7B_63]];

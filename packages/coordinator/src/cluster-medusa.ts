@@ -11,6 +11,8 @@ import type { SequenceStep } from '@octoserve/wire';
 import type { ClusterStep, StepRunner } from './cluster.js';
 import { StepTimings } from './step-timings.js';
 import { mergedArgmax, mergedHeadTopK, mergedPicked, mergedSample, mergedSoftmaxStats } from './merge.js';
+import { tokenLogprob } from './token-logprobs.js';
+import type { TokenLogprob } from './token-logprobs.js';
 
 export class ClusterMedusaBackend implements MedusaBackend {
   readonly maxSeqLen: number;
@@ -18,8 +20,8 @@ export class ClusterMedusaBackend implements MedusaBackend {
   readonly timings = new StepTimings();
   /** The workers' per-row draws (typical): one uniform per row, from the seed. */
   private readonly rng: Rng;
-  /** The last step's answers and the row its out[0] stands for, for sample(). */
-  private last: { step: ClusterStep; firstRow: number; invTemperature: number } | undefined;
+  /** The last step's answers and the row its out[0] stands for, for sample() and logprob(). */
+  private last: { step: ClusterStep; firstRow: number; invTemperature: number | undefined } | undefined;
 
   /** Scratch sized for the largest step, reused every step. */
   private readonly uniformRows: Float32Array;  // [maxTokens] the workers' per-row uniforms
@@ -117,10 +119,8 @@ export class ClusterMedusaBackend implements MedusaBackend {
       firstRow = 0;
       rowsOut = tokens.length;
     }
-    if (out.typical !== null) {
-      this.fillTypical(step, firstRow, rowsOut, mask !== undefined, out.typical);
-      this.last = { step, firstRow, invTemperature: 1 / out.typical.temperature };
-    }
+    if (out.typical !== null) this.fillTypical(step, firstRow, rowsOut, mask !== undefined, out.typical);
+    this.last = { step, firstRow, invTemperature: out.typical === null ? undefined : 1 / out.typical.temperature };
     if (this.mergeCursor.length < step.ranks.length) this.mergeCursor = new Int32Array(step.ranks.length);
     for (let r = 0; r < rowsOut; r++) {
       const row = firstRow + r;
@@ -134,7 +134,14 @@ export class ClusterMedusaBackend implements MedusaBackend {
   /** An exact draw from softmax(z/T) at `row` of the last step: u picks the rank by its mass, the rank's own draw is taken. */
   sample(row: number, u: number): number {
     const last = this.last;
-    if (last === undefined) throw new Error('sample() needs a typical step first');
+    if (last?.invTemperature === undefined) throw new Error('sample() needs a typical step first');
     return mergedSample(last.step.ranks, last.firstRow + row, last.invTemperature, u);
+  }
+
+  /** `token`'s log-probability at `row` of the last step (the row medusaGenerate's onToken names), with `top` alternatives. */
+  logprob(row: number, token: number, top: number, temperature: number): TokenLogprob {
+    const last = this.last;
+    if (last === undefined) throw new Error('logprob() needs a step first');
+    return tokenLogprob(last.step.ranks, last.firstRow + row, token, top, this.cluster.options.topK, temperature);
   }
 }

@@ -31,8 +31,12 @@ export interface MedusaGenerateOptions {
   maxTokens: number;
   /** Emitting one of these ends generation; it is not included in tokenIds. */
   stopIds: readonly number[];
-  /** Called for each generated token with the token before it. */
-  onToken?: (token: number, prev: number) => void;
+  /**
+   * Called for each generated token with the token before it and the row of the last
+   * backend.step whose base distribution chose it (the node it follows in the tree; 0 after a
+   * prefill or a single-token step), e.g. to read its log-probability there.
+   */
+  onToken?: (token: number, prev: number, row: number) => void;
 }
 
 export interface MedusaStats extends GenerateStats {
@@ -86,13 +90,13 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
   let drafts = 0;
   let prev = promptIds[n - 1]!;
   /** Emits one token; true when generation must end (a stop id or the limit). */
-  const emit = (token: number): boolean => {
+  const emit = (token: number, row: number): boolean => {
     if (stopIds.includes(token)) {
       finishReason = 'stop';
       return true;
     }
     tokenIds.push(token);
-    onToken?.(token, prev);
+    onToken?.(token, prev, row);
     prev = token;
     return tokenIds.length >= limit;
   };
@@ -108,7 +112,7 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
     await backend.step(Int32Array.from(promptIds), Int32Array.from(promptIds, (_, i) => i), undefined, 'reset', out);
     let root = await pick(0);
     carryFrom(0);
-    let done = emit(root);
+    let done = emit(root, 0);
     let past = n; // the root's position: every earlier position is in the cache
     let keep: KeepSlots = 'all';
     while (!done) {
@@ -122,7 +126,7 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
         past += 1;
         root = await pick(0);
         stepTokens++;
-        done = emit(root);
+        done = emit(root, 0);
         continue;
       }
       fillCandidates(tree, root, carryViews, candidates);
@@ -139,7 +143,8 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
       drafts += N - 1;
       stepTokens += result.tokenCount;
       for (let d = 0; d < result.acceptedLength - 1; d++) acceptedAt[d]!++;
-      for (let j = 0; j < result.tokenCount && !done; j++) done = emit(result.tokens[j]!);
+      // emitted token j follows accepted node j: tok[n_(j+1)], and last the bonus at n_(L-1)
+      for (let j = 0; j < result.tokenCount && !done; j++) done = emit(result.tokens[j]!, result.nodes[j]!);
       done ||= result.finish !== 'none';
       // the next step keeps the accepted path and starts from the bonus token
       keep = keepViews[result.acceptedLength]!;

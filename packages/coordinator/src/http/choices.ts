@@ -42,9 +42,6 @@ export interface Planned {
 const SEED_RANGE = 2 ** 31;
 
 export function plan(engine: ServingEngine, prompts: readonly Prompt[], p: SamplingParams): Planned {
-  if (p.logprobs !== undefined && engine.options.medusa !== undefined) {
-    throw badRequest('logprobs are not available on a coordinator serving with Medusa heads', 'logprobs');
-  }
   const base = p.seed === undefined ? Date.now() % SEED_RANGE : ((p.seed % SEED_RANGE) + SEED_RANGE) % SEED_RANGE;
   const gens: Planned['gens'] = [];
   let promptTokens = 0;

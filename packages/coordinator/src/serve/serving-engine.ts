@@ -47,7 +47,7 @@ export interface RunHooks {
   /** The tokens accepted since the last call (one step's worth) and their text. */
   onTokens?: (tokenIds: number[], text: string, all: readonly number[]) => void;
   signal?: AbortSignal;
-  /** Fill `out` with each accepted token's log-probability and its `top` alternatives (not with Medusa heads). */
+  /** Fill `out` with each accepted token's log-probability and its `top` alternatives. */
   logprobs?: { top: number; out: TokenLogprob[] };
 }
 
@@ -78,6 +78,8 @@ interface Attempt {
   stopIds: number[];
   onToken: (token: number, prev: number) => void;
   onChoice?: ClusterSampling['onChoice'];
+  /** With Medusa heads: the log-probability of the token a step's `row` chose (see medusaGenerate's onToken). */
+  onMedusaChoice?: (backend: ClusterMedusaBackend, row: number, token: number) => void;
 }
 
 export class ServingEngine {
@@ -120,12 +122,16 @@ export class ServingEngine {
 
   /** One decode of `attempt` on `slot`, plain or with Medusa; the tokens go to attempt.onToken. */
   private async decodeOnce(slot: number, gen: Generation, attempt: Attempt): Promise<{ result: GenerateResult; steps: number; spec?: SpecRecord }> {
-    const { promptIds, maxTokens, stopIds, onToken } = attempt;
+    const { promptIds, maxTokens, stopIds, onToken, onMedusaChoice } = attempt;
     if (this.options.medusa !== undefined) {
       const backend = new ClusterMedusaBackend(this.batcher, slot, gen.seed);
       const typical = gen.temperature > 0;
+      const withRow = onMedusaChoice === undefined ? onToken : (token: number, prev: number, row: number): void => {
+        onMedusaChoice(backend, row, token);
+        onToken(token, prev);
+      };
       const result = await medusaGenerate(backend, promptIds, {
-        tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken,
+        tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken: withRow,
       });
       // the loop reports acceptance per depth as a fraction of its steps: back to counts
       const { drafts, acceptedPerDepth } = result.stats;
@@ -196,6 +202,9 @@ export class ServingEngine {
     const onChoice = wanted === undefined ? undefined : (ranks: Parameters<NonNullable<ClusterSampling['onChoice']>>[0], row: number, token: number): void => {
       chosen = tokenLogprob(ranks, row, token, wanted.top, this.cluster.options.topK, gen.temperature);
     };
+    const onMedusaChoice = wanted === undefined ? undefined : (backend: ClusterMedusaBackend, row: number, token: number): void => {
+      chosen = backend.logprob(row, token, wanted.top, gen.temperature);
+    };
     const onToken = (token: number, prev: number): void => {
       if (hooks.signal?.aborted === true) throw new Stopped();
       tokenIds.push(token);
@@ -212,7 +221,7 @@ export class ServingEngine {
     for (let recoveries = 0; ; recoveries++) {
       // the committed tokens so far are the prompt of this attempt: after a restart they are prefilled into fresh KV caches
       const prompt = recoveries === 0 ? promptIds : [...promptIds, ...tokenIds];
-      const attempt: Attempt = { promptIds: prompt, maxTokens: maxTokens - tokenIds.length, stopIds, onToken, onChoice };
+      const attempt: Attempt = { promptIds: prompt, maxTokens: maxTokens - tokenIds.length, stopIds, onToken, onChoice, onMedusaChoice };
       try {
         const r = await this.decodeOnce(slot, gen, attempt);
         finishReason = r.result.finishReason;
