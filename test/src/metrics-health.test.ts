@@ -4,10 +4,7 @@
 // prompt tokens, finish reasons, Medusa drafts and accepted drafts per depth); grpc.health.v1
 // answers SERVING, and NOT_SERVING for the Inference service while draining; server
 // reflection lists the services.
-import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -16,9 +13,9 @@ import { service as healthService } from 'grpc-health-check';
 import { OctoserveClient } from '@octoserve/client';
 import type { Completion__Output } from '@octoserve/client';
 import { Cluster, CoordinatorServer, MemoryJobQueue } from '@octoserve/coordinator';
-import { MC_SIM_7B_63, buildTree, trainMedusaHeads, writeMedusaHeads } from '@octoserve/medusa';
-import { Transformer, loadWeights, openLlama2c, openModel } from '@octoserve/model';
-import { WORKER_COMMAND } from './helpers.js';
+import { MC_SIM_7B_63, buildTree } from '@octoserve/medusa';
+import { openModel } from '@octoserve/model';
+import { WORKER_COMMAND, trainTestHeads } from './helpers.js';
 import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
@@ -68,12 +65,7 @@ describe('metrics and health of a tp=2 cluster with Medusa', () => {
   const tree = buildTree(MC_SIM_7B_63, { numHeads: 4 });
 
   before(async () => {
-    const ckpt = openLlama2c(model.modelPath);
-    const weights = loadWeights(ckpt);
-    ckpt.close();
-    const { heads } = trainMedusaHeads(new Transformer(weights), { tokens: 6_000, seed: 1, stopIds: [1, 2] });
-    const headsDir = mkdtempSync(join(tmpdir(), 'octoserve-metrics-'));
-    writeMedusaHeads(headsDir, heads);
+    const headsDir = trainTestHeads(model.modelPath, 6_000);
     const { tokenizer, checkpoint } = await openModel({ model: model.modelPath });
     checkpoint.close();
     cluster = await Cluster.start({
@@ -148,6 +140,17 @@ describe('metrics and health of a tp=2 cluster with Medusa', () => {
       }
       assert.ok(valueOf(m, 'octoserve:step_allreduce_seconds_sum', { rank }) > 0, 'tp=2 spends time in all-reduce');
     }
+    // all-reduces by algorithm and size class: two per layer per step, each labelled with what the workers ran
+    const byClass = m.filter((x) => x.name === 'octoserve:allreduce_calls_total');
+    assert.ok(byClass.length >= 1, 'all-reduce calls by algorithm and size class are exported');
+    for (const x of byClass) {
+      assert.match(x.labels.algorithm ?? '', /^(ring|oneshot|twoshot|tree|star)$/, JSON.stringify(x.labels));
+      assert.match(x.labels.size_class ?? '', /^\d+(B|KiB|MiB)$/);
+    }
+    const timed = m.filter((x) => x.name === 'octoserve:allreduce_seconds_count').reduce((n, x) => n + x.value, 0);
+    assert.equal(timed, steps * 2, 'one observation per step per rank');
+    const layers = 5;
+    assert.equal(byClass.reduce((n, x) => n + x.value, 0), steps * 2 * layers, 'every step runs two all-reduces per layer');
   });
 
   test('grpc.health.v1 says SERVING, and NOT_SERVING for the Inference service while draining', { timeout: 60_000 }, async () => {

@@ -58,6 +58,9 @@ export interface ClusterStep {
   allReduceMs: number[];    // per rank: waiting in all-reduce
   workerMs: number[];       // per rank: the whole step on the worker
   allReduces: number;
+  /** What each all-reduce of the step ran (rank 0's report; every rank runs the same) and the bytes it carried. */
+  allReduceAlgorithm: string;
+  allReduceBytes: number;
   wallMs: number;
 }
 
@@ -237,7 +240,8 @@ export class Cluster implements ServedCluster {
       const replies = await Promise.race([Promise.all(this.clients.map((c) => c.step(req))), deadline]);
       return {
         ranks: replies.map(decodeStepReply), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
-        allReduces: replies[0]?.allreduces ?? 0, wallMs: performance.now() - t0,
+        allReduces: replies[0]?.allreduces ?? 0, allReduceAlgorithm: replies[0]?.allreduceAlgorithm ?? '', allReduceBytes: replies[0]?.allreduceBytes ?? 0,
+        wallMs: performance.now() - t0,
       };
     } catch (err) {
       const e = this.failure ?? (err instanceof WorkerCallError || err instanceof ClusterError ? err : new ClusterError(String(err)));

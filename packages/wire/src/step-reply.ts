@@ -51,6 +51,9 @@ export interface StepReplyTimings {
   computeMs: number;
   allReduceMs: number;
   allReduces: number;
+  /** The algorithm the step's all-reduces ran and the bytes each carried (every one of a step has the same size). */
+  allReduceAlgorithm: string;
+  allReduceBytes: number;
 }
 
 function fourByteMultiple(bytes: Uint8Array, what: string): number {
@@ -99,6 +102,7 @@ export function encodeStepReply(
     sumexp: floatBytes(out.sumexp), sumexpLogit: floatBytes(out.sumexpLogit),
     picked: Buffer.from(picked.buffer),
     computeMs: timings.computeMs, allreduceMs: timings.allReduceMs, allreduces: timings.allReduces, stepMs,
+    allreduceAlgorithm: timings.allReduceAlgorithm, allreduceBytes: timings.allReduceBytes,
     sample: globalIds(out.sample, vocab.start),
     medusaTopkValues: out.medusaValues === undefined ? Buffer.alloc(0) : floatBytes(out.medusaValues),
     medusaTopkIds: out.medusaIndices === undefined ? Buffer.alloc(0) : globalIds(out.medusaIndices, vocab.start),

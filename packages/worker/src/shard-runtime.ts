@@ -17,6 +17,8 @@ import { floats, longs, type RowBuffer } from './row-buffer.js';
 export interface AllReducer {
   /** Sums `data` across ranks in place; every rank ends with the same bits. */
   allReduce(data: Float32Array): Promise<unknown>;
+  /** The algorithm an all-reduce of `length` floats runs (for the step's report). */
+  allReduceAlgorithmFor?(length: number): string;
 }
 
 export interface ShardWeights {
@@ -63,11 +65,13 @@ export interface StepOutputs extends LocalStepRows {
   hidden: Float32Array;           // [rows, dim] final-norm hidden states
 }
 
-/** Time spent in onnxruntime and in all-reduce during one step. */
+/** Time spent in onnxruntime and in all-reduce during one step, and what the all-reduces ran. */
 export interface StepTimings {
   computeMs: number;
   allReduceMs: number;
   allReduces: number;
+  allReduceAlgorithm: string;
+  allReduceBytes: number;
 }
 
 /** The step's communicator, with the time each all-reduce takes added to the timings. */
@@ -83,10 +87,15 @@ class TimedAllReducer implements AllReducer {
 
   async allReduce(data: Float32Array): Promise<void> {
     if (this.comm === undefined) throw new Error('all-reduce outside a step');
+    const t = this.timings;
+    if (t.allReduces === 0) {
+      t.allReduceAlgorithm = this.comm.allReduceAlgorithmFor?.(data.length) ?? '';
+      t.allReduceBytes = data.byteLength;
+    }
     const t0 = performance.now();
     await this.comm.allReduce(data);
-    this.timings.allReduceMs += performance.now() - t0;
-    this.timings.allReduces++;
+    t.allReduceMs += performance.now() - t0;
+    t.allReduces++;
   }
 }
 
@@ -125,7 +134,7 @@ export class ShardRuntime {
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   /** Time spent in onnxruntime and in all-reduce during the last step. */
-  readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0 };
+  readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0, allReduceAlgorithm: '', allReduceBytes: 0 };
   private readonly reducer = new TimedAllReducer(this.timings);
   /** A debug hook: called with x [rows, dim] after every residual add (see LayerObserver). */
   observer: LayerObserver | undefined = undefined;
@@ -207,7 +216,7 @@ export class ShardRuntime {
    * `picked` [rows, maxPicked]: local vocabulary rows whose logits to return.
    */
   async step(seqs: readonly SequenceStep[], comm: AllReducer, picked?: BigInt64Array): Promise<StepOutputs> {
-    this.timings.computeMs = 0; this.timings.allReduceMs = 0; this.timings.allReduces = 0;
+    this.timings.computeMs = 0; this.timings.allReduceMs = 0; this.timings.allReduces = 0; this.timings.allReduceBytes = 0;
     let rows = 0;
     for (const seq of seqs) rows += seq.tokens.length;
     if (rows > this.opts.maxTokens) throw new Error(`step has ${rows} tokens; this worker takes at most ${this.opts.maxTokens} per step`);

@@ -21,6 +21,8 @@ const REQUEST_SECONDS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 
 /** Seconds between two steps' tokens. */
 const TOKEN_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
 /** Seconds of one step's part on one rank. */
+/** One all-reduce: from tens of microseconds (a few KiB through shared memory) to a slow fabric's tens of ms. */
+const ALLREDUCE_SECONDS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 const STEP_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** What the gauges read when scraped. */
@@ -50,6 +52,14 @@ export interface SpecRecord {
   acceptedPerDepth: readonly number[];
 }
 
+/** `bytes` rounded up to a power of two, as a label: 256B, 4KiB, 1MiB. */
+export function sizeClass(bytes: number): string {
+  const p = 2 ** Math.ceil(Math.log2(Math.max(1, bytes)));
+  if (p < 1024) return `${p}B`;
+  if (p < 1024 * 1024) return `${p / 1024}KiB`;
+  return `${p / (1024 * 1024)}MiB`;
+}
+
 export class ServingMetrics {
   readonly registry = new Registry();
   private readonly promptTokens: Counter;
@@ -67,6 +77,11 @@ export class ServingMetrics {
   private readonly stepAllReduce: Histogram<'rank'>;
   private readonly stepWorker: Histogram<'rank'>;
   private readonly steps: Counter;
+  private readonly allReduceTime: Histogram<'algorithm' | 'size_class'>;
+  private readonly allReduceCalls: Counter<'algorithm' | 'size_class'>;
+  /** The labelled children a step observes, made once per rank and per (algorithm, size). */
+  private readonly rankChildren: { compute: Histogram.Internal<'rank'>; allReduce: Histogram.Internal<'rank'>; worker: Histogram.Internal<'rank'> }[] = [];
+  private readonly allReduceChildren = new Map<string, Map<number, { time: Histogram.Internal<'algorithm' | 'size_class'>; calls: Counter.Internal }>>();
   private sources: MetricsSources | undefined;
 
   constructor() {
@@ -96,6 +111,9 @@ export class ServingMetrics {
     this.stepCompute = histogram('step_compute_seconds', "One step's onnxruntime time on a rank.", STEP_SECONDS, ['rank']);
     this.stepAllReduce = histogram('step_allreduce_seconds', "One step's time waiting in all-reduce on a rank.", STEP_SECONDS, ['rank']);
     this.stepWorker = histogram('step_worker_seconds', "One step's whole time on a rank's worker.", STEP_SECONDS, ['rank']);
+    this.allReduceTime = histogram('allreduce_seconds', "One all-reduce on a rank (a step's all-reduce time over its count), by the algorithm it ran and its size class (bytes rounded up to a power of two).",
+      ALLREDUCE_SECONDS, ['algorithm', 'size_class']);
+    this.allReduceCalls = counter('allreduce_calls_total', 'All-reduces the cluster ran (one call spans every rank), by algorithm and size class.', ['algorithm', 'size_class']);
     const restarts = new Counter({ name: `${PREFIX}cluster_restarts_total`, help: 'Times the cluster was restarted after a fault.', registers,
       collect() {
         // the supervisor keeps the count: mirror it
@@ -151,12 +169,36 @@ export class ServingMetrics {
   /** One cluster step's timings, per rank, as the workers reported them. */
   step(step: ClusterStep): void {
     this.steps.inc();
-    step.workerMs.forEach((ms, r) => {
-      const rank = String(r);
-      this.stepWorker.observe({ rank }, ms / 1000);
-      this.stepCompute.observe({ rank }, (step.computeMs[r] ?? 0) / 1000);
-      this.stepAllReduce.observe({ rank }, (step.allReduceMs[r] ?? 0) / 1000);
-    });
+    const calls = step.allReduces;
+    const byAlgorithm = calls > 0 ? this.allReduceChild(step.allReduceAlgorithm || 'unknown', step.allReduceBytes) : undefined;
+    byAlgorithm?.calls.inc(calls);
+    for (let r = 0; r < step.workerMs.length; r++) {
+      const rank = this.rankChildren[r] ?? this.rankChild(r);
+      rank.worker.observe((step.workerMs[r] ?? 0) / 1000);
+      rank.compute.observe((step.computeMs[r] ?? 0) / 1000);
+      const allReduceMs = step.allReduceMs[r] ?? 0;
+      rank.allReduce.observe(allReduceMs / 1000);
+      byAlgorithm?.time.observe(allReduceMs / calls / 1000);
+    }
+  }
+
+  private rankChild(r: number): ServingMetrics['rankChildren'][number] {
+    const labels = { rank: String(r) };
+    const child = { compute: this.stepCompute.labels(labels), allReduce: this.stepAllReduce.labels(labels), worker: this.stepWorker.labels(labels) };
+    this.rankChildren[r] = child;
+    return child;
+  }
+
+  private allReduceChild(algorithm: string, bytes: number): { time: Histogram.Internal<'algorithm' | 'size_class'>; calls: Counter.Internal } {
+    let sizes = this.allReduceChildren.get(algorithm);
+    if (sizes === undefined) this.allReduceChildren.set(algorithm, sizes = new Map());
+    let child = sizes.get(bytes);
+    if (child === undefined) {
+      const labels = { algorithm, size_class: sizeClass(bytes) };
+      child = { time: this.allReduceTime.labels(labels), calls: this.allReduceCalls.labels(labels) };
+      sizes.set(bytes, child);
+    }
+    return child;
   }
 
   /** The Prometheus text exposition and its content type, for GET /metrics. */
