@@ -5,43 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { selectAllReduce } from './auto-select.js';
+import { FABRICS } from './fabric.js';
 import { DEFAULT_AUTO_TABLE } from './auto-table.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName } from './auto-select.js';
-import { blockLength, blockStart } from './partition.js';
+import { referenceSum } from './reference-sum.js';
 import { runRanks, type RankOutcome } from './harness.js';
 import { inputFor, type AllReduceCase } from './scenarios.js';
 
 const SCENARIOS = fileURLToPath(new URL('./scenarios.js', import.meta.url));
 const ALGORITHMS: AllReduceAlgorithm[] = ['ring', 'oneshot', 'twoshot', 'star', 'tree', 'auto'];
-
-/** The float32 sum of every rank's x[i], in the order the algorithm documents. */
-export function referenceSum(inputs: Float32Array[], algorithm: AllReduceAlgorithmName): Float32Array {
-  const N = inputs.length;
-  const L = (inputs[0] as Float32Array).length;
-  const out = new Float32Array(L);
-  const at = (r: number, i: number): number => (inputs[r] as Float32Array)[i] as number;
-  const sumRanks = (from: number, to: number, i: number): number => {
-    let acc = at(from, i);
-    for (let r = from + 1; r < to; r++) acc = Math.fround(acc + at(r, i));
-    return acc;
-  };
-  for (let b = 0; b < N; b++) {
-    for (let i = blockStart(L, N, b); i < blockStart(L, N, b + 1); i++) {
-      if (algorithm === 'ring') {
-        // block b is summed along the ring, starting at rank b+1
-        let acc = at((b + 1) % N, i);
-        for (let k = 2; k <= N; k++) acc = Math.fround(acc + at((b + k) % N, i));
-        out[i] = acc;
-      } else if (algorithm === 'tree') {
-        const h = Math.floor(N / 2);
-        out[i] = h === 0 ? sumRanks(0, N, i) : Math.fround(sumRanks(0, h, i) + sumRanks(h, N, i));
-      } else {
-        out[i] = sumRanks(0, N, i); // rank order: one-shot, two-shot, star
-      }
-    }
-  }
-  return out;
-}
 
 function bits(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -56,64 +28,66 @@ function lengthsFor(N: number): number[] {
   return [0, 1, 2, N - 1, N + 1, 7, 13, 97, 257, 1009, 4099];
 }
 
-for (const N of [2, 3, 4, 5, 6, 7, 8]) {
-  test(`world ${N}: every algorithm, lengths 0, 1, primes and non-multiples of ${N}, exact and bit-identical`, async () => {
+for (const fabric of FABRICS) {
+  for (const N of [2, 3, 4, 5, 6, 7, 8]) {
+    test(`${fabric}: world ${N}: every algorithm, lengths 0, 1, primes and non-multiples of ${N}, exact and bit-identical`, async () => {
+      const cases: AllReduceCase[] = [];
+      for (const algorithm of ALGORITHMS) {
+        for (const length of lengthsFor(N)) {
+          cases.push({ algorithm, length, integers: true, inPlace: length % 2 === 0 });
+          cases.push({ algorithm, length, integers: false, inPlace: length % 2 === 1 });
+        }
+      }
+      const seed = 100 + N;
+      // 1 KiB chunks: messages of a few thousand floats already travel as several frames
+      const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
+      cases.forEach((c, k) => {
+        const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
+        const ran = c.algorithm === 'auto' ? selectAllReduce(DEFAULT_AUTO_TABLE, N, c.length * 4) : c.algorithm;
+        const want = bits(referenceSum(inputs, ran));
+        for (let r = 0; r < N; r++) {
+          for (let rep = 0; rep < 2; rep++) {
+            const got = (out[r] as Float32Array[])[2 * k + rep] as Float32Array;
+            assert.equal(got.length, c.length);
+            assert.ok(bits(got).equals(want), `${c.algorithm} (${ran}) length ${c.length} ${c.integers ? 'integers' : 'random'} rank ${r} run ${rep}: differs from the reference`);
+          }
+        }
+      });
+    });
+  }
+
+  test(`${fabric}: bf16 and f16 on the wire: integer sums stay exact; random sums are bit-identical on every rank`, async () => {
+    const N = 4;
     const cases: AllReduceCase[] = [];
-    for (const algorithm of ALGORITHMS) {
-      for (const length of lengthsFor(N)) {
-        cases.push({ algorithm, length, integers: true, inPlace: length % 2 === 0 });
-        cases.push({ algorithm, length, integers: false, inPlace: length % 2 === 1 });
+    for (const wire of ['bf16', 'f16'] as const) {
+      for (const algorithm of ['ring', 'oneshot', 'twoshot', 'star', 'tree'] as const) {
+        for (const length of [1, 13, 1009]) {
+          cases.push({ algorithm, length, integers: true, inPlace: false, wire });
+          cases.push({ algorithm, length, integers: false, inPlace: true, wire });
+        }
       }
     }
-    const seed = 100 + N;
-    // 1 KiB chunks: messages of a few thousand floats already travel as several frames
-    const out = results(await runRanks({ worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
+    const seed = 7;
+    const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
     cases.forEach((c, k) => {
       const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
-      const ran = c.algorithm === 'auto' ? selectAllReduce(DEFAULT_AUTO_TABLE, N, c.length * 4) : c.algorithm;
-      const want = bits(referenceSum(inputs, ran));
+      const r0 = (out[0] as Float32Array[])[2 * k] as Float32Array;
+      if (c.integers) assert.ok(bits(r0).equals(bits(referenceSum(inputs, c.algorithm as AllReduceAlgorithmName))), `${c.wire} ${c.algorithm} ${c.length}: integers not exact`);
       for (let r = 0; r < N; r++) {
         for (let rep = 0; rep < 2; rep++) {
-          const got = (out[r] as Float32Array[])[2 * k + rep] as Float32Array;
-          assert.equal(got.length, c.length);
-          assert.ok(bits(got).equals(want), `${c.algorithm} (${ran}) length ${c.length} ${c.integers ? 'integers' : 'random'} rank ${r} run ${rep}: differs from the reference`);
+          assert.ok(bits((out[r] as Float32Array[])[2 * k + rep] as Float32Array).equals(bits(r0)), `${c.wire} ${c.algorithm} ${c.length}: rank ${r} run ${rep} differs`);
         }
       }
     });
   });
-}
 
-test('bf16 and f16 on the wire: integer sums stay exact; random sums are bit-identical on every rank', async () => {
-  const N = 4;
-  const cases: AllReduceCase[] = [];
-  for (const wire of ['bf16', 'f16'] as const) {
-    for (const algorithm of ['ring', 'oneshot', 'twoshot', 'star', 'tree'] as const) {
-      for (const length of [1, 13, 1009]) {
-        cases.push({ algorithm, length, integers: true, inPlace: false, wire });
-        cases.push({ algorithm, length, integers: false, inPlace: true, wire });
-      }
-    }
-  }
-  const seed = 7;
-  const out = results(await runRanks({ worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
-  cases.forEach((c, k) => {
-    const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
-    const r0 = (out[0] as Float32Array[])[2 * k] as Float32Array;
-    if (c.integers) assert.ok(bits(r0).equals(bits(referenceSum(inputs, c.algorithm as AllReduceAlgorithmName))), `${c.wire} ${c.algorithm} ${c.length}: integers not exact`);
-    for (let r = 0; r < N; r++) {
-      for (let rep = 0; rep < 2; rep++) {
-        assert.ok(bits((out[r] as Float32Array[])[2 * k + rep] as Float32Array).equals(bits(r0)), `${c.wire} ${c.algorithm} ${c.length}: rank ${r} run ${rep} differs`);
-      }
+  test(`${fabric}: a 64 MiB all-reduce works (ring, chunked and pipelined)`, async () => {
+    const length = 16 << 20;
+    const outcomes = await runRanks({ fabric, worldSize: 3, module: SCENARIOS, scenario: 'bigAllReduce', args: { length, algorithm: 'ring' } });
+    const sumAt = (i: number): number => [0, 1, 2].reduce((s, r) => s + ((i + r) % 5) - 2, 0);
+    for (const o of outcomes) {
+      assert.ok(o.ok, `rank ${o.rank}: ${o.error?.message}`);
+      assert.deepEqual(o.value, { ok: true, first: sumAt(0), last: sumAt(length - 1) });
     }
   });
-});
-
-test('a 64 MiB all-reduce works (ring, chunked and pipelined)', async () => {
-  const length = 16 << 20;
-  const outcomes = await runRanks({ worldSize: 3, module: SCENARIOS, scenario: 'bigAllReduce', args: { length, algorithm: 'ring' } });
-  const sumAt = (i: number): number => [0, 1, 2].reduce((s, r) => s + ((i + r) % 5) - 2, 0);
-  for (const o of outcomes) {
-    assert.ok(o.ok, `rank ${o.rank}: ${o.error?.message}`);
-    assert.deepEqual(o.value, { ok: true, first: sumAt(0), last: sumAt(length - 1) });
-  }
-});
+}

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ALL_REDUCE_ALGORITHMS } from './auto-select.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule } from './auto-select.js';
 import type { BenchCell, BenchRankArgs } from './bench-rank.js';
+import type { Fabric } from './fabric.js';
 import { runRanks } from './harness.js';
 import type { WireFormat } from './wire-dtype.js';
 
@@ -22,6 +23,8 @@ export interface AllReduceBenchOptions {
   wire?: WireFormat;
   deadlineMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The fabric the ranks run on (default: OCTOSERVE_FABRIC of `env` or of this process, else grpc). */
+  fabric?: Fabric;
   /** Node/V8 flags of the rank processes (default: DEFAULT_RANK_FLAGS). */
   rankFlags?: string[];
 }
@@ -78,7 +81,7 @@ export async function runAllReduceBench(o: AllReduceBenchOptions): Promise<AllRe
   for (const algorithm of o.algorithms) {
     const outcomes = await runRanks({
       worldSize: o.ranks, module: fileURLToPath(new URL('./bench-rank.js', import.meta.url)), scenario: 'benchAllReduce',
-      args: { ...args, algorithms: [algorithm] }, timeoutMs: 30 * 60_000, env: o.env, execArgv: o.rankFlags ?? DEFAULT_RANK_FLAGS,
+      args: { ...args, algorithms: [algorithm] }, timeoutMs: 30 * 60_000, env: o.env, fabric: o.fabric, execArgv: o.rankFlags ?? DEFAULT_RANK_FLAGS,
     });
     const failed = outcomes.find((r) => !r.ok);
     if (failed !== undefined) throw new Error(`bench rank ${failed.rank} failed (${algorithm}): ${failed.error?.message ?? 'no result'}`);

@@ -1,6 +1,6 @@
 // A Communicator is one rank's handle on a world of N ranks: created from
 // (rank, world size, peer addresses, communicator id), it forms the full mesh
-// of gRPC streams and runs collectives on Float32Arrays, one at a time, in
+// of links (gRPC streams or framed sockets, see fabric.ts) and runs collectives on Float32Arrays, one at a time, in
 // call order (every rank must make the same calls in the same order).
 //
 // Every operation has a deadline. Any failure (a lost or aborting peer, a
@@ -25,6 +25,8 @@ import { OpCode } from './frame-codec.js';
 import { Mesh } from './mesh.js';
 import { OpContext, opName } from './op-context.js';
 import { blockLength, blockStart } from './partition.js';
+import { parseFabric, resolveFabric } from './fabric.js';
+import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
 import type { WireFormat } from './wire-dtype.js';
@@ -36,8 +38,13 @@ export interface CommunicatorOptions {
   peers: readonly string[];
   /** Names this world; a peer with another id is refused. */
   communicatorId: string;
-  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0, with the same clusterToken and tls); default: bind peers[rank]. */
+  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0, with the same clusterToken, tls and fabric); default: bind peers[rank]. */
   endpoint?: Endpoint;
+  /**
+   * The data plane between ranks (the same on every rank): default the
+   * endpoint's fabric when one is given, else OCTOSERVE_FABRIC, else 'grpc'.
+   */
+  fabric?: Fabric;
   /** The cluster's shared secret: sent on every stream this rank opens, demanded of every stream opened to it. */
   clusterToken?: string;
   /** Mutual TLS between ranks (the cluster's CA, this rank's certificate and key). */
@@ -95,6 +102,8 @@ export class Communicator {
   readonly communicatorId: string;
   /** This rank's collective address. */
   readonly address: string;
+  /** The data plane this communicator runs on. */
+  readonly fabric: Fabric;
   private readonly deadlineMs: number;
   private readonly closeTimeoutMs: number;
   private readonly defaultAlgorithm: AllReduceAlgorithm;
@@ -117,6 +126,7 @@ export class Communicator {
     this.worldSize = options.worldSize;
     this.communicatorId = options.communicatorId;
     this.address = options.peers[options.rank] as string;
+    this.fabric = mesh.fabric;
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.defaultAlgorithm = defaultAlgorithm;
@@ -138,7 +148,12 @@ export class Communicator {
     if (options.endpoint !== undefined && !options.endpoint.matches(security)) {
       throw invalid(`endpoint ${options.endpoint.address} admits callers by another cluster token or TLS setting than the communicator's`);
     }
-    const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string, security);
+    const fabric = options.fabric !== undefined ? parseFabric(options.fabric, 'the fabric option')
+      : options.endpoint?.fabric ?? resolveFabric(undefined);
+    if (options.endpoint !== undefined && options.endpoint.fabric !== fabric) {
+      throw invalid(`endpoint ${options.endpoint.address} speaks the ${options.endpoint.fabric} fabric, the communicator was asked for ${fabric}`);
+    }
+    const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string, { ...security, fabric });
     const me = { communicatorId: options.communicatorId, worldSize: options.worldSize, rank: options.rank, address: options.peers[options.rank] as string };
     const mesh = new Mesh(me, options.peers, endpoint, security);
     await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);

@@ -19,15 +19,14 @@ import http2 from 'node:http2';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { CLUSTER_TOKEN_HEADER } from './auth.js';
 import type { TransportSecurity } from './auth.js';
-import { EXCHANGE_PATH } from './transport.js';
+import { Deframer } from './length-prefixed.js';
+import type { DialedLink, DialedLinkHandlers } from './link.js';
 
 /** How a receive stream reports to its owner. */
-export interface ExchangeHandlers {
-  /** One message from the peer (its bytes are ours to keep). */
-  onMessage(message: Buffer): void;
-  /** The call ended: status OK when the peer ended it, an error status otherwise. */
-  onStatus(code: number, details: string): void;
-}
+export type ExchangeHandlers = DialedLinkHandlers;
+
+/** The Collective service's one bidi method. */
+export const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';
 
 const WINDOW_BYTES = 64 * 1024 * 1024;
 const MAX_FRAME_BYTES = (1 << 24) - 1;
@@ -40,20 +39,11 @@ const {
 } = http2.constants;
 
 /**
- * A buffer for a message of `len` bytes placed 5 bytes into an 8-aligned
- * allocation, where it would sit after the gRPC prefix: frame-codec pads the
- * header so that a payload is then 4-byte aligned (no copy for a float view).
- */
-function messageBuffer(len: number): Buffer {
-  return Buffer.allocUnsafe(len + 5).subarray(5);
-}
-
-/**
  * One Exchange call to a peer. Until the peer answers (response headers), a
  * refused connection is retried with backoff, so ranks may start in any
  * order; after that any break is final and reported through onStatus.
  */
-export class PeerConnection {
+export class PeerConnection implements DialedLink {
   private session: http2.ClientHttp2Session | undefined;
   private stream: http2.ClientHttp2Stream | undefined;
   private answered = false;
@@ -61,10 +51,7 @@ export class PeerConnection {
   private retryMs = RETRY_FIRST_MS;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly sent: Buffer[] = [];   // framed messages, replayed on a retried attempt
-  private readonly prefix = Buffer.alloc(5); // a message prefix split across chunks
-  private prefixFill = 0;
-  private partial: Buffer | undefined;    // a message split across chunks, being filled
-  private partialFill = 0;
+  private readonly deframer = new Deframer((flag, message) => this.deliver(flag, message));
   private statusCode: number | undefined;
   private statusDetails = '';
   private lastError: string | undefined;
@@ -107,7 +94,7 @@ export class PeerConnection {
       if (this.statusCode !== undefined) this.fail(this.statusCode, this.statusDetails);
     });
     stream.on('trailers', (trailers) => this.readStatus(trailers));
-    stream.on('data', (chunk: Buffer) => this.deframe(chunk));
+    stream.on('data', (chunk: Buffer) => this.deframer.push(chunk));
     stream.on('close', () => {
       if (this.statusCode !== undefined) { this.finish(this.statusCode, this.statusDetails); return; }
       this.broken(GrpcStatus.UNAVAILABLE, `the stream from ${this.address} closed without a status (HTTP/2 code ${stream.rstCode ?? 'none'})`);
@@ -129,61 +116,9 @@ export class PeerConnection {
     if (this.statusCode === undefined) { this.statusCode = code; this.statusDetails = details; }
   }
 
-  /**
-   * Splits the byte stream into gRPC messages: [compressed flag][u32 BE length][message].
-   * A message that spans chunks is copied once into a buffer of its final size.
-   */
-  private deframe(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.partial !== undefined) {
-        const n = Math.min(chunk.length - at, this.partial.length - this.partialFill);
-        chunk.copy(this.partial, this.partialFill, at, at + n);
-        this.partialFill += n;
-        at += n;
-        if (this.partialFill < this.partial.length) return;
-        const message = this.partial;
-        this.partial = undefined;
-        if (!this.deliver(message)) return;
-        continue;
-      }
-      if (this.prefixFill > 0 || chunk.length - at < 5) {
-        const n = Math.min(5 - this.prefixFill, chunk.length - at);
-        chunk.copy(this.prefix, this.prefixFill, at, at + n);
-        this.prefixFill += n;
-        at += n;
-        if (this.prefixFill < 5) return;
-        this.prefixFill = 0;
-        if (!this.startMessage(this.prefix, 0)) return;
-        continue;
-      }
-      // A whole prefix in this chunk; a whole message too, most of the time (no copy then).
-      if (!this.startMessage(chunk, at)) return;
-      const len = chunk.readUInt32BE(at + 1);
-      at += 5;
-      if (chunk.length - at >= len) {
-        if (!this.deliver(chunk.subarray(at, at + len))) return;
-        at += len;
-      } else {
-        this.partial = messageBuffer(len);
-        this.partialFill = 0;
-      }
-    }
-  }
-
-  /** Checks a message prefix at buf[at..at+5); when the message is split, the caller allocates. */
-  private startMessage(buf: Buffer, at: number): boolean {
-    if (buf[at] !== 0) { this.fail(GrpcStatus.INTERNAL, `${this.address} sent a compressed message; this stream accepts identity only`); return false; }
-    if (buf === this.prefix) {
-      const len = buf.readUInt32BE(1);
-      if (len === 0) return this.deliver(Buffer.alloc(0));
-      this.partial = messageBuffer(len);
-      this.partialFill = 0;
-    }
-    return true;
-  }
-
-  private deliver(message: Buffer): boolean {
+  /** One gRPC message ([compressed flag][u32 BE length][message], split by the Deframer). */
+  private deliver(flag: number, message: Buffer): boolean {
+    if (flag !== 0) { this.fail(GrpcStatus.INTERNAL, `${this.address} sent a compressed message; this stream accepts identity only`); return false; }
     this.handlers.onMessage(message);
     return !this.ended;
   }

@@ -7,6 +7,8 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Communicator, CommunicatorOptions } from './communicator.js';
+import { FABRIC_ENV } from './fabric.js';
+import type { Fabric } from './fabric.js';
 import type { Endpoint } from './transport.js';
 
 /** What a scenario function gets in each rank process. */
@@ -41,6 +43,8 @@ export interface RunRanksOptions {
   /** Kill every rank still running after this long, ms (60 000). */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The fabric every rank binds and connects with (sets OCTOSERVE_FABRIC in the ranks); default: the ranks' environment. */
+  fabric?: Fabric;
   execArgv?: string[];
   /** Called when a rank signals; `kill` SIGKILLs a rank. */
   onSignal?: (rank: number, payload: unknown, control: { kill(rank: number): void }) => void;
@@ -90,7 +94,7 @@ export async function runRanks(options: RunRanksOptions): Promise<RankOutcome[]>
     for (let r = 0; r < N; r++) {
       const child = fork(CHILD, [moduleUrl, options.scenario], {
         serialization: 'advanced',
-        env: { ...process.env, ...options.env },
+        env: { ...process.env, ...options.env, ...(options.fabric === undefined ? {} : { [FABRIC_ENV]: options.fabric }) },
         execArgv: options.execArgv ?? [],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });

@@ -1,11 +1,15 @@
-// @octoserve/collectives: one rank's communicator over gRPC streams (ring,
-// one-shot, two-shot and star all-reduce with auto selection, reduce-scatter,
-// all-gather, broadcast, barrier, gather), plus the all-reduce benchmark driver.
+// @octoserve/collectives: one rank's communicator over gRPC streams or framed
+// sockets (the fabric, see fabric.ts): ring, one-shot, two-shot, star and tree
+// all-reduce with auto selection, reduce-scatter, all-gather, broadcast,
+// barrier, gather, plus the all-reduce benchmark driver.
 export { Communicator } from './communicator.js';
 export type {
   CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
 } from './communicator.js';
 export { Endpoint } from './transport.js';
+export type { EndpointOptions } from './transport.js';
+export { FABRICS, FABRIC_ENV, DEFAULT_FABRIC, parseFabric, fabricFromEnv } from './fabric.js';
+export type { Fabric } from './fabric.js';
 export type { TransportSecurity, CollectiveTls } from './auth.js';
 export { CollectiveError } from './errors.js';
 export type { CollectiveErrorCode } from './errors.js';
@@ -18,3 +22,4 @@ export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';
 export { runAllReduceBench, formatBenchTables, deriveAutoRules, formatAutoRules, benchSizes, DEFAULT_RANK_FLAGS } from './bench.js';
 export type { AllReduceBenchOptions, AllReduceBenchResult, AllReduceBenchRow } from './bench.js';
+export { buildMpiPeer, runMpiPeer, mpirunArgs, type MpiRow, type MpiTransport } from './mpi-peer.js';

@@ -2,9 +2,10 @@
 // formation (HELLO both ways), delivery of DATA frames into per-peer
 // mailboxes, failure detection, ABORT and the GOODBYE close protocol.
 //
-// Stream roles (see collective.proto): `out[p]` is the server-side call peer p
-// opened on our endpoint, on which we send to p; `conn[p]` is the call we
-// opened on p's endpoint, on which p sends to us.
+// Link roles (see collective.proto): `out[p]` is the link peer p opened on
+// our endpoint, on which we send to p; `conn[p]` is the link we opened on p's
+// endpoint, on which p sends to us. Either fabric (fabric.ts) provides the
+// links (link.ts); the protocol here is the same on both.
 import type { TransportSecurity } from './auth.js';
 import { CollectiveError, describeError } from './errors.js';
 import { decodeFrame, encodeAbortFrame, encodeGoodbyeFrame, encodeHelloFrame, FrameKind } from './frame-codec.js';
@@ -12,16 +13,17 @@ import type { Frame } from './frame-codec.js';
 import { checkHelloReply, checkIncomingHello, helloFrom } from './handshake.js';
 import type { Identity } from './handshake.js';
 import { Mailbox } from './mailbox.js';
-import { GrpcStatus, refuse, statusText } from './transport.js';
-import { PeerConnection } from './grpc-client.js';
-import type { Endpoint, SendStream } from './transport.js';
+import { LinkStatus, linkStatusText } from './link.js';
+import type { AcceptedLink, DialedLink } from './link.js';
+import type { Fabric } from './fabric.js';
+import type { Endpoint } from './transport.js';
 
 interface Peer {
   rank: number;
   address: string;
   name: string;                    // "rank 3 (127.0.0.1:4103)", for messages
-  out: SendStream | undefined;
-  conn: PeerConnection | undefined;
+  out: AcceptedLink | undefined;
+  conn: DialedLink | undefined;
   accepted: boolean;               // conn got the peer's HELLO
   box: Mailbox;
   goodbyeSeq: number | undefined;  // the peer closed after this many operations
@@ -40,6 +42,8 @@ export class Mesh {
   private ready = false;
   private formed: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private closeWaiter: (() => void) | undefined;
+  get fabric(): Fabric { return this.endpoint.fabric; }
+
   /** The last operation this rank finished (frames for it are refused). */
   finishedSeq = 0;
 
@@ -62,7 +66,7 @@ export class Mesh {
         `no accepted stream to ${missingIn.join(', ') || 'nobody'}; none from ${missingOut.join(', ') || 'nobody'}` +
         (why.length > 0 ? `; last connection errors: ${why.join('; ')}` : '')));
     }, timeoutMs);
-    this.endpoint.serve((call) => this.accept(call));
+    this.endpoint.serve((link) => this.accept(link));
     for (const p of this.livePeers()) this.dial(p);
     this.checkFormed();
     return done.finally(() => clearTimeout(timer));
@@ -82,55 +86,57 @@ export class Mesh {
 
   // ------------------------------------------------------------ our server side: peers that receive from us
 
-  private accept(call: SendStream): void {
+  private accept(call: AcceptedLink): void {
     let hello = true;
     let peer: Peer | undefined;
     let refused = false;
     const refuseWith = (code: number, message: string, fatal: boolean): void => {
       refused = true;
-      refuse(call, code, message);
+      call.refuse(code, message);
       if (fatal && !this.ready) this.fail(new CollectiveError('MISMATCH', `refused a connection: ${message}`));
     };
-    call.on('data', (buf: Buffer) => {
-      if (hello) {
-        hello = false;
-        let f: Frame;
-        try { f = decodeFrame(buf); } catch (err) { refuseWith(GrpcStatus.INVALID_ARGUMENT, describeError(err), false); return; }
-        if (f.kind !== FrameKind.HELLO || f.hello === undefined) {
-          refuseWith(GrpcStatus.INVALID_ARGUMENT, 'the first frame on an Exchange stream must be HELLO', false);
+    call.listen({
+      onMessage: (buf: Buffer) => {
+        if (refused) return;
+        if (hello) {
+          hello = false;
+          let f: Frame;
+          try { f = decodeFrame(buf); } catch (err) { refuseWith(LinkStatus.INVALID_ARGUMENT, describeError(err), false); return; }
+          if (f.kind !== FrameKind.HELLO || f.hello === undefined) {
+            refuseWith(LinkStatus.INVALID_ARGUMENT, 'the first frame on an Exchange stream must be HELLO', false);
+            return;
+          }
+          if (this.failure !== undefined) {
+            // failed before this peer dialed: tell it why, as the ABORT it would have got
+            refuseWith(LinkStatus.ABORTED, `rank ${this.me.rank} aborted: ${this.failure.message}`, false);
+            return;
+          }
+          if (this.closing) { refuseWith(LinkStatus.UNAVAILABLE, `rank ${this.me.rank} is shutting down`, false); return; }
+          const h = f.hello;
+          const problem = checkIncomingHello(this.me, h);
+          if (problem !== undefined) { refuseWith(LinkStatus.FAILED_PRECONDITION, problem, true); return; }
+          const p = this.peers[h.rank] as Peer;
+          if (p.out !== undefined || this.ready) {
+            refuseWith(LinkStatus.ALREADY_EXISTS, `rank ${h.rank} is already connected to rank ${this.me.rank} in communicator '${this.me.communicatorId}'`, false);
+            return;
+          }
+          peer = p;
+          p.out = call;
+          call.write(encodeHelloFrame(helloFrom(this.me, h.rank)));
+          this.checkFormed();
           return;
         }
-        if (this.failure !== undefined) {
-          // failed before this peer dialed: tell it why, as the ABORT it would have got
-          refuseWith(GrpcStatus.ABORTED, `rank ${this.me.rank} aborted: ${this.failure.message}`, false);
-          return;
-        }
-        if (this.closing) { refuseWith(GrpcStatus.UNAVAILABLE, `rank ${this.me.rank} is shutting down`, false); return; }
-        const h = f.hello;
-        const problem = checkIncomingHello(this.me, h);
-        if (problem !== undefined) { refuseWith(GrpcStatus.FAILED_PRECONDITION, problem, true); return; }
-        const p = this.peers[h.rank] as Peer;
-        if (p.out !== undefined || this.ready) {
-          refuseWith(GrpcStatus.ALREADY_EXISTS, `rank ${h.rank} is already connected to rank ${this.me.rank} in communicator '${this.me.communicatorId}'`, false);
-          return;
-        }
-        peer = p;
-        p.out = call;
-        call.write(encodeHelloFrame(helloFrom(this.me, h.rank)));
-        this.checkFormed();
-        return;
-      }
-      if (peer !== undefined) this.onControl(peer, buf);
+        if (peer !== undefined) this.onControl(peer, buf);
+      },
+      onLost: (what, reason) => {
+        if (refused || peer === undefined) return; // a refused or never-identified link: nothing of ours depends on it
+        // the link reports a drop after it sent our own end too (GOODBYE, ABORT);
+        // a peer that dies after that is noticed on the link it sends us.
+        if (peer.goodbyeSent) return;
+        const how = what === 'dropped' ? 'dropped the stream this rank sends on' : 'broke the stream this rank sends on';
+        this.peerGone(peer, `${peer.name} ${how}${reason === undefined ? '' : `: ${reason}`}`);
+      },
     });
-    const lost = (what: string) => (err?: unknown): void => {
-      if (refused || peer === undefined) return; // a refused or never-identified call: nothing of ours depends on it
-      // grpc-js reports 'cancelled' after it sent our own end of the call too (GOODBYE, ABORT);
-      // a peer that dies after that is noticed on the stream it sends us.
-      if (peer.goodbyeSent) return;
-      this.peerGone(peer, `${peer.name} ${what}${err === undefined ? '' : `: ${statusText(err)}`}`);
-    };
-    call.on('cancelled', lost('dropped the stream this rank sends on'));
-    call.on('error', lost('broke the stream this rank sends on'));
   }
 
   /** Frames a receiver may send back on the stream we send on: only ABORT or GOODBYE. */
@@ -144,15 +150,15 @@ export class Mesh {
   // ------------------------------------------------------------ our client side: peers we receive from
 
   private dial(p: Peer): void {
-    p.conn = new PeerConnection(p.address, {
+    p.conn = this.endpoint.dial(p.address, {
       onMessage: (buf) => this.onFrame(p, buf),
       onStatus: (code, details) => {
-        if (code === GrpcStatus.OK) { this.peerGone(p, `${p.name} ended its stream without GOODBYE`); return; }
-        const status = statusText({ code, details });
+        if (code === LinkStatus.OK) { this.peerGone(p, `${p.name} ended its stream without GOODBYE`); return; }
+        const status = linkStatusText(code, details);
         if (!p.accepted && !this.ready) {
           // a refused HELLO or cluster token: the ranks disagree about which world they are in
-          const mismatch = code === GrpcStatus.FAILED_PRECONDITION || code === GrpcStatus.UNAUTHENTICATED;
-          const kind = mismatch ? 'MISMATCH' : code === GrpcStatus.ABORTED ? 'PEER_ABORTED' : 'PEER_LOST';
+          const mismatch = code === LinkStatus.FAILED_PRECONDITION || code === LinkStatus.UNAUTHENTICATED;
+          const kind = mismatch ? 'MISMATCH' : code === LinkStatus.ABORTED ? 'PEER_ABORTED' : 'PEER_LOST';
           this.fail(new CollectiveError(kind, `${p.name} refused this rank (rank ${this.me.rank}): ${status}`));
           return;
         }
@@ -178,7 +184,7 @@ export class Mesh {
     } else if (f.kind === FrameKind.ABORT) {
       this.peerAborted(p, f);
     } else if (f.kind === FrameKind.GOODBYE) {
-        p.goodbyeSeq = f.seq;
+      p.goodbyeSeq = f.seq;
       p.box.end(new CollectiveError('PEER_LOST', `${p.name} closed the communicator after ${f.seq} operations; this rank still expected its data`));
       this.sendGoodbye(p);
       this.closeWaiter?.();
@@ -205,8 +211,8 @@ export class Mesh {
   // ------------------------------------------------------------ data path
 
   /**
-   * Queues `frame` to `peer`. grpc-js keeps a reference to the buffer until it
-   * is written, so a frame is always a fresh buffer that nobody changes later.
+   * Queues `frame` to `peer`. Both fabrics keep a reference to the buffer
+   * until it is written, so a frame is always a fresh buffer that nobody changes later.
    */
   send(peer: number, frame: Buffer): void {
     const p = this.peers[peer] as Peer;
@@ -214,7 +220,7 @@ export class Mesh {
     if (p.goodbyeSeq !== undefined) {
       throw new CollectiveError('PEER_LOST', `${p.name} closed the communicator after ${p.goodbyeSeq} operations; this rank still sends to it`);
     }
-    (p.out as SendStream).write(frame);
+    (p.out as AcceptedLink).write(frame);
   }
 
   next(peer: number, seq: number): Frame | Promise<Frame> {

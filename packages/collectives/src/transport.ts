@@ -1,12 +1,19 @@
-// gRPC plumbing: the Collective service's one bidi method, the server a rank
-// listens on, and the client streams it opens. Messages cross grpc-js as raw
-// Buffers (identity serializers); frame-codec.ts encodes the contract.
+// A rank's collective endpoint, over either fabric, and the gRPC plumbing:
+// the Collective service's one bidi method, the server a rank listens on.
+// Messages cross grpc-js as raw Buffers (identity serializers); frame-codec.ts
+// encodes the contract. The client streams a rank opens are grpc-client.ts;
+// the socket fabric is socket-transport.ts.
 import * as grpc from '@grpc/grpc-js';
 import { CLUSTER_TOKEN_HEADER, tokenMatches, tokenRefusal } from './auth.js';
 import type { TransportSecurity } from './auth.js';
 import { CollectiveError, describeError } from './errors.js';
+import { resolveFabric } from './fabric.js';
+import type { Fabric } from './fabric.js';
+import { EXCHANGE_PATH, PeerConnection } from './grpc-client.js';
+import type { AcceptedLink, AcceptedLinkHandlers, DialedLink, DialedLinkHandlers, LinkListener } from './link.js';
+import { SocketListener } from './socket-transport.js';
 
-export const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';
+export { EXCHANGE_PATH };
 
 export type SendStream = grpc.ServerDuplexStream<Buffer, Buffer>;
 
@@ -35,38 +42,52 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.enable_channelz': 0,
 };
 
-/**
- * A bound Collective server. Bind it first (port 0 picks a free port), share
- * `address` with the other ranks, then hand it to Communicator.create.
- *
- * With a cluster token, a call that does not carry it is refused with
- * UNAUTHENTICATED before any of its frames is read; with TLS, only callers
- * with a certificate from the cluster's CA get a connection at all.
- */
-export class Endpoint {
-  private handler: ((call: SendStream) => void) | undefined;
+/** How an Endpoint is bound: whom it admits (token, mutual TLS) and which fabric it speaks. */
+export interface EndpointOptions extends TransportSecurity {
+  /** The data plane: default OCTOSERVE_FABRIC, else 'grpc'. */
+  fabric?: Fabric;
+}
+
+/** The server-side call of the gRPC fabric as a mesh link. */
+class GrpcAcceptedLink implements AcceptedLink {
+  constructor(private readonly call: SendStream) {}
+
+  listen(handlers: AcceptedLinkHandlers): void {
+    this.call.on('data', (buf: Buffer) => handlers.onMessage(buf));
+    this.call.on('cancelled', () => handlers.onLost('dropped', undefined));
+    this.call.on('error', (err: unknown) => handlers.onLost('broke', statusText(err)));
+  }
+
+  write(frame: Buffer): void { this.call.write(frame); }
+  end(): void { this.call.end(); }
+  get writableEnded(): boolean { return this.call.writableEnded; }
+  refuse(code: number, details: string): void { refuse(this.call, code, details); }
+}
+
+/** The gRPC fabric's listening side: a grpc-js server with the one Exchange method. */
+class GrpcListener implements LinkListener {
+  private handler: ((link: AcceptedLink) => void) | undefined;
   /** Calls that arrived before a communicator took the endpoint (peers may be faster). */
-  private pending: SendStream[] = [];
+  private pending: AcceptedLink[] = [];
   private closed = false;
 
-  private constructor(private readonly server: grpc.Server, readonly address: string, private readonly security: TransportSecurity) {}
+  private constructor(private readonly server: grpc.Server, readonly address: string) {}
 
-  /** Binds `address` (host:port; port 0 = any free port), admitting only callers that meet `security`. */
-  static async bind(address: string, security: TransportSecurity = {}): Promise<Endpoint> {
+  static async bind(address: string, security: TransportSecurity): Promise<GrpcListener> {
     const server = new grpc.Server(SERVER_OPTIONS);
     const token = security.clusterToken ?? '';
-    let endpoint: Endpoint | undefined;
+    let listener: GrpcListener | undefined;
     server.register<Buffer, Buffer>(EXCHANGE_PATH, (call: SendStream) => {
       const given = call.metadata.get(CLUSTER_TOKEN_HEADER)[0];
       const sent = typeof given === 'string' ? given : undefined;
       if (token !== '' && !tokenMatches(token, sent)) {
-        refuse(call, grpc.status.UNAUTHENTICATED, tokenRefusal(endpoint?.address ?? address, sent));
-      } else if (endpoint === undefined || endpoint.closed) {
+        refuse(call, grpc.status.UNAUTHENTICATED, tokenRefusal(listener?.address ?? address, sent));
+      } else if (listener === undefined || listener.closed) {
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'this endpoint is closed' });
-      } else if (endpoint.handler === undefined) {
-        endpoint.pending.push(call);
+      } else if (listener.handler === undefined) {
+        listener.pending.push(new GrpcAcceptedLink(call));
       } else {
-        endpoint.handler(call);
+        listener.handler(new GrpcAcceptedLink(call));
       }
     }, identity, identity, 'bidi');
     const host = hostOf(address);
@@ -76,8 +97,52 @@ export class Endpoint {
         else resolve(p);
       });
     });
-    endpoint = new Endpoint(server, `${host}:${port}`, security);
-    return endpoint;
+    listener = new GrpcListener(server, `${host}:${port}`);
+    return listener;
+  }
+
+  serve(handler: (link: AcceptedLink) => void): void {
+    if (this.handler !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `endpoint ${this.address} already serves a communicator`);
+    this.handler = handler;
+    const early = this.pending;
+    this.pending = [];
+    for (const link of early) handler(link);
+  }
+
+  dial(address: string, handlers: DialedLinkHandlers, security: TransportSecurity): DialedLink {
+    return new PeerConnection(address, handlers, security);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.forceShutdown();
+  }
+}
+
+/**
+ * A bound collective endpoint. Bind it first (port 0 picks a free port), share
+ * `address` with the other ranks, then hand it to Communicator.create.
+ *
+ * With a cluster token, a caller that does not carry it is refused with
+ * UNAUTHENTICATED before any of its frames is read; with TLS, only callers
+ * with a certificate from the cluster's CA get a connection at all. Both
+ * fabrics (fabric.ts) keep these rules.
+ */
+export class Endpoint {
+  private closed = false;
+
+  private constructor(private readonly listener: LinkListener, readonly fabric: Fabric, private readonly security: TransportSecurity) {}
+
+  /** This endpoint's address (host:port). */
+  get address(): string { return this.listener.address; }
+
+  /** Binds `address` (host:port; port 0 = any free port), admitting only callers that meet `options` (token, TLS). */
+  static async bind(address: string, options: EndpointOptions = {}): Promise<Endpoint> {
+    const fabric = resolveFabric(options.fabric, 'the endpoint\'s fabric option');
+    const security: TransportSecurity = { clusterToken: options.clusterToken, tls: options.tls };
+    const listener = fabric === 'socket' ? await SocketListener.bind(address, security) : await GrpcListener.bind(address, security);
+    return new Endpoint(listener, fabric, security);
   }
 
   /**
@@ -89,13 +154,14 @@ export class Endpoint {
     return (this.security.clusterToken ?? '') === (security.clusterToken ?? '') && (this.security.tls === undefined) === (security.tls === undefined);
   }
 
-  /** Routes incoming Exchange calls to `handler` (one communicator per endpoint). */
-  serve(handler: (call: SendStream) => void): void {
-    if (this.handler !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `endpoint ${this.address} already serves a communicator`);
-    this.handler = handler;
-    const early = this.pending;
-    this.pending = [];
-    for (const call of early) handler(call);
+  /** Routes incoming links to `handler` (one communicator per endpoint). */
+  serve(handler: (link: AcceptedLink) => void): void {
+    this.listener.serve(handler);
+  }
+
+  /** Opens a link to the endpoint at `address` (of the same fabric), on which that peer sends to this rank. */
+  dial(address: string, handlers: DialedLinkHandlers, security: TransportSecurity): DialedLink {
+    return this.listener.dial(address, handlers, security);
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -104,7 +170,7 @@ export class Endpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.server.forceShutdown();
+    this.listener.close();
   }
 }
 

@@ -3,12 +3,14 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import {
-  ALL_REDUCE_ALGORITHMS, DEFAULT_RANK_FLAGS, deriveAutoRules, formatAutoRules, formatBenchTables, runAllReduceBench,
+  ALL_REDUCE_ALGORITHMS, DEFAULT_FABRIC, DEFAULT_RANK_FLAGS, FABRICS, buildMpiPeer, fabricFromEnv, deriveAutoRules, formatAutoRules, formatBenchTables, parseFabric,
+  runAllReduceBench, runMpiPeer,
 } from '@octoserve/collectives';
-import type { AllReduceAlgorithm, WireFormat } from '@octoserve/collectives';
+import type { AllReduceAlgorithm, AllReduceBenchResult, Fabric, MpiRow, MpiTransport, WireFormat } from '@octoserve/collectives';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
+import { action, choiceFlag, flag, newCommand, numberFlag, splitList } from './flags.js';
+import { fixed, formatTable } from './table.js';
 
 const ALGO_CHOICES = [...ALL_REDUCE_ALGORITHMS, 'auto', 'all'] as const;
 
@@ -23,7 +25,13 @@ an nccl-tests-style table:
   cpu us          CPU time per all-reduce, all ranks together
   ok              every rank's every result equal to the exact sum
 With --algo all it also prints the auto rules this run supports (fastest p50 per size), in the
-form of auto-table.ts. Each algorithm and size is warmed up first; ranks agree on the iteration count.`;
+form of auto-table.ts. Each algorithm and size is warmed up first; ranks agree on the iteration count.
+
+--fabric grpc,socket runs every pass once per fabric, side by side. --compare-mpi also builds a
+small MPI timing program of octoserve's own (when mpicc and mpirun are on the PATH) and runs it
+on as many ranks over the same sizes, over TCP loopback and over Open MPI's shared memory,
+interleaved with octoserve's passes (--rounds of each), then prints per size the medians and
+octoserve's time over MPI's.`;
 
 const EPILOG = 'Example: octoserve bench allreduce --ranks 8 --algo all --min-bytes 1K --max-bytes 64M --json ar.json';
 
@@ -39,7 +47,52 @@ interface AllReduceFlags {
   rankFlags?: string;
   chunk?: number;
   wire?: WireFormat;
+  fabric?: Fabric[];
+  compareMpi?: boolean;
+  rounds?: number;
   json?: string;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 === 1 ? s[(n - 1) / 2] as number : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
+}
+
+/** One size of the side-by-side table: octoserve's p50 per fabric and MPI's per transport, medians over the rounds. */
+interface CompareRow {
+  bytes: number;
+  octoserve_p50_us: Record<string, number>;
+  ran: Record<string, string>;
+  mpi_p50_us: Partial<Record<MpiTransport, number>>;
+}
+
+/** The rows to compare: per fabric, the all-reduce octoserve would run (auto when measured, else the one algorithm). */
+function compareRows(passes: Map<Fabric, AllReduceBenchResult[]>, mpi: Map<MpiTransport, MpiRow[][]>, algorithm: string): CompareRow[] {
+  const first = [...passes.values()][0]?.[0];
+  const sizes = [...new Set((first?.rows ?? []).map((r) => r.bytes))];
+  return sizes.map((bytes) => {
+    const row: CompareRow = { bytes, octoserve_p50_us: {}, ran: {}, mpi_p50_us: {} };
+    for (const [fabric, results] of passes) {
+      const cells = results.map((res) => res.rows.find((r) => r.bytes === bytes && r.algo === algorithm));
+      row.octoserve_p50_us[fabric] = median(cells.map((c) => c?.p50_us ?? NaN));
+      row.ran[fabric] = [...new Set(cells.map((c) => c?.ran ?? '?'))].join('/');
+    }
+    for (const [transport, rounds] of mpi) row.mpi_p50_us[transport] = median(rounds.map((rs) => rs.find((r) => r.bytes === bytes)?.p50_us ?? NaN));
+    return row;
+  });
+}
+
+function formatCompare(rows: readonly CompareRow[], fabrics: readonly Fabric[], transports: readonly MpiTransport[], ranks: number): string {
+  const busbw = (bytes: number, us: number): string => fixed((bytes / (us * 1e-6)) * (2 * (ranks - 1)) / ranks / 1e9, 3);
+  const header = ['bytes', ...fabrics.flatMap((f) => [`${f} p50 us`, `${f} ran`]), ...transports.map((t) => `MPI ${t} p50 us`),
+    ...fabrics.flatMap((f) => transports.map((t) => `${f}/MPI ${t}`)), ...fabrics.map((f) => `${f} busbw`), ...transports.map((t) => `MPI ${t} busbw`)];
+  const cells = rows.map((r) => [
+    r.bytes, ...fabrics.flatMap((f) => [fixed(r.octoserve_p50_us[f] ?? NaN, 1), r.ran[f] ?? '?']), ...transports.map((t) => fixed(r.mpi_p50_us[t] ?? NaN, 1)),
+    ...fabrics.flatMap((f) => transports.map((t) => `${fixed((r.octoserve_p50_us[f] ?? NaN) / (r.mpi_p50_us[t] ?? NaN), 2)}x`)),
+    ...fabrics.map((f) => busbw(r.bytes, r.octoserve_p50_us[f] ?? NaN)), ...transports.map((t) => busbw(r.bytes, r.mpi_p50_us[t] ?? NaN)),
+  ]);
+  return formatTable(header, cells);
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -81,7 +134,19 @@ export function benchAllReduceCommand(): Command {
       "after 1/4 of its usual budget, so within the warm-up; '' for V8's defaults)"))
     .addOption(sizeFlag('--chunk SIZE', 'most payload bytes per frame (default 1M)'))
     .addOption(choiceFlag('--wire FMT', 'element encoding on the wire: f32, bf16 or f16 (default f32; sums stay float32)', ['f32', 'bf16', 'f16']))
-    .addOption(flag('--json FILE', 'also write {"ranks":N,"rows":[{"algo","bytes","p50_us","p99_us","algbw_gbs","busbw_gbs","ok",...}]}'));
+    .addOption(flag('--fabric LIST', `the data planes to measure, side by side: ${FABRICS.join(', ')} (default: $OCTOSERVE_FABRIC, else the ` +
+      'default fabric)').argParser((v: string) => splitList(v).map((f) => {
+        try {
+          return parseFabric(f, '--fabric');
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+      })))
+    .addOption(flag('--compare-mpi', 'also time Open MPI\'s MPI_Allreduce on as many ranks over the same sizes (TCP loopback and shared ' +
+      'memory), interleaved with these passes, and print the ratio per size; without mpicc/mpirun it says so and runs alone'))
+    .addOption(numberFlag('--rounds R', 'passes of each side with --compare-mpi or several fabrics; the table shows medians (default 3 then, else 1)', { min: 1, max: 20, integer: true }))
+    .addOption(flag('--json FILE', 'also write {"ranks":N,"rows":[{"algo","bytes","p50_us","p99_us","algbw_gbs","busbw_gbs","ok",...}]} ' +
+      '(with several fabrics or --compare-mpi: {"passes":{fabric:[...]}, "mpi":{...}, "compare":[...]})'));
   return action<AllReduceFlags>(cmd, async (flags) => {
     const ranks = flags.ranks ?? 8;
     const algo = flags.algo ?? 'all';
@@ -98,14 +163,46 @@ export function benchAllReduceCommand(): Command {
     const rankFlags = flags.rankFlags === undefined ? DEFAULT_RANK_FLAGS : flags.rankFlags.split(/\s+/).filter((f) => f !== '');
     const algorithms: AllReduceAlgorithm[] = algo === 'all' ? [...ALL_REDUCE_ALGORITHMS, 'auto'] : [algo];
 
+    const fabrics: (Fabric | undefined)[] = flags.fabric ?? [undefined];
+    const peer = flags.compareMpi === true ? buildMpiPeer() : undefined;
+    const transports: MpiTransport[] = peer !== undefined && 'binary' in peer ? ['tcp', 'shm'] : [];
+    const sideBySide = fabrics.length > 1 || transports.length > 0;
+    const rounds = flags.rounds ?? (sideBySide ? 3 : 1);
+
     const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
     process.stdout.write(`# octoserve bench allreduce: ${ranks} ranks on 127.0.0.1, float32 sum, ${wire} on the wire, ` +
       `chunk ${chunkBytes} B, node ${process.version} ${rankFlags.join(' ')}; load average at start: ${load()}\n`);
-    const result = await runAllReduceBench({ ranks, algorithms, minBytes, maxBytes, factor, iters, budgetMs, warmupMs, chunkBytes, wire, rankFlags });
-    process.stdout.write(formatBenchTables(result) + '\n');
-    if (algo === 'all') process.stdout.write(formatAutoRules(ranks, deriveAutoRules(result)) + '\n');
+    if (peer !== undefined && 'missing' in peer) process.stdout.write(`# --compare-mpi: ${peer.missing}; octoserve alone\n`);
+    const passes = new Map<Fabric, AllReduceBenchResult[]>();
+    const mpi = new Map<MpiTransport, MpiRow[][]>(transports.map((t) => [t, []]));
+    let ok = true;
+    for (let round = 0; round < rounds; round++) {
+      for (const fabric of fabrics) {
+        const result = await runAllReduceBench({ ranks, algorithms, minBytes, maxBytes, factor, iters, budgetMs, warmupMs, chunkBytes, wire, rankFlags, ...(fabric === undefined ? {} : { fabric }) });
+        const name = fabric ?? fabricFromEnv() ?? DEFAULT_FABRIC;
+        passes.set(name, [...(passes.get(name) ?? []), result]);
+        ok &&= result.rows.every((r) => r.ok);
+        if (rounds > 1) process.stdout.write(`# round ${round + 1}/${rounds}, fabric ${name}:\n`);
+        process.stdout.write(formatBenchTables(result) + '\n');
+        if (algo === 'all') process.stdout.write(formatAutoRules(ranks, deriveAutoRules(result)) + '\n');
+      }
+      if (peer !== undefined && 'binary' in peer) {
+        // the same sizes with as many iterations as octoserve's pass took
+        const sizes = ([...passes.values()][0]?.at(-1)?.rows ?? []).filter((r, i, all) => all.findIndex((x) => x.bytes === r.bytes) === i).map((r) => ({ bytes: r.bytes, iters: r.iters }));
+        for (const t of transports) mpi.get(t)?.push(runMpiPeer(peer.binary, ranks, t, sizes));
+      }
+    }
+    let compare: CompareRow[] | undefined;
+    if (sideBySide) {
+      compare = compareRows(passes, mpi, algorithms.includes('auto') ? 'auto' : algorithms[0] as string);
+      process.stdout.write(`# side by side, medians of ${rounds} round(s): octoserve's p50 per fabric${transports.length > 0 ? ' and Open MPI\'s per transport, with octoserve over MPI' : ''}\n`);
+      process.stdout.write(formatCompare(compare, [...passes.keys()], transports, ranks) + '\n');
+    }
     process.stdout.write(`# load average at end: ${load()}\n`);
-    if (json !== undefined) writeFileSync(json, JSON.stringify(result, null, 1) + '\n');
-    return result.rows.every((r) => r.ok) ? 0 : 1;
+    if (json !== undefined) {
+      const single = [...passes.values()][0]?.[0];
+      writeFileSync(json, JSON.stringify(sideBySide ? { ranks, passes: Object.fromEntries(passes), mpi: Object.fromEntries(mpi), compare } : single, null, 1) + '\n');
+    }
+    return ok ? 0 : 1;
   });
 }

@@ -1,0 +1,32 @@
+// Which data plane carries a communicator's frames between ranks:
+//  - 'grpc':   a gRPC bidi stream per direction (grpc-js server, node:http2 client);
+//  - 'socket': a plain TCP (or mutual-TLS) connection per direction carrying
+//              length-prefixed frames (socket-transport.ts).
+// Both carry the same frames (frame-codec.ts) under the same mesh protocol.
+import { CollectiveError } from './errors.js';
+
+export const FABRICS = ['grpc', 'socket'] as const;
+export type Fabric = (typeof FABRICS)[number];
+
+/** The environment variable that picks the fabric when a communicator or endpoint names none. */
+export const FABRIC_ENV = 'OCTOSERVE_FABRIC';
+
+/** The fabric used when neither the option nor OCTOSERVE_FABRIC names one. */
+export const DEFAULT_FABRIC: Fabric = 'grpc';
+
+export function parseFabric(value: string, source: string): Fabric {
+  if ((FABRICS as readonly string[]).includes(value)) return value as Fabric;
+  throw new CollectiveError('INVALID_ARGUMENT', `${source} is '${value}'; expected one of ${FABRICS.join(', ')}`);
+}
+
+/** The fabric named by OCTOSERVE_FABRIC, or undefined when it is unset or empty. */
+export function fabricFromEnv(env: NodeJS.ProcessEnv = process.env): Fabric | undefined {
+  const v = env[FABRIC_ENV];
+  return v === undefined || v === '' ? undefined : parseFabric(v, FABRIC_ENV);
+}
+
+/** The fabric to use: the explicit choice, else OCTOSERVE_FABRIC, else the default (validating both). */
+export function resolveFabric(explicit: string | undefined, source = 'fabric', env: NodeJS.ProcessEnv = process.env): Fabric {
+  if (explicit !== undefined) return parseFabric(explicit, source);
+  return fabricFromEnv(env) ?? DEFAULT_FABRIC;
+}
