@@ -3,6 +3,7 @@
 // to peers (on which they send to this rank). A link moves whole frames
 // (frame-codec.ts) in order; refusals and breaks are reported with the gRPC
 // status codes, which both fabrics use as their vocabulary.
+import { CollectiveError } from './errors.js';
 import type { TransportSecurity } from './auth.js';
 
 /** Status codes of refusals and broken links (the gRPC numbers, so messages read the same on both fabrics). */
@@ -72,3 +73,27 @@ export interface LinkListener {
   dial(address: string, handlers: DialedLinkHandlers, security: TransportSecurity): DialedLink;
   close(): void;
 }
+
+/**
+ * The links that reach a listener before a communicator takes it (peers may be faster), then
+ * every later one, handed to the one communicator the endpoint serves.
+ */
+export class LinkInbox {
+  private handler: ((link: AcceptedLink) => void) | undefined;
+  private pending: AcceptedLink[] = [];
+
+  /** Routes every link, the early ones first, to `handler`; `where` names the endpoint in the error for a second one. */
+  serve(handler: (link: AcceptedLink) => void, where: string): void {
+    if (this.handler !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `endpoint ${where} already serves a communicator`);
+    this.handler = handler;
+    const early = this.pending;
+    this.pending = [];
+    for (const link of early) handler(link);
+  }
+
+  offer(link: AcceptedLink): void {
+    if (this.handler === undefined) this.pending.push(link);
+    else this.handler(link);
+  }
+}
+

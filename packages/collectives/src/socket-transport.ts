@@ -23,7 +23,7 @@ import { tokenMatches, tokenRefusal } from './auth.js';
 import type { TransportSecurity } from './auth.js';
 import { CollectiveError } from './errors.js';
 import { Deframer, OVERSIZED, RECORD_PREFIX_BYTES } from './length-prefixed.js';
-import { LinkStatus } from './link.js';
+import { LinkInbox, LinkStatus } from './link.js';
 import type { AcceptedLink, AcceptedLinkHandlers, DialedLink, DialedLinkHandlers, LinkListener } from './link.js';
 import { MAX_OPEN_BYTES, OPEN_TIMEOUT_MS, RETRY_FIRST_MS, RETRY_MAX_MS, RecordFlag, RecordWriter, openRecord, readOpen, refuseRecord, splitAddress } from './socket-records.js';
 
@@ -79,8 +79,7 @@ class SocketAcceptedLink implements AcceptedLink {
 
 /** The socket fabric's listening side: a net (or tls) server that checks OPEN records and hands links over. */
 export class SocketListener implements LinkListener {
-  private handler: ((link: AcceptedLink) => void) | undefined;
-  private pending: AcceptedLink[] = [];
+  private readonly inbox = new LinkInbox();
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
 
@@ -143,8 +142,7 @@ export class SocketListener implements LinkListener {
       clearTimeout(openTimer);
       deframer.maxBytes = Infinity;
       link = new SocketAcceptedLink(socket, writer);
-      if (this.handler === undefined) this.pending.push(link);
-      else this.handler(link);
+      this.inbox.offer(link);
       return true;
     });
     deframer.maxBytes = MAX_OPEN_BYTES;
@@ -159,11 +157,7 @@ export class SocketListener implements LinkListener {
   }
 
   serve(handler: (link: AcceptedLink) => void): void {
-    if (this.handler !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `endpoint ${this.address} already serves a communicator`);
-    this.handler = handler;
-    const early = this.pending;
-    this.pending = [];
-    for (const link of early) handler(link);
+    this.inbox.serve(handler, this.address);
   }
 
   dial(address: string, handlers: DialedLinkHandlers, security: TransportSecurity): DialedLink {

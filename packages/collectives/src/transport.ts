@@ -10,6 +10,7 @@ import { CollectiveError, describeError } from './errors.js';
 import { resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { EXCHANGE_PATH, PeerConnection } from './grpc-client.js';
+import { LinkInbox } from './link.js';
 import type { AcceptedLink, AcceptedLinkHandlers, DialedLink, DialedLinkHandlers, LinkListener } from './link.js';
 import { SocketListener } from './socket-transport.js';
 
@@ -66,9 +67,8 @@ class GrpcAcceptedLink implements AcceptedLink {
 
 /** The gRPC fabric's listening side: a grpc-js server with the one Exchange method. */
 class GrpcListener implements LinkListener {
-  private handler: ((link: AcceptedLink) => void) | undefined;
+  private readonly inbox = new LinkInbox();
   /** Calls that arrived before a communicator took the endpoint (peers may be faster). */
-  private pending: AcceptedLink[] = [];
   private closed = false;
 
   private constructor(private readonly server: grpc.Server, readonly address: string) {}
@@ -84,10 +84,8 @@ class GrpcListener implements LinkListener {
         refuse(call, grpc.status.UNAUTHENTICATED, tokenRefusal(listener?.address ?? address, sent));
       } else if (listener === undefined || listener.closed) {
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'this endpoint is closed' });
-      } else if (listener.handler === undefined) {
-        listener.pending.push(new GrpcAcceptedLink(call));
       } else {
-        listener.handler(new GrpcAcceptedLink(call));
+        listener.inbox.offer(new GrpcAcceptedLink(call));
       }
     }, identity, identity, 'bidi');
     const host = hostOf(address);
@@ -102,11 +100,7 @@ class GrpcListener implements LinkListener {
   }
 
   serve(handler: (link: AcceptedLink) => void): void {
-    if (this.handler !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `endpoint ${this.address} already serves a communicator`);
-    this.handler = handler;
-    const early = this.pending;
-    this.pending = [];
-    for (const link of early) handler(link);
+    this.inbox.serve(handler, this.address);
   }
 
   dial(address: string, handlers: DialedLinkHandlers, security: TransportSecurity): DialedLink {
