@@ -7,13 +7,14 @@ import { generateCommand } from './generate.js';
 import { jobsCommand } from './jobs.js';
 import { launchCommand } from './launch.js';
 import { medusaCommand } from './medusa.js';
+import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
 import { synthCommand } from './synth.js';
 import { workerCommand } from './worker.js';
 
 export function commands(): Command[] {
   return [
-    benchCommand(), generateCommand(), launchCommand(), medusaCommand(), convertCommand(), synthCommand(), workerCommand(),
+    benchCommand(), generateCommand(), launchCommand(), medusaCommand(), convertCommand(), synthCommand(), simulateCommand(), workerCommand(),
     statusCommand(), jobsCommand(), drainCommand(), resumeCommand(), shutdownCommand(),
   ];
 }
