@@ -1,20 +1,10 @@
 // OctoserveClient without a cluster: job state names, and what a closed port does to each kind of call.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { OctoserveClient } from './client.js';
 import { OctoserveError } from './errors.js';
+import { closedPort } from '@octoserve/testkit';
 import { JOB_STATE_NAMES, isFinishedJobState, jobStateEnum, jobStateName } from './job-state.js';
-
-/** A port nothing listens on: bound once, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
 
 async function rejection(p: Promise<unknown>): Promise<OctoserveError> {
   try {

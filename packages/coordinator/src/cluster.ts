@@ -2,12 +2,14 @@
 // one step at a time sent to every rank and merged.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { openCheckpoint } from '@octoserve/model';
-import type { ModelConfig } from '@octoserve/model';
+import { openCheckpoint, quantizationHaloSlices } from '@octoserve/model';
+import type { ModelConfig, WeightFormat } from '@octoserve/model';
 import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, readShardSlices, workerServices } from '@octoserve/wire';
 import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, SequenceStep, ShardAssignment, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
+import { DEFAULT_FABRIC, FABRIC_ENV, fabricFromEnv } from '@octoserve/collectives';
+import type { Fabric } from '@octoserve/collectives';
 import { LocalWorkers } from './local-launcher.js';
 import { Registry } from './registry.js';
 import type { Registration } from './registry.js';
@@ -34,6 +36,10 @@ export interface ClusterOptions {
   /** Registration, communicator and shard loading (ms). */
   startTimeoutMs?: number;
   allReduceAlgorithm?: string;
+  /** The collective fabric every rank runs (default: $OCTOSERVE_FABRIC, else the default); local workers are started on it. */
+  fabric?: Fabric;
+  /** How the workers hold their matmul weights: 'f32' as read, or block-quantized 'q8' / 'q4' (unset: each worker's own --weights, else f32). */
+  weights?: WeightFormat;
   /** Medusa heads the workers hold, vocabulary-parallel like the LM head. */
   medusa?: { path: string; topK: number };
   log?: (line: string) => void;
@@ -103,7 +109,10 @@ function* uploadMessages(modelPath: string, shard: ShardAssignment, load: LoadSh
   yield { load };
   const ckpt = openCheckpoint(modelPath);
   try {
-    const slices = heads === undefined ? readShardSlices(ckpt, shard) : chain(readShardSlices(ckpt, shard), medusaShardSlices(heads, shard.vocab));
+    // unless f32 is asked for (empty: the worker's own --weights), a rank also gets the columns
+    // completing the boundary blocks of its wo and w2 slices (at most 31 on each side)
+    const halos = load.weights === 'f32' ? [] : quantizationHaloSlices(ckpt, shard);
+    const slices = chain(readShardSlices(ckpt, shard), heads === undefined ? [] : medusaShardSlices(heads, shard.vocab), halos);
     for (const slice of slices) {
       const bytes = Buffer.from(slice.data.buffer, slice.data.byteOffset, slice.data.byteLength);
       for (let offset = 0; offset < bytes.length || offset === 0; offset += CHUNK_BYTES) {
@@ -147,6 +156,7 @@ export class Cluster implements ServedCluster {
       : loadMedusaHeads(opts.medusa.path, { baseVocab: config.vocabSize, baseDim: config.dim, log });
     const startTimeout = opts.startTimeoutMs ?? 60_000;
     const security = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
+    const fabric = opts.fabric ?? fabricFromEnv() ?? DEFAULT_FABRIC;
     const registry = new Registry(opts.tp, security.clusterToken, log);
     const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
     server.addService(guardRequests(workerServices().Registry.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Registry'), registry.handlers() as unknown as grpc.UntypedServiceImplementation);
@@ -159,7 +169,7 @@ export class Cluster implements ServedCluster {
     const exited = new Promise<never>((_, reject) => { rejectStart = reject; });
     exited.catch(() => {}); // observed through Promise.race below
     const workers = opts.workerCommand === undefined ? undefined : new LocalWorkers({
-      workerCommand: opts.workerCommand, worldSize: opts.tp, registryAddress, threads: opts.threads, log, ...security,
+      workerCommand: opts.workerCommand, worldSize: opts.tp, registryAddress, threads: opts.threads, log, ...security, env: { [FABRIC_ENV]: fabric },
       onExit: (_rank, description) => {
         earlyExit ??= new ClusterError(description);
         rejectStart(earlyExit);
@@ -174,7 +184,7 @@ export class Cluster implements ServedCluster {
       const communicatorId = randomUUID();
       const peers = regs.map((r) => r.collectiveAddress);
       await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({
-        communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '',
+        communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '', fabric,
       }, startTimeout)))]);
       const options = {
         topK: opts.topK ?? 64, maxPicked: opts.maxPicked ?? 1, maxTokensPerStep: opts.maxTokensPerStep ?? 64,
@@ -189,7 +199,7 @@ export class Cluster implements ServedCluster {
           shard, maxTokensPerStep: options.maxTokensPerStep, topK: options.topK,
           maxPicked: options.maxPicked, maxSequences: options.maxSequences, threads: opts.threads ?? 1,
           medusaPath: opts.loadMode === 'upload' ? '' : opts.medusa?.path ?? '', medusaHeads: heads?.numHeads ?? 0,
-          medusaLayers: heads?.numLayers ?? 0, medusaTopK: opts.medusa?.topK ?? 0,
+          medusaLayers: heads?.numLayers ?? 0, medusaTopK: opts.medusa?.topK ?? 0, weights: opts.weights ?? '',
         };
         const loading = opts.loadMode === 'upload'
           ? c.uploadShard(uploadMessages(opts.modelPath, shard, load, heads), startTimeout)

@@ -25,6 +25,8 @@ export interface DecodeBenchRun {
   allReduceShare: number;
   /** Medusa only: the share of steps that accepted a candidate at each tree depth, mean over the prompts. */
   acceptedPerDepth?: number[];
+  /** Each rank's resident set size after the run (bytes; 0 where the worker did not answer). */
+  rssBytes: number[];
 }
 
 /** Generates one prompt as sequence `seq`; returns the result and the timings of its steps. */
@@ -71,7 +73,9 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
   const perRank = all.ranks.map((t) => ({ compute: t.compute / steps, allReduce: t.allReduce / steps, workerOther: t.workerOther / steps, roundTrip: t.roundTrip / steps }));
   const meanStep = perRank.reduce((a, t) => a + t.compute + t.allReduce + t.workerOther + t.roundTrip, 0) / Math.max(1, perRank.length);
   const meanAllReduce = perRank.reduce((a, t) => a + t.allReduce, 0) / Math.max(1, perRank.length);
+  const rssBytes = (await cluster.health(5_000)).map((h) => (h instanceof Error ? 0 : Number(h.rssBytes)));
   return {
+    rssBytes,
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
     perRank, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,

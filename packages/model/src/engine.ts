@@ -3,7 +3,7 @@
 import type { Checkpoint } from './checkpoint.js';
 import type { ModelConfig } from './config.js';
 import { Transformer } from './transformer.js';
-import { loadWeights } from './weights.js';
+import { loadWeights, type LoadWeightsOptions } from './weights.js';
 
 export interface Engine {
   readonly config: ModelConfig;
@@ -27,8 +27,8 @@ export class ReferenceEngine implements Engine {
   }
 
   /** Loads every weight of `ckpt` into memory (the checkpoint may be closed afterwards). */
-  static fromCheckpoint(ckpt: Checkpoint, maxSeqLen?: number): ReferenceEngine {
-    return new ReferenceEngine(new Transformer(loadWeights(ckpt), maxSeqLen));
+  static fromCheckpoint(ckpt: Checkpoint, maxSeqLen?: number, opts: LoadWeightsOptions = {}): ReferenceEngine {
+    return new ReferenceEngine(new Transformer(loadWeights(ckpt, opts), maxSeqLen));
   }
 
   step(tokens: ArrayLike<number>, positions: ArrayLike<number>): Float32Array {

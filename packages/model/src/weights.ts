@@ -1,6 +1,7 @@
 // All weights of a model in memory, as float32 arrays, loaded from a checkpoint by canonical name.
 import { layerTensorName, type Checkpoint } from './checkpoint.js';
 import type { ModelConfig } from './config.js';
+import { dequantizeInPlace, layerMatrixShape, weightBits, type WeightFormat } from './quantize.js';
 
 export interface LayerWeights {
   readonly attentionNorm: Float32Array; // [dim]
@@ -22,11 +23,27 @@ export interface TransformerWeights {
   readonly output: Float32Array; // [vocabSize, dim]; the tokEmbeddings array itself when shared
 }
 
-export function loadWeights(ckpt: Checkpoint): TransformerWeights {
+export interface LoadWeightsOptions {
+  /**
+   * 'q8' / 'q4': every matmul weight (wq, wk, wv, wo, w1, w2, w3, the LM head) is block-quantized
+   * and dequantized as the tensor-parallel workers quantize it (quantize.ts), so this engine runs
+   * the very weights a cluster with --weights q8|q4 runs, at every tp. Embeddings stay as read.
+   */
+  weights?: WeightFormat;
+}
+
+export function loadWeights(ckpt: Checkpoint, opts: LoadWeightsOptions = {}): TransformerWeights {
   const config = ckpt.config;
+  const format = opts.weights ?? 'f32';
   const layers: LayerWeights[] = [];
+  /** A matmul weight as the chosen format holds it. */
+  const matrix = (data: Float32Array, [rows, cols]: readonly [number, number]): Float32Array =>
+    format === 'f32' ? data : dequantizeInPlace(data, rows, cols, weightBits(format));
   for (let l = 0; l < config.nLayers; l++) {
-    const read = (t: Parameters<typeof layerTensorName>[1]): Float32Array => ckpt.read(layerTensorName(l, t));
+    const read = (t: Parameters<typeof layerTensorName>[1]): Float32Array => {
+      const data = ckpt.read(layerTensorName(l, t));
+      return t === 'attention_norm' || t === 'ffn_norm' ? data : matrix(data, layerMatrixShape(config, t));
+    };
     layers.push({
       attentionNorm: read('attention_norm'),
       wq: read('wq'),
@@ -45,6 +62,6 @@ export function loadWeights(ckpt: Checkpoint): TransformerWeights {
     tokEmbeddings,
     layers,
     norm: ckpt.read('norm'),
-    output: config.sharedClassifier ? tokEmbeddings : ckpt.read('output'),
+    output: format === 'f32' && config.sharedClassifier ? tokEmbeddings : matrix(ckpt.read('output'), [config.vocabSize, config.dim]),
   };
 }

@@ -3,3 +3,4 @@ export { findTestModel, findSharedModels, sharedModelsDir, loadGoldenCases, type
 export { llama2cTokenizerBytes, llama2cBasePieces, tempDirWith, TINY, tinyHfTokenizerJson } from './tokenizer-fixtures.js';
 export { makeTestPki, type TestPki } from './pki.js';
 export { runCli, MAIN_JS, type CliResult } from './cli-run.js';
+export { closedPort } from './ports.js';

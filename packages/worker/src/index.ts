@@ -5,3 +5,5 @@ export { ShardRuntime, executionProviders, type AllReducer, type ShardWeights, t
 export { KvCache, KvCacheError, type KvShape } from './kv-cache.js';
 export { assembleShard, segmentShape, ShardLoadError, type ShardAssignment, type Range } from './shard-loader.js';
 export { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, type SegmentShape, type LayerShardWeights, type HeadShardWeights } from './onnx/segments.js';
+export { quantizeShard, shardWeightBytes } from './shard-quantize.js';
+export { matrixBytes, type MatrixWeight, type QuantizedWeight } from './onnx/linear.js';

@@ -1,9 +1,10 @@
 // Turns one rank's named slices (from its own checkpoint read, or streamed by the
 // coordinator) into the weights its segments are built from.
-import type { ModelConfig } from '@octoserve/model';
+import type { ModelConfig, WeightFormat } from '@octoserve/model';
 import { rangeSize as size, shardLayout, type ShardAssignment, type ShardSlice } from '@octoserve/wire';
 import type { LayerShardWeights, MedusaShardWeights, SegmentShape } from './onnx/segments.js';
 import type { ShardWeights } from './shard-runtime.js';
+import { HaloError, quantizeShard } from './shard-quantize.js';
 
 export type { Range, ShardAssignment } from '@octoserve/wire';
 
@@ -48,13 +49,18 @@ function medusaWeights(config: ModelConfig, shard: ShardAssignment, m: MedusaAss
   };
 }
 
-/** Collects named slices into shard weights, checking that every slice is there with the right size. */
-export function assembleShard(config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, medusa?: MedusaAssignment): ShardWeights {
+/**
+ * Collects named slices into shard weights, checking that every slice is there with the right size;
+ * `weights` q8 / q4 quantizes the matmul weights (shard-quantize.ts; the {name}.halo slices feed it).
+ */
+export function assembleShard(config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, medusa?: MedusaAssignment, weights: WeightFormat = 'f32'): ShardWeights {
   const sizes = expectedSizes(config, shard);
   const medusaSlices = new Map<string, Float32Array>();
+  const halos = new Map<string, Float32Array>();
   const got = new Map<string, Float32Array>();
   for (const s of slices) {
     if (s.name.startsWith('medusa.')) { medusaSlices.set(s.name, s.data); continue; }
+    if (s.name.endsWith('.halo')) { halos.set(s.name, s.data); continue; }
     const want = sizes.get(s.name);
     if (want === undefined) throw new ShardLoadError(`unexpected shard slice '${s.name}'`);
     if (s.data.length !== want) throw new ShardLoadError(`shard slice ${s.name} has ${s.data.length} floats; rank ${shard.rank} of ${shard.tp} needs ${want}`);
@@ -74,5 +80,10 @@ export function assembleShard(config: ModelConfig, shard: ShardAssignment, slice
     });
   }
   const head = { finalNorm: take('norm'), wcls: take('output'), ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
-  return { embedding: take('tok_embeddings'), layers, head, vocabRows: size(shard.vocab) };
+  const floats = { embedding: take('tok_embeddings'), layers, head, vocabRows: size(shard.vocab) };
+  try {
+    return quantizeShard(config, shard, floats, halos, weights);
+  } catch (err) {
+    throw err instanceof HaloError ? new ShardLoadError(err.message, { cause: err }) : err;
+  }
 }

@@ -139,9 +139,12 @@ export class ShardRuntime {
   /** A debug hook: called with x [rows, dim] after every residual add (see LayerObserver). */
   observer: LayerObserver | undefined = undefined;
 
+  /** [vocab, dim] token embeddings: the only weights kept here once the sessions hold theirs. */
+  private readonly embedding: Float32Array;
+
   private constructor(
     readonly shape: SegmentShape,
-    private readonly weights: ShardWeights,
+    weights: ShardWeights,
     private readonly opts: RuntimeOptions,
     private readonly attention: ort.InferenceSession[],
     private readonly feedForward: ort.InferenceSession[],
@@ -149,6 +152,7 @@ export class ShardRuntime {
   ) {
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
+    this.embedding = weights.embedding;
     this.x = floats(n, dim);
     this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
@@ -256,7 +260,7 @@ export class ShardRuntime {
   private embed(seqs: readonly SequenceStep[]): void {
     const { dim } = this.shape;
     const x = this.x.data;
-    const emb = this.weights.embedding;
+    const emb = this.embedding;
     let r = 0;
     for (const seq of seqs) {
       const T = seq.tokens.length;

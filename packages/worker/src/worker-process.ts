@@ -3,6 +3,8 @@
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { Endpoint } from '@octoserve/collectives';
+import type { Fabric } from '@octoserve/collectives';
+import type { WeightFormat } from '@octoserve/model';
 import {
   INTERNAL_CHANNEL_OPTIONS, INTERNAL_SERVER_OPTIONS, internalChannelCredentials, internalClientOptions, internalServerCredentials,
   internalServerOptions, workerServices, guardRequests,
@@ -21,8 +23,12 @@ export interface WorkerOptions {
   advertise?: string;
   /** Port of the all-reduce endpoint (default 0: any free port). */
   collectivePort?: number;
+  /** The collective fabric of this rank's endpoint (default: $OCTOSERVE_FABRIC, else the default); every rank must speak the same. */
+  fabric?: Fabric;
   device?: string;
   threads?: number;
+  /** The matmul weights' format where the coordinator's LoadShard request leaves it empty (default f32). */
+  weights?: WeightFormat;
   /** How long to keep trying to register, ms. */
   registerTimeoutMs?: number;
   /**
@@ -88,9 +94,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const wildcard = host === '0.0.0.0' || host === '[::]' || host === '::';
   const shown = opts.advertise ?? (wildcard ? hostname() : host);
   const security: InternalSecurity = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
-  const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`, security);
+  const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`, { ...security, ...(opts.fabric === undefined ? {} : { fabric: opts.fabric }) });
   const collectiveAddress = `${shown}:${bound.address.slice(bound.address.lastIndexOf(':') + 1)}`;
-  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, log, onCoordinatorLost: opts.onCoordinatorLost }, bound, security);
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, weights: opts.weights, log, onCoordinatorLost: opts.onCoordinatorLost }, bound, security);
   // every Worker call without the cluster token ends UNAUTHENTICATED before its handler runs
   const server = new grpc.Server(internalServerOptions(INTERNAL_SERVER_OPTIONS, security, 'this worker'));
   server.addService(guardRequests(workerServices().Worker.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Worker'), service.handlers() as unknown as grpc.UntypedServiceImplementation);
@@ -108,6 +114,6 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     throw err;
   }
   const guard = [security.clusterToken !== '' ? 'cluster token' : '', opts.tls !== undefined ? 'mutual TLS' : ''].filter((s) => s !== '').join(' + ');
-  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${collectiveAddress}, registered with ${opts.coordinator} (${guard || 'open: no cluster token, no TLS'})`);
+  log(`rank ${opts.rank}/${opts.worldSize}: serving on ${address}, collectives on ${collectiveAddress} (${bound.fabric}), registered with ${opts.coordinator} (${guard || 'open: no cluster token, no TLS'})`);
   return { address, collectiveAddress, service, stop };
 }

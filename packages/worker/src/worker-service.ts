@@ -1,8 +1,8 @@
 // The Worker gRPC service of one rank: communicator, shard, step stream, caches.
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveError, Communicator, Endpoint } from '@octoserve/collectives';
-import { ModelError, openCheckpoint, resolveConfig, ropeFrequencies } from '@octoserve/model';
-import type { ModelConfig, ModelParams } from '@octoserve/model';
+import { CollectiveError, Communicator, Endpoint, FABRIC_ENV } from '@octoserve/collectives';
+import { ModelError, openCheckpoint, parseWeightFormat, quantizationHaloSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
+import type { ModelConfig, ModelParams, WeightFormat } from '@octoserve/model';
 import type {
   HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
@@ -12,6 +12,7 @@ import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
+import { shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, invalidStep, localPicked } from './step-codec.js';
 
@@ -40,6 +41,8 @@ export interface WorkerIdentity {
   worldSize: number;
   device: string;
   threads: number;
+  /** The matmul weights' format where a load request leaves it empty (default f32). */
+  weights?: WeightFormat;
   log: (line: string) => void;
   /** The coordinator's step stream of this worker's communicator ended: the cluster this worker served is gone. */
   onCoordinatorLost?: (why: string) => void;
@@ -62,6 +65,10 @@ export class WorkerService {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `this worker is rank ${this.id.rank} of ${this.id.worldSize}; the request names rank ${req.rank} with ${req.peerAddresses.length} peers`);
     }
     if (this.comm !== undefined) throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} already has a communicator (${this.comm.communicatorId})`);
+    if (req.fabric !== '' && req.fabric !== this.endpoint.fabric) {
+      throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank}'s collective endpoint speaks the ${this.endpoint.fabric} fabric; the cluster runs ` +
+        `${req.fabric}: start the worker with --fabric ${req.fabric} (or ${FABRIC_ENV}=${req.fabric})`);
+    }
     this.comm = await Communicator.create({
       rank: req.rank, worldSize: req.peerAddresses.length, peers: req.peerAddresses, communicatorId: req.communicatorId,
       endpoint: this.endpoint, deadlineMs: req.deadlineMs || undefined, connectTimeoutMs: req.deadlineMs || undefined,
@@ -104,7 +111,7 @@ export class WorkerService {
 
   private async build(req: LoadShardRequest__Output, config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, t0: number): Promise<LoadShardReply> {
     const medusa = req.medusaHeads > 0 ? { heads: req.medusaHeads, layers: req.medusaLayers, topK: Math.max(1, req.medusaTopK) } : undefined;
-    const weights = assembleShard(config, shard, slices, medusa);
+    const weights = assembleShard(config, shard, slices, medusa, this.weightFormat(req));
     const maxTokens = Math.max(1, req.maxTokensPerStep || 64);
     const maxPicked = Math.max(1, req.maxPicked || 1);
     const runtime = await ShardRuntime.create(segmentShape(config, shard, config.maxSeqLen), weights, {
@@ -117,11 +124,15 @@ export class WorkerService {
     };
     this.caches.clear();
     this.state = 'ready';
-    const weightBytes = 4 * (weights.embedding.length + weights.head.wcls.length + weights.head.finalNorm.length +
-      weights.layers.reduce((n, l) => n + l.attnNorm.length + l.wqkv.length + l.wo.length + l.ffnNorm.length + l.w13.length + l.w2.length, 0));
+    const weightBytes = shardWeightBytes(weights);
     const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
-    this.id.log(`rank ${this.id.rank}: shard loaded (${(weightBytes / 1e6).toFixed(1)} MB of weights) in ${(performance.now() - t0).toFixed(0)} ms`);
+    this.id.log(`rank ${this.id.rank}: shard loaded (${(weightBytes / 1e6).toFixed(1)} MB of ${this.weightFormat(req)} weights) in ${(performance.now() - t0).toFixed(0)} ms`);
     return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
+  }
+
+  /** The request's weight format, else this worker's own (--weights), else f32. */
+  private weightFormat(req: LoadShardRequest__Output): WeightFormat {
+    return parseWeightFormat(req.weights || this.id.weights || '');
   }
 
   private cacheFor(id: number, reset: boolean, l: Loaded): KvCache {
@@ -204,6 +215,8 @@ export class WorkerService {
         const ckpt = openCheckpoint(req.modelPath);
         try {
           const slices: Iterable<ShardSlice>[] = [readShardSlices(ckpt, shard)];
+          // quantized, the K-split slices need the columns completing their boundary blocks
+          if (this.weightFormat(req) !== 'f32') slices.push(quantizationHaloSlices(ckpt, shard));
           if (req.medusaHeads > 0) {
             const heads = loadMedusaHeads(req.medusaPath, { baseVocab: ckpt.config.vocabSize, baseDim: ckpt.config.dim, log: this.id.log });
             if (heads.numHeads !== req.medusaHeads || heads.numLayers !== req.medusaLayers) {

@@ -3,13 +3,14 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import {
-  ALL_REDUCE_ALGORITHMS, DEFAULT_FABRIC, DEFAULT_RANK_FLAGS, FABRICS, buildMpiPeer, fabricFromEnv, deriveAutoRules, formatAutoRules, formatBenchTables, parseFabric,
+  ALL_REDUCE_ALGORITHMS, DEFAULT_FABRIC, DEFAULT_RANK_FLAGS, buildMpiPeer, fabricFromEnv, deriveAutoRules, formatAutoRules, formatBenchTables,
   runAllReduceBench, runMpiPeer,
 } from '@octoserve/collectives';
 import type { AllReduceAlgorithm, AllReduceBenchResult, Fabric, MpiRow, MpiTransport, WireFormat } from '@octoserve/collectives';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { action, choiceFlag, flag, newCommand, numberFlag, splitList } from './flags.js';
+import { fabricListFlag } from './fabric-flag.js';
+import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { fixed, formatTable } from './table.js';
 
 const ALGO_CHOICES = [...ALL_REDUCE_ALGORITHMS, 'auto', 'all'] as const;
@@ -134,14 +135,7 @@ export function benchAllReduceCommand(): Command {
       "after 1/4 of its usual budget, so within the warm-up; '' for V8's defaults)"))
     .addOption(sizeFlag('--chunk SIZE', 'most payload bytes per frame (default 1M)'))
     .addOption(choiceFlag('--wire FMT', 'element encoding on the wire: f32, bf16 or f16 (default f32; sums stay float32)', ['f32', 'bf16', 'f16']))
-    .addOption(flag('--fabric LIST', `the data planes to measure, side by side: ${FABRICS.join(', ')} (default: $OCTOSERVE_FABRIC, else the ` +
-      'default fabric)').argParser((v: string) => splitList(v).map((f) => {
-        try {
-          return parseFabric(f, '--fabric');
-        } catch (err) {
-          throw new UsageError((err as Error).message);
-        }
-      })))
+    .addOption(fabricListFlag())
     .addOption(flag('--compare-mpi', 'also time Open MPI\'s MPI_Allreduce on as many ranks over the same sizes (TCP loopback and shared ' +
       'memory), interleaved with these passes, and print the ratio per size; without mpicc/mpirun it says so and runs alone'))
     .addOption(numberFlag('--rounds R', 'passes of each side with --compare-mpi or several fabrics; the table shows medians (default 3 then, else 1)', { min: 1, max: 20, integer: true }))

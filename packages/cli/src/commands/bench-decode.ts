@@ -4,8 +4,12 @@ import type { Command } from 'commander';
 import { Cluster, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
 import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
-import { openModel } from '@octoserve/model';
-import { action, flag, newCommand, numberFlag } from './flags.js';
+import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
+import type { WeightFormat } from '@octoserve/model';
+import type { Fabric } from '@octoserve/collectives';
+import { UsageError } from '../errors.js';
+import { fabricListFlag } from './fabric-flag.js';
+import { action, flag, listFlag, newCommand, numberFlag } from './flags.js';
 import { WORKER_COMMAND } from './worker-command.js';
 
 const DESCRIPTION = `Starts N local worker processes, decodes a few prompts greedily (each for --max-tokens tokens,
@@ -22,7 +26,27 @@ interface DecodeFlags {
   algo?: string;
   medusa?: string;
   medusaChoices?: string;
+  weights?: string[];
+  fabric?: Fabric[];
   json?: string;
+}
+
+/** --weights f32,q8,...: the formats to run, in order, once each. */
+function weightFormats(list: readonly string[] | undefined): WeightFormat[] {
+  const formats = [...new Set(list ?? ['f32'])];
+  for (const f of formats) {
+    if (!(WEIGHT_FORMATS as readonly string[]).includes(f)) throw new UsageError(`--weights takes ${WEIGHT_FORMATS.join(', ')} (a comma-separated list), got '${f}'`);
+  }
+  return formats as WeightFormat[];
+}
+
+/** One line per run: tok/s, step p50, and the workers' resident memory. */
+function summary(runs: readonly DecodeBenchRun[]): string {
+  const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+  return [
+    `  ${'run'.padEnd(44)} ${'tok/s'.padStart(9)} ${'step_p50_ms'.padStart(12)}   worker RSS MiB (per rank)`,
+    ...runs.map((r) => `  ${r.label.padEnd(44)} ${r.tokPerS.toFixed(1).padStart(9)} ${r.stepMsP50.toFixed(3).padStart(12)}   ${r.rssBytes.map(mb).join(' ')}`),
+  ].join('\n');
 }
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
@@ -33,8 +57,8 @@ function table(run: DecodeBenchRun): string {
     `${run.label}: ${run.tokens} tokens in ${run.steps} steps, ${run.tokPerS.toFixed(1)} tok/s, ${run.tokensPerStep.toFixed(2)} tokens/step, ` +
       `step p50 ${run.stepMsP50.toFixed(3)} ms, p99 ${run.stepMsP99.toFixed(3)} ms, ${run.allReducesPerStep} all-reduces/step, ` +
       `all-reduce ${(100 * run.allReduceShare).toFixed(1)}% of the step`,
-    `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)`,
-    ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}`),
+    `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)    rss_mib`,
+    ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}                  ${((run.rssBytes[r] ?? 0) / 2 ** 20).toFixed(1).padStart(9)}`),
   ];
   return lines.join('\n');
 }
@@ -55,6 +79,9 @@ export function benchDecodeCommand(): Command {
       'prompts, and print the speedup over the baseline'))
     .addOption(flag('--medusa-choices C', 'the candidate tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON ' +
       'list of paths (default: mc_sim_7b_63)'))
+    .addOption(listFlag('--weights LIST', 'weight formats to run side by side, each on its own cluster: f32, q8, q4 ' +
+      '(block-quantized matmul weights; default f32)'))
+    .addOption(fabricListFlag())
     .addOption(flag('--json FILE', 'also write the results as JSON'));
   return action<DecodeFlags>(cmd, async (flags) => {
     const tp = flags.tp ?? 8;
@@ -69,32 +96,40 @@ export function benchDecodeCommand(): Command {
     const choices = flags.medusaChoices ?? DEFAULT_CHOICES_NAME;
     const tree = medusaDir === undefined ? undefined : buildTree(resolveChoices(choices));
     const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: flags.algo };
+    const formats = weightFormats(flags.weights);
+    const fabrics: (Fabric | undefined)[] = flags.fabric ?? [undefined];
     const runs: DecodeBenchRun[] = [];
-    process.stderr.write(`starting ${tp} workers on ${modelPath}...\n`);
-    const cluster = await Cluster.start(base);
-    try {
-      runs.push(await benchDecode(cluster, `baseline tp=${tp}`, prompts, plainDecode(cluster, budget)));
-    } finally {
-      await cluster.close();
-    }
-    if (medusaDir !== undefined && tree !== undefined) {
-      process.stderr.write(`starting ${tp} workers with the Medusa heads in ${medusaDir}...\n`);
-      const medusa = await Cluster.start({ ...base, medusa: { path: medusaDir, topK: treeLimits(tree).topK } });
+    const medusaRuns: DecodeBenchRun[] = [];
+    for (const fabric of fabrics) for (const weights of formats) {
+      const tag = (formats.length === 1 && weights === 'f32' ? '' : ` ${weights}`) + (fabrics.length > 1 ? ` ${fabric}` : '');
+      const on = { ...base, weights, ...(fabric === undefined ? {} : { fabric }) };
+      process.stderr.write(`starting ${tp} workers on ${modelPath} (${weights} weights${fabric === undefined ? '' : `, ${fabric} fabric`})...\n`);
+      const cluster = await Cluster.start(on);
       try {
-        runs.push(await benchDecode(medusa, `medusa tp=${tp} (${choices}, ${tree.nodeCount} nodes)`, prompts, medusaDecode(medusa, budget, tree)));
+        runs.push(await benchDecode(cluster, `baseline tp=${tp}${tag}`, prompts, plainDecode(cluster, budget)));
       } finally {
-        await medusa.close();
+        await cluster.close();
+      }
+      if (medusaDir !== undefined && tree !== undefined) {
+        process.stderr.write(`starting ${tp} workers with the Medusa heads in ${medusaDir} (${weights} weights)...\n`);
+        const medusa = await Cluster.start({ ...on, medusa: { path: medusaDir, topK: treeLimits(tree).topK } });
+        try {
+          medusaRuns.push(await benchDecode(medusa, `medusa tp=${tp}${tag} (${choices}, ${tree.nodeCount} nodes)`, prompts, medusaDecode(medusa, budget, tree)));
+        } finally {
+          await medusa.close();
+        }
       }
     }
-    for (const run of runs) process.stdout.write(table(run) + '\n');
-    const [baseline, withMedusa] = runs;
+    for (const run of [...runs, ...medusaRuns]) process.stdout.write(table(run) + '\n');
+    if (formats.length > 1 || fabrics.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
+    const [baseline, withMedusa] = [runs[0], medusaRuns[0]];
     const speedup = baseline !== undefined && withMedusa !== undefined ? withMedusa.tokPerS / baseline.tokPerS : undefined;
     if (speedup !== undefined) {
       process.stdout.write(`medusa speedup: ${speedup.toFixed(2)}x tok/s; accepted per depth ${JSON.stringify(withMedusa?.acceptedPerDepth ?? [])}\n`);
     }
     const jsonPath = flags.json;
     if (jsonPath !== undefined) {
-      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, runs, ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
+      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
     }
     return 0;
   });

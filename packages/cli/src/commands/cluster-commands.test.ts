@@ -1,19 +1,8 @@
 // The cluster commands as the built binary runs them, without a cluster: flag mistakes (exit 2)
 // and a cluster that is not there (exit 1, one line, at once).
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { before, describe, test } from 'node:test';
-import { runCli } from '@octoserve/testkit';
-
-/** A port nothing listens on: bound once, then closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
+import { closedPort, runCli } from '@octoserve/testkit';
 
 function assertUsage(args: string[], pattern: RegExp): void {
   const r = runCli(args, { OCTOSERVE_CLUSTER: '127.0.0.1:1' });

@@ -2,12 +2,15 @@
 import type { Command } from 'commander';
 import { Cluster, ClusterMedusaBackend, newClusterToken, ClusterTokenSource, percentile, type StepTimings } from '@octoserve/coordinator';
 import {
-  ReferenceEngine, Sampler, checkPromptFits, generate, generateFrom, openModel, stopTokenIds, type GenerateResult, type LoadedModel,
+  ReferenceEngine, Sampler, WEIGHT_FORMATS, checkPromptFits, generate, generateFrom, openModel, stopTokenIds, type GenerateResult, type LoadedModel,
+  type WeightFormat,
 } from '@octoserve/model';
 import {
   ReferenceMedusaBackend, loadMedusa, medusaGenerate, treeLimits, type AcceptanceMode, type MedusaBackend, type MedusaTree,
 } from '@octoserve/medusa';
+import type { Fabric } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
+import { fabricFlag } from './fabric-flag.js';
 import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { generateOnCluster, type RequestFlags } from './generate-cluster.js';
 import { WORKER_COMMAND } from './worker-command.js';
@@ -28,6 +31,8 @@ interface GenerateFlags extends RequestFlags {
   tokenizer?: string;
   tp?: number;
   load?: 'read' | 'upload';
+  weights?: WeightFormat;
+  fabric?: Fabric;
   verbose?: boolean;
   medusa?: string;
   medusaChoices?: string;
@@ -44,8 +49,8 @@ type Run = (promptIds: number[], stopIds: number[], maxTokens: number, onToken?:
 interface MedusaFlags { dir: string; choices: string | undefined; acceptance: AcceptanceMode }
 
 /** Generation on the reference engine, with Medusa when `medusa` is given. */
-async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
-  const engine = ReferenceEngine.fromCheckpoint(model.checkpoint);
+async function withReference(model: LoadedModel, s: Sampling, medusa: MedusaFlags | null, weights: WeightFormat, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
+  const engine = ReferenceEngine.fromCheckpoint(model.checkpoint, undefined, { weights });
   model.checkpoint.close();
   if (medusa !== null) {
     const { heads, tree } = loadMedusa(engine.config, { dir: medusa.dir, choices: medusa.choices });
@@ -78,13 +83,18 @@ function medusaRun(backend: MedusaBackend, tree: MedusaTree, medusa: MedusaFlags
 }
 
 /** Generation on N local workers (with Medusa when asked); the cluster is stopped (no worker left behind) whatever happens. */
-async function withCluster(model: LoadedModel, tp: number, load: string, verbose: boolean, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
+/** How `generate --tp` starts its cluster. */
+interface ClusterChoice { tp: number; load: string; weights: WeightFormat; verbose: boolean; fabric: Fabric | undefined }
+
+async function withCluster(model: LoadedModel, c: ClusterChoice, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
+  const { tp, load, weights, verbose, fabric } = c;
   const modelPath = model.checkpoint.path;
   const tree = medusa === null ? undefined : loadMedusa(model.checkpoint.config, { dir: medusa.dir, choices: medusa.choices }).tree;
   model.checkpoint.close();
   const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   const cluster = await Cluster.start({
-    modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), loadMode: load === 'upload' ? 'upload' : 'read', log,
+    modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), loadMode: load === 'upload' ? 'upload' : 'read', weights, log,
+    ...(fabric === undefined ? {} : { fabric }),
     ...(medusa === null || tree === undefined ? {} : { medusa: { path: medusa.dir, topK: treeLimits(tree).topK }, maxPicked: treeLimits(tree).maxPicked }),
   });
   const onSignal = (): void => { void cluster.close().finally(() => process.exit(130)); };
@@ -131,7 +141,10 @@ export function generateCommand(): Command {
       'samples among the --top-k (default and most: 64) most likely tokens, renormalised exactly', { min: 1, max: 8, integer: true }))
     .addOption(choiceFlag('--load MODE', "with --tp: read (default; each worker reads only its slices of the file) or upload (the " +
       'coordinator streams each worker its slices)', ['read', 'upload']))
+    .addOption(choiceFlag('--weights W', 'matmul weights: f32 (default, as read), q8 or q4 (block-quantized at load, blocks of 32 along ' +
+      'the input dimension; the reference engine runs the same dequantized weights, so greedy output is the same with or without --tp)', WEIGHT_FORMATS))
     .addOption(flag('--verbose', "with --tp: show the workers' and coordinator's log lines"))
+    .addOption(fabricFlag())
     .addOption(flag('--medusa DIR', "decode with Medusa heads (a directory in FasterDecoding's or vLLM's layout, e.g. from " +
       '`octoserve medusa train`); with --tp the workers hold the heads vocabulary-parallel'))
     .addOption(flag('--medusa-choices C', "the candidate tree: mc_sim_7b_63 (the default, cut to the heads' count), stories260k, " +
@@ -141,7 +154,7 @@ export function generateCommand(): Command {
       'samples the rest with --seed; it is not lossless (and ignores --top-k / --top-p)', ['greedy', 'typical']))
     .addOption(flag('--cluster ADDR', 'send the prompt to the running cluster at ADDR (host:port of a coordinator, e.g. from ' +
       '`octoserve launch`) instead of running a model here; only this flag does it, $OCTOSERVE_CLUSTER does not. The cluster\'s own ' +
-      'model, tp and Medusa apply, so --model, --tokenizer, --tp, --load, --verbose, --medusa, --medusa-choices and --acceptance cannot ' +
+      'model, tp and Medusa apply, so --model, --tokenizer, --tp, --load, --weights, --fabric, --verbose, --medusa, --medusa-choices and --acceptance cannot ' +
       'be given with it. The sampling flags go with the request; those not given take the cluster\'s defaults (--seed: chosen by the ' +
       'cluster and shown in the stats). The output is the same; the prompt is echoed as given, and stats also has "queue_ms", "steps", ' +
       '"tokens_per_step", "seed" and "coordinator" (the host:port that ran it)'))
@@ -161,6 +174,7 @@ export function generateCommand(): Command {
     const json = flags.json === true;
     const tp = flags.tp ?? 0;
     const load = flags.load ?? 'read';
+    const weights = flags.weights ?? 'f32';
     const sampling = { temperature, topK, topP, seed };
     const medusaDir = flags.medusa;
     if (medusaDir === undefined && (flags.medusaChoices !== undefined || flags.acceptance !== undefined)) {
@@ -180,8 +194,9 @@ export function generateCommand(): Command {
     const stopIds = stopTokenIds(tokenizer, config);
     const out = process.stdout;
     const run = tp === 0
-      ? (body: (run: Run, maxSeqLen: number) => Promise<void>) => withReference(model, sampling, medusa, body)
-      : (body: (run: Run, maxSeqLen: number) => Promise<void>) => withCluster(model, tp, load, flags.verbose === true, sampling, medusa, body);
+      ? (body: (run: Run, maxSeqLen: number) => Promise<void>) => withReference(model, sampling, medusa, weights, body)
+      : (body: (run: Run, maxSeqLen: number) => Promise<void>) =>
+        withCluster(model, { tp, load, weights, verbose: flags.verbose === true, fabric: flags.fabric }, sampling, medusa, body);
     await run(async (generateOn) => {
       if (!json) {
         for (let i = 1; i < promptIds.length; i++) out.write(tokenizer.decodePiece(promptIds[i - 1]!, promptIds[i]!));

@@ -2,7 +2,10 @@
 // serveCluster); this file maps the flags to its options.
 import type { Command } from 'commander';
 import { serveCluster } from '@octoserve/coordinator';
+import { WEIGHT_FORMATS, type WeightFormat } from '@octoserve/model';
+import type { Fabric } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
+import { fabricFlag } from './fabric-flag.js';
 import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { addSecurityFlags, internalSecurityFromFlags, readFlagFile, securityValues } from './internal-security.js';
 import { exitAfterStop } from './lifetime.js';
@@ -38,6 +41,8 @@ interface LaunchFlags {
   medusa?: string;
   medusaChoices?: string;
   load?: 'read' | 'upload';
+  weights?: WeightFormat;
+  fabric?: Fabric;
   expectWorkers?: number;
   registry?: string;
   stepTimeoutMs?: number;
@@ -96,6 +101,9 @@ export function launchCommand(): Command {
     .addOption(flag('--medusa-choices C', 'the candidate tree (as for `octoserve generate`)'))
     .addOption(choiceFlag('--load MODE', 'read (default: each worker reads its slices of --model) or upload (the coordinator streams them; for workers that cannot reach the file)',
       ['read', 'upload']))
+    .addOption(choiceFlag('--weights W', 'matmul weights of every worker: f32 (default), q8 or q4 (block-quantized at load, blocks of 32 ' +
+      'along the input dimension); the coordinator tells each worker, local or started by hand', WEIGHT_FORMATS))
+    .addOption(fabricFlag())
     .addOption(numberFlag('--expect-workers N', 'start no workers: wait for N to register (implies --tp N)', { min: 1, max: 64, integer: true }))
     .addOption(flag('--registry ADDR', 'host:port where workers register (default 127.0.0.1:0 for local workers; --host:50052 with --expect-workers)'))
     .addOption(numberFlag('--step-timeout-ms MS', 'the most one cluster step may take before the cluster counts as failed (a hung worker or a ' +
@@ -132,6 +140,7 @@ export function launchCommand(): Command {
       model: flags.model, tokenizer: flags.tokenizer,
       tp: expect > 0 ? expect : flags.tp ?? 8,
       workerCommand: expect > 0 ? undefined : WORKER_COMMAND,
+      ...(flags.weights === undefined ? {} : { weights: flags.weights }), ...(flags.fabric === undefined ? {} : { fabric: flags.fabric }),
       registry: flags.registry ?? (expect > 0 ? `${host}:50052` : '127.0.0.1:0'),
       loadMode: flags.load ?? 'read',
       host, port: flags.port ?? 50051,

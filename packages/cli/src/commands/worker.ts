@@ -1,6 +1,9 @@
 // `octoserve worker`: one tensor-parallel rank (@octoserve/worker's serveWorker); this file maps
 // the flags to its options.
+import type { Fabric } from '@octoserve/collectives';
 import type { Command } from 'commander';
+import { WEIGHT_FORMATS, type WeightFormat } from '@octoserve/model';
+import { fabricFlag } from './fabric-flag.js';
 import { serveWorker } from '@octoserve/worker';
 import { action, checkRange, choiceFlag, flag, newCommand, numberFlag, required } from './flags.js';
 import { WORKER_SECURITY_FLAGS, addSecurityFlags, internalSecurityFromFlags, securityValues } from './internal-security.js';
@@ -28,8 +31,10 @@ interface WorkerFlags {
   coordinator?: string;
   advertise?: string;
   collectivePort?: number;
+  fabric?: Fabric;
   device?: string;
   threads?: number;
+  weights?: WeightFormat;
   registerTimeoutMs?: number;
   logFormat?: string;
 }
@@ -49,8 +54,10 @@ export function workerCommand(): Command {
       "or this machine's hostname when --listen is 0.0.0.0); e.g. a Kubernetes pod's DNS name"))
     .addOption(numberFlag('--collective-port P', 'port of the all-reduce endpoint, on the --listen host (default 0: any free port); fix it where ' +
       'a firewall or a Service must name it', { min: 0, max: 65535, integer: true }))
+    .addOption(fabricFlag())
     .addOption(flag('--device DEV', "cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)"))
     .addOption(numberFlag('--threads T', 'onnxruntime intra-op threads (default 1)', { min: 1, integer: true }))
+    .addOption(choiceFlag('--weights W', 'matmul weights when the coordinator does not say: f32 (default), q8 or q4 (block-quantized at load)', WEIGHT_FORMATS))
     .addOption(numberFlag('--register-timeout-ms MS', 'how long to keep trying to register (default 30000)', { min: 1, integer: true }))
     .addOption(choiceFlag('--log-format F', 'text (default) or json (JSON lines with the rank as a field, the text line as msg); default $OCTOSERVE_LOG_FORMAT, else text',
       LOG_FORMATS));
@@ -71,8 +78,8 @@ export function workerCommand(): Command {
     const code = await serveWorker({
       ...security,
       rank, worldSize, listen: required(flags.listen, 'listen'), coordinator: required(flags.coordinator, 'coordinator'),
-      advertise: flags.advertise, collectivePort: flags.collectivePort ?? 0,
-      device: flags.device ?? 'cpu', threads: flags.threads ?? 1, registerTimeoutMs: flags.registerTimeoutMs ?? 30_000, log,
+      advertise: flags.advertise, collectivePort: flags.collectivePort ?? 0, ...(flags.fabric === undefined ? {} : { fabric: flags.fabric }),
+      device: flags.device ?? 'cpu', threads: flags.threads ?? 1, ...(flags.weights === undefined ? {} : { weights: flags.weights }), registerTimeoutMs: flags.registerTimeoutMs ?? 30_000, log,
     }, log);
     return exitAfterStop(code);
   });

@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { adminTokenFile } from '@octoserve/client';
+import type { Fabric } from '@octoserve/collectives';
 import { DEFAULT_CHOICES_NAME, loadMedusa, treeLimits, type MedusaTree } from '@octoserve/medusa';
-import { openModel, progressBar, type ProgressBar } from '@octoserve/model';
+import { openModel, progressBar, type ProgressBar, type WeightFormat } from '@octoserve/model';
 import type { InternalTls } from '@octoserve/wire';
 import { Cluster, type ClusterOptions, type ServedCluster } from '../cluster.js';
 import { newClusterToken } from '../registry.js';
@@ -48,6 +49,10 @@ export interface LaunchServiceOptions {
   maxSequences: number;
   maxWaiting: number;
   medusa?: { dir: string; choices?: string | undefined } | undefined;
+  /** The collective fabric of every rank (default: $OCTOSERVE_FABRIC, else the default). */
+  fabric?: Fabric | undefined;
+  /** How every worker holds its matmul weights (default: each worker's own --weights, else f32). */
+  weights?: WeightFormat | undefined;
   startTimeoutMs: number;
   stepTimeoutMs: number;
   /** The token Admin calls must carry; without one a random one is written to adminTokenFile(port) and removed at stop. */
@@ -182,6 +187,8 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     modelPath, tp, listen: registry, workerCommand, loadMode: options.loadMode ?? 'read', log, maxSequences: options.maxSequences,
     startTimeoutMs: options.startTimeoutMs, stepTimeoutMs: options.stepTimeoutMs, clusterToken,
     ...(options.internalTls === undefined ? {} : { tls: options.internalTls }),
+    ...(options.fabric === undefined ? {} : { fabric: options.fabric }),
+    ...(options.weights === undefined ? {} : { weights: options.weights }),
     onShardLoaded: (_rank, loaded) => bar?.update(loaded),
     ...(tree === undefined || medusa === undefined ? {} : (() => {
       const { topK, maxPicked } = treeLimits(tree);

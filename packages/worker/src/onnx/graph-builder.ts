@@ -1,6 +1,9 @@
 // A small builder for ONNX graphs of standard operators, serialised to ModelProto bytes.
 import { AttributeType, DataType, IR_VERSION, OPSET_VERSION, onnxModelType } from './onnx-schema.js';
 
+/** onnxruntime's contrib operators (MatMulNBits). */
+export const CONTRIB_DOMAIN = 'com.microsoft';
+
 /** A dimension: a fixed size or a symbolic name ("tokens", "past"). */
 export type Dim = number | string;
 
@@ -15,6 +18,7 @@ interface TensorInit {
 
 interface Node {
   opType: string;
+  domain?: string;
   input: string[];
   output: string[];
   name: string;
@@ -34,7 +38,7 @@ function attribute(name: string, value: AttributeValue): object {
   return { name, type: AttributeType.FLOATS, floats: value.floats };
 }
 
-function bytesOf(data: Float32Array | Int32Array | BigInt64Array): Uint8Array {
+function bytesOf(data: Float32Array | Int32Array | BigInt64Array | Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -48,6 +52,8 @@ export class GraphBuilder {
   private readonly inputs: object[] = [];
   private readonly outputs: object[] = [];
   private counter = 0;
+  /** Operator domains besides the standard one that the graph's nodes use. */
+  private readonly domains = new Set<string>();
 
   constructor(readonly name: string) {}
 
@@ -67,6 +73,14 @@ export class GraphBuilder {
       throw new Error(`initializer ${name}: dims [${dims.join(', ')}] hold ${count} floats, data has ${data.length}`);
     }
     this.inits.push({ name, dataType: DataType.FLOAT, dims: [...dims], rawData: bytesOf(data) });
+    return name;
+  }
+
+  /** A uint8 initializer (packed quantized weights). */
+  bytes(name: string, data: Uint8Array, dims: readonly number[]): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new Error(`initializer ${name}: dims [${dims.join(', ')}] hold ${count} bytes, data has ${data.length}`);
+    this.inits.push({ name, dataType: DataType.UINT8, dims: [...dims], rawData: data });
     return name;
   }
 
@@ -94,6 +108,15 @@ export class GraphBuilder {
     return output;
   }
 
+  /** Adds a single-output node of onnxruntime's contrib domain (com.microsoft). */
+  contribOp(opType: string, input: readonly string[], attrs: Record<string, AttributeValue> = {}, out?: string): string {
+    const name = this.op(opType, input, attrs, out);
+    const node = this.nodes.at(-1) as Node;
+    node.domain = CONTRIB_DOMAIN;
+    this.domains.add(CONTRIB_DOMAIN);
+    return name;
+  }
+
   /** Adds a single-output node; `out` names its output (e.g. a graph output). */
   op(opType: string, input: readonly string[], attrs: Record<string, AttributeValue> = {}, out?: string): string {
     const [name] = this.opN(opType, input, attrs, out === undefined ? 1 : [out]);
@@ -106,7 +129,7 @@ export class GraphBuilder {
     const model = {
       irVersion: IR_VERSION,
       producerName: 'octoserve',
-      opsetImport: [{ domain: '', version: OPSET_VERSION }],
+      opsetImport: [{ domain: '', version: OPSET_VERSION }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },
     };
     return type.encode(type.fromObject(model)).finish();

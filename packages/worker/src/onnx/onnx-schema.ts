@@ -13,7 +13,7 @@ export function onnxModelType(): protobuf.Type {
 }
 
 /** TensorProto.DataType values octoserve uses. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, BOOL: 9 } as const;
 
 /** AttributeProto.AttributeType values octoserve uses. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;

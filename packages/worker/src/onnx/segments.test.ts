@@ -38,7 +38,10 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
 
 const shape: SegmentShape = { dim: 16, headDim: 4, nHeads: 4, nKvHeads: 2, hidden: 12, maxSeq: 6, normEps: 1e-5, ropeLayout: 'interleaved' };
 
-function weights(r: () => number): LayerShardWeights {
+/** A layer of float weights (the naive math below reads them). */
+type FloatLayer = Record<keyof LayerShardWeights, Float32Array>;
+
+function weights(r: () => number): FloatLayer {
   const { dim, headDim: hd, nHeads, nKvHeads, hidden } = shape;
   return {
     attnNorm: rand(dim, r, 2), wqkv: rand((nHeads + 2 * nKvHeads) * hd * dim, r), wo: rand(dim * nHeads * hd, r),

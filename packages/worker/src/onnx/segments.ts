@@ -11,6 +11,7 @@
 import { GraphBuilder } from './graph-builder.js';
 import { rmsNorm, rope, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
+import { linear, projection, type MatrixWeight } from './linear.js';
 
 /** Sizes of one rank's slice of a layer. */
 export interface SegmentShape {
@@ -24,19 +25,14 @@ export interface SegmentShape {
   ropeLayout: 'interleaved' | 'half';
 }
 
-/** One rank's weights of one layer; matrices are (out, in) row-major as in the checkpoint. */
+/** One rank's weights of one layer; matrices are (out, in) row-major as in the checkpoint, or quantized (linear.ts). */
 export interface LayerShardWeights {
   attnNorm: Float32Array;  // [dim]
-  wqkv: Float32Array;      // [(nHeads + 2 nKvHeads) * headDim, dim]: its q rows, then k, then v
-  wo: Float32Array;        // [dim, nHeads * headDim]: its columns of wo
+  wqkv: MatrixWeight;      // [(nHeads + 2 nKvHeads) * headDim, dim]: its q rows, then k, then v
+  wo: MatrixWeight;        // [dim, nHeads * headDim]: its columns of wo
   ffnNorm: Float32Array;   // [dim]
-  w13: Float32Array;       // [2 hidden, dim]: its rows of w1, then of w3
-  w2: Float32Array;        // [dim, hidden]: its columns of w2
-}
-
-/** y = x W^T for W: (out, in). */
-function linear(g: GraphBuilder, x: string, w: string): string {
-  return g.op('Gemm', [x, w], { transB: 1 });
+  w13: MatrixWeight;       // [2 hidden, dim]: its rows of w1, then of w3
+  w2: MatrixWeight;        // [dim, hidden]: its columns of w2
 }
 
 /** The residual stream x [T, dim] every segment reads (all-reduced and added in TypeScript). */
@@ -67,7 +63,7 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]
   const eps = g.scalar('eps', s.normEps);
   const xn = rmsNorm(g, x, g.weight('attn_norm', w.attnNorm, [s.dim]), eps);
-  const qkv = linear(g, xn, g.weight('wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]));
+  const qkv = linear(g, xn, 'wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]);
   const [q, k, v] = g.opN('Split', [qkv, g.ints('qkv_split', [nHeads * hd, nKvHeads * hd, nKvHeads * hd])], { axis: 1 }, ['q', 'k', 'v_new']) as [string, string, string];
 
   // RoPE on q and k; cos/sin broadcast over heads: [T, 1, hd/2, 1] or [T, 1, 1, hd/2]
@@ -98,7 +94,7 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   // heads back to [T, nHeads * hd], then this rank's columns of wo: a partial sum
   const heads = g.op('Reshape', [out, g.ints('out_head_shape', [nHeads, -1, hd])]);                // [nHeads, T, hd]
   const flat = g.op('Reshape', [g.op('Transpose', [heads], { perm: [1, 0, 2] }), g.ints('out_flat_shape', [0, nHeads * hd])]);
-  g.op('Gemm', [flat, g.weight('wo', w.wo, [s.dim, nHeads * hd])], { transB: 1 }, 'partial');
+  linear(g, flat, 'wo', w.wo, [s.dim, nHeads * hd], 'partial');
   return g.toBytes();
 }
 
@@ -108,16 +104,16 @@ export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerS
   const x = residualStream(g, s);
   g.output('partial', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
-  const gateUp = linear(g, xn, g.weight('w13', w.w13, [2 * s.hidden, s.dim]));          // [T, 2 hidden]
+  const gateUp = linear(g, xn, 'w13', w.w13, [2 * s.hidden, s.dim]);                    // [T, 2 hidden]
   const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
-  g.op('Gemm', [swiGlu(g, gate, up), g.weight('w2', w.w2, [s.dim, s.hidden])], { transB: 1 }, 'partial');
+  linear(g, swiGlu(g, gate, up), 'w2', w.w2, [s.dim, s.hidden], 'partial');
   return g.toBytes();
 }
 
 /** One rank's rows of the vocabulary projection (LM head or a Medusa head's output). */
 export interface HeadShardWeights {
   finalNorm: Float32Array;  // [dim]
-  wcls: Float32Array;       // [vocabRows, dim]
+  wcls: MatrixWeight;       // [vocabRows, dim]
   medusa?: MedusaShardWeights;
 }
 
@@ -128,13 +124,13 @@ export interface HeadShardWeights {
 export interface MedusaShardWeights {
   topK: number;             // local top-k returned per head and position
   heads: {
-    layers: { w: Float32Array; b: Float32Array }[];  // w: [dim, dim] (out, in), b: [dim]
-    output: Float32Array | null;                     // [vocabRows, dim]; null: the LM head's rows
+    layers: { w: MatrixWeight; b: Float32Array }[];  // w: [dim, dim] (out, in), b: [dim]
+    output: MatrixWeight | null;                     // [vocabRows, dim]; null: the LM head's rows
   }[];
 }
 
 /** Each Medusa head's local top-k: values/indices [T, heads * topK], head-major within a row. */
-function medusaHeads(g: GraphBuilder, xn: string, wcls: string, s: SegmentShape, m: MedusaShardWeights, vocabRows: number): void {
+function medusaHeads(g: GraphBuilder, xn: string, lmHead: (x: string) => string, s: SegmentShape, m: MedusaShardWeights, vocabRows: number): void {
   g.output('medusa_topk_values', ['tokens', m.heads.length * m.topK]);
   g.output('medusa_topk_indices', ['tokens', m.heads.length * m.topK], DataType.INT64);
   const k = g.ints('medusa_k', [m.topK]);
@@ -143,11 +139,11 @@ function medusaHeads(g: GraphBuilder, xn: string, wcls: string, s: SegmentShape,
   for (const [h, head] of m.heads.entries()) {
     let x = xn;
     for (const [l, layer] of head.layers.entries()) {
-      const z = g.op('Gemm', [x, g.weight(`medusa_${h}_${l}_w`, layer.w, [s.dim, s.dim]), g.weight(`medusa_${h}_${l}_b`, layer.b, [s.dim])], { transB: 1 });
+      const z = projection(g, `medusa_${h}_${l}_w`, layer.w, [s.dim, s.dim], g.weight(`medusa_${h}_${l}_b`, layer.b, [s.dim]))(x);
       x = g.op('Add', [x, g.op('Mul', [z, g.op('Sigmoid', [z])])]);
     }
-    const out = head.output === null ? wcls : g.weight(`medusa_${h}_out`, head.output, [vocabRows, s.dim]);
-    const [v, i] = g.opN('TopK', [linear(g, x, out), k], { axis: -1, largest: 1, sorted: 1 }, 2) as [string, string];
+    const out = head.output === null ? lmHead : projection(g, `medusa_${h}_out`, head.output, [vocabRows, s.dim]);
+    const [v, i] = g.opN('TopK', [out(x), k], { axis: -1, largest: 1, sorted: 1 }, 2) as [string, string];
     values.push(v);
     indices.push(i);
   }
@@ -178,9 +174,9 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
   g.output('hidden', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), g.scalar('eps', s.normEps));
   g.op('Identity', [xn], {}, 'hidden');
-  const wcls = g.weight('wcls', w.wcls, [vocabRows, s.dim]);
-  const logits = linear(g, xn, wcls);                                                      // [T, vocabRows]
-  if (w.medusa !== undefined) medusaHeads(g, xn, wcls, s, w.medusa, vocabRows);
+  const lmHead = projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
+  const logits = lmHead(xn);                                                               // [T, vocabRows]
+  if (w.medusa !== undefined) medusaHeads(g, xn, lmHead, s, w.medusa, vocabRows);
   const max = g.op('ReduceMax', [logits], { axes: [-1], keepdims: 1 }, 'max');
   g.op('ArgMax', [logits], { axis: -1, keepdims: 1, select_last_index: 0 }, 'argmax');
   g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);

@@ -1,0 +1,81 @@
+// --weights q8|q4: a rank's float slices block-quantized at load (@octoserve/model's quantize.ts).
+//
+// Rows are independent, so the N-split weights (wqkv, w13, the LM head and Medusa projections:
+// every row holds the whole K = dim) quantize the same on every rank. The K-split ones (wo, w2)
+// are quantized in blocks anchored at multiples of 32 of the global K: the rank widens its slice
+// with the halo columns (quantizationHaloSlices) to whole blocks, and the segment pads its input
+// with zeros to match, so every tp multiplies by exactly the reference's dequantized weights.
+import { blockAlignedRange, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
+import type { ShardAssignment } from '@octoserve/wire';
+import type { MatrixWeight, QuantizedWeight } from './onnx/linear.js';
+import { matrixBytes } from './onnx/linear.js';
+import type { HeadShardWeights, LayerShardWeights } from './onnx/segments.js';
+import type { ShardWeights } from './shard-runtime.js';
+
+export class HaloError extends Error {
+  override name = 'HaloError';
+}
+
+/** Columns [left | slice | right] of `dim` rows, from the slice and its halo [dim, left + right]. */
+function widen(slice: Float32Array, halo: Float32Array | undefined, dim: number, left: number, right: number): Float32Array {
+  if (left + right === 0) return slice;
+  const cols = slice.length / dim;
+  const wide = new Float32Array(dim * (left + cols + right));
+  const h = halo as Float32Array;
+  for (let r = 0; r < dim; r++) {
+    const at = r * (left + cols + right);
+    wide.set(h.subarray(r * (left + right), r * (left + right) + left), at);
+    wide.set(slice.subarray(r * cols, (r + 1) * cols), at + left);
+    wide.set(h.subarray(r * (left + right) + left, (r + 1) * (left + right)), at + left + cols);
+  }
+  return wide;
+}
+
+/** Quantizes one rank's float shard; `halos` holds the {name}.halo slices its K-split weights need. */
+export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: ShardWeights, halos: ReadonlyMap<string, Float32Array>, format: WeightFormat): ShardWeights {
+  if (format === 'f32') return w;
+  const bits = weightBits(format);
+  const { dim } = config;
+  const rows = (m: MatrixWeight, k: number): QuantizedWeight => {
+    const data = m as Float32Array;
+    return { q: quantizeMatrix(data, data.length / k, k, bits), padLeft: 0, padRight: 0 };
+  };
+  const kSplit = (m: MatrixWeight, name: string, k: number, slice: { start: number; end: number }): QuantizedWeight => {
+    const wide = blockAlignedRange(slice, k);
+    const left = slice.start - wide.start;
+    const right = wide.end - slice.end;
+    const halo = halos.get(`${name}.halo`);
+    if (left + right > 0 && halo?.length !== dim * (left + right)) {
+      throw new HaloError(`${name}: rank ${shard.rank} of ${shard.tp} needs ${left + right} halo columns to quantize its slice in whole blocks; got ${halo === undefined ? 'none' : `${halo.length / dim}`}`);
+    }
+    const data = widen(m as Float32Array, halo, dim, left, right);
+    return { q: quantizeMatrix(data, dim, data.length / dim, bits), padLeft: left, padRight: right };
+  };
+  const layers = w.layers.map((l, i): LayerShardWeights => {
+    const [wo, w2] = kSplitWeights(config, shard, i) as [ReturnType<typeof kSplitWeights>[number], ReturnType<typeof kSplitWeights>[number]];
+    return {
+      attnNorm: l.attnNorm, ffnNorm: l.ffnNorm,
+      wqkv: rows(l.wqkv, dim), w13: rows(l.w13, dim),
+      wo: kSplit(l.wo, wo.name, wo.k, wo.slice), w2: kSplit(l.w2, w2.name, w2.k, w2.slice),
+    };
+  });
+  const m = w.head.medusa;
+  const head: HeadShardWeights = {
+    finalNorm: w.head.finalNorm, wcls: rows(w.head.wcls, dim),
+    ...(m === undefined ? {} : {
+      medusa: {
+        topK: m.topK,
+        heads: m.heads.map((h) => ({ layers: h.layers.map((l) => ({ w: rows(l.w, dim), b: l.b })), output: h.output === null ? null : rows(h.output, dim) })),
+      },
+    }),
+  };
+  return { embedding: w.embedding, layers, head, vocabRows: w.vocabRows };
+}
+
+/** Bytes of weights a shard holds (quantized weights count their codes and scales). */
+export function shardWeightBytes(w: ShardWeights): number {
+  const medusa = w.head.medusa?.heads.reduce((n, h) => n + (h.output === null ? 0 : matrixBytes(h.output)) +
+    h.layers.reduce((a, l) => a + matrixBytes(l.w) + l.b.byteLength, 0), 0) ?? 0;
+  return w.embedding.byteLength + matrixBytes(w.head.wcls) + w.head.finalNorm.byteLength + medusa +
+    w.layers.reduce((n, l) => n + l.attnNorm.byteLength + matrixBytes(l.wqkv) + matrixBytes(l.wo) + l.ffnNorm.byteLength + matrixBytes(l.w13) + matrixBytes(l.w2), 0);
+}
