@@ -20,7 +20,7 @@ import type { DType } from './dtype.js';
 import { ModelError } from './errors.js';
 import { matrixShape, readTensorBlock, type OpenFile, type TensorLocation } from './tensor-file.js';
 
-export type CheckpointFormat = 'llama2c' | 'hf' | 'synth';
+export type CheckpointFormat = 'llama2c' | 'hf' | 'gguf' | 'synth';
 
 export interface TensorInfo {
   readonly shape: readonly number[];

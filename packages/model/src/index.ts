@@ -33,3 +33,10 @@ export { STORIES260K, EMBEDDED_STORIES260K_DIR, embeddedStories260K, cachedStori
 export { stopTokenIds } from './stop-ids.js';
 export { progressBar, liveLine, type ProgressBar, type ProgressOptions, type ProgressStream, type LiveLine } from './progress.js';
 export { QUANT_BLOCK, WEIGHT_FORMATS, QUANTIZED_LAYER_TENSORS, isWeightFormat, parseWeightFormat, weightBits, quantizeMatrix, dequantizeInPlace, layerMatrixShape, blockAlignedRange, kSplitWeights, quantizationHaloSlices, type WeightFormat, type QuantizedMatrix, type ColumnRange, type KSplit, type HaloSlice } from './quantize.js';
+export { openGguf, GgufCheckpoint, ggufConfig, ggufTensorName } from './checkpoint-gguf.js';
+export { writeGguf, encodeGgml, type WriteGgufOptions } from './gguf-checkpoint-write.js';
+export { readGgufHeader, isGgufFile, type GgufHeader, type GgufTensor } from './gguf-read.js';
+export { writeGgufFile, type GgufWriteTensor } from './gguf-write.js';
+export { GGML_TYPES, GgufValueType, isGgmlType, type GgmlType, type GgufEntry, type GgufValue, type GgufArray } from './gguf-format.js';
+export { ggufTokenizer, ggufVocab, vocabMetadata, llama2cTokenizerFile } from './gguf-tokenizer.js';
+export { dequantizeGgmlRow, quantizeGgmlRow } from './gguf-quant.js';

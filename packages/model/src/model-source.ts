@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Checkpoint } from './checkpoint.js';
+import { GgufCheckpoint, openGguf } from './checkpoint-gguf.js';
 import { isHfDir, openHf } from './checkpoint-hf.js';
 import { openLlama2c, writeLlama2c } from './checkpoint-llama2c.js';
 import { ModelError } from './errors.js';
@@ -12,6 +13,7 @@ import { writeSynthTokenizer } from './synth-tokenizer.js';
 import { cacheDir, cachedStories260K, EMBEDDED_STORIES260K_DIR, embeddedStories260K } from './stories260k.js';
 import type { Tokenizer } from './tokenizer.js';
 import { loadTokenizer } from './tokenizer-load.js';
+import { isGgufFile } from './gguf-read.js';
 
 /** Names of llama2.c tokenizer files, which are .bin files but not models. */
 function isTokenizerName(name: string): boolean {
@@ -31,10 +33,11 @@ function llama2cFileIn(dir: string): string {
   throw new ModelError(`${dir} holds several llama2.c checkpoints (${bins.join(', ')}); pass --model with the file`);
 }
 
-/** Opens an HF directory, a directory holding a llama2.c .bin, or a llama2.c .bin file. */
+/** Opens an HF directory, a directory holding a llama2.c .bin, a llama2.c .bin file or a GGUF file. */
 export function openCheckpoint(path: string): Checkpoint {
   if (!existsSync(path)) throw new ModelError(`no model at ${path}`);
   if (isDir(path)) return isHfDir(path) ? openHf(path) : openLlama2c(llama2cFileIn(path));
+  if (path.endsWith('.gguf') || isGgufFile(path)) return openGguf(path);
   return openLlama2c(path);
 }
 
@@ -83,6 +86,10 @@ export async function openModel(options: OpenModelOptions = {}): Promise<LoadedM
   const path = options.model ?? (await defaultModelPath({ log: options.log }));
   const checkpoint = openCheckpoint(path);
   try {
+    // a GGUF usually carries its own tokenizer
+    if (checkpoint instanceof GgufCheckpoint && checkpoint.hasTokenizer() && options.tokenizer === undefined) {
+      return { checkpoint, tokenizer: checkpoint.tokenizer(), tokenizerPath: checkpoint.path };
+    }
     const tokenizerPath = findTokenizer(checkpoint, options.tokenizer);
     const tokenizer = loadTokenizer(tokenizerPath, checkpoint.config.vocabSize);
     return { checkpoint, tokenizer, tokenizerPath };
