@@ -194,7 +194,7 @@ describe('a launched tp=2 cluster', () => {
     assert.equal(s.ranks.length, 2);
     for (const r of s.ranks) {
       assert.equal(r.state, 'ready');
-      assert.ok(r.pid > 0 && Number(r.rssBytes) > 0 && r.stepMsP50 > 0, JSON.stringify(r));
+      assert.ok(r.pid > 0 && Number(r.rssBytes) > 0 && Number(r.weightBytes) > 0 && r.stepMsP50 > 0, JSON.stringify(r));
     }
     assert.equal(s.queue?.durable, true);
     assert.match(s.queue?.backend ?? '', /^redis:\/\/127\.0\.0\.1:6379/);

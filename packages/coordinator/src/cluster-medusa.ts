@@ -119,6 +119,8 @@ export class ClusterMedusaBackend implements MedusaBackend {
       firstRow = 0;
       rowsOut = tokens.length;
     }
+    const tracer = this.cluster.tracer;
+    const t0 = tracer === undefined ? 0 : performance.now();
     if (out.typical !== null) this.fillTypical(step, firstRow, rowsOut, mask !== undefined, out.typical);
     this.last = { step, firstRow, invTemperature: out.typical === null ? undefined : 1 / out.typical.temperature };
     if (this.mergeCursor.length < step.ranks.length) this.mergeCursor = new Int32Array(step.ranks.length);
@@ -129,6 +131,7 @@ export class ClusterMedusaBackend implements MedusaBackend {
         mergedHeadTopK(step.ranks, row, h, this.numHeads, localK, out.topK, out.headTopK, (r * out.numHeads + h) * out.topK, this.mergeCursor);
       }
     }
+    tracer?.coordinator('merge', t0, performance.now(), { rows: rowsOut });
   }
 
   /** An exact draw from softmax(z/T) at `row` of the last step: u picks the rank by its mass, the rank's own draw is taken. */

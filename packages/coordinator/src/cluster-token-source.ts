@@ -74,7 +74,10 @@ export class ClusterTokenSource implements TokenSource {
     }
     if (last === undefined) throw new Error('next() needs at least one token');
     const row = rows - 1;
+    const tracer = this.cluster.tracer;
+    const t0 = tracer === undefined ? 0 : performance.now();
     const token = this.choose(last, row);
+    tracer?.coordinator('merge', t0, performance.now(), { rows: 1 });
     this.sampling.onChoice?.(last.ranks, row, token);
     return token;
   }

@@ -16,6 +16,8 @@ import type { Registration } from './registry.js';
 import { planShards } from './sharding.js';
 import type { ShardPlan } from './sharding.js';
 import { RankClient, WorkerCallError } from './worker-client.js';
+import type { ClusterTracer, StepTracer } from './trace/cluster-tracer.js';
+import { StepEmbedding } from './step-embedding.js';
 
 export interface ClusterOptions {
   modelPath: string;
@@ -55,6 +57,8 @@ export interface ClusterOptions {
   clusterToken?: string;
   /** Mutual TLS on the Registry and every call to a worker; local workers get it too. */
   tls?: InternalTls;
+  /** Record every step into this trace (see Cluster.traceWith). */
+  tracer?: ClusterTracer;
 }
 
 /** A step's merged view: every rank's rows plus the per-rank timings. */
@@ -75,6 +79,8 @@ export interface StepRunner {
   readonly config: ModelConfig;
   readonly options: Cluster['options'];
   step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep>;
+  /** Where the decode loops record their own spans (merging, verification) when the steps are traced. */
+  readonly tracer?: StepTracer | undefined;
 }
 
 /** What serving needs of a cluster: steps, its ranks' health, and a way back after a failure. */
@@ -132,6 +138,7 @@ export class Cluster implements ServedCluster {
   private reason: Promise<Error> | undefined;
   /** A local worker's exit: the most telling reason a step failed. */
   private exitError: ClusterError | undefined;
+  private traced: ClusterTracer | undefined;
 
   private constructor(
     readonly config: ModelConfig,
@@ -142,6 +149,7 @@ export class Cluster implements ServedCluster {
     readonly registrations: Registration[],
     private readonly workers: LocalWorkers | undefined,
     private readonly onFailure: (err: Error) => void,
+    private readonly embedding: StepEmbedding,
   ) {}
 
   get tp(): number { return this.plan.tp; }
@@ -150,7 +158,13 @@ export class Cluster implements ServedCluster {
     const log = opts.log ?? (() => {});
     const ckpt = openCheckpoint(opts.modelPath);
     const config = ckpt.config;
-    ckpt.close();
+    // the one copy of the token embedding: each step's rows go to the ranks in the request
+    let table: Float32Array;
+    try {
+      table = ckpt.read('tok_embeddings');
+    } finally {
+      ckpt.close();
+    }
     const plan = planShards(config, opts.tp);
     const heads = opts.medusa === undefined ? undefined
       : loadMedusaHeads(opts.medusa.path, { baseVocab: config.vocabSize, baseDim: config.dim, log });
@@ -208,7 +222,9 @@ export class Cluster implements ServedCluster {
       }))]);
       log(`coordinator: ${opts.tp} shards loaded in ${(performance.now() - t0).toFixed(0)} ms`);
       for (const c of clients) c.openSteps(communicatorId);
-      cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}));
+      cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}),
+        new StepEmbedding(table, config.dim, options.maxTokensPerStep));
+      if (opts.tracer !== undefined) cluster.traceWith(opts.tracer);
       if (earlyExit !== undefined) cluster.workerExited(earlyExit);
       return cluster;
     } catch (err) {
@@ -218,6 +234,14 @@ export class Cluster implements ServedCluster {
       throw err;
     }
   }
+
+  /** Records every following step (each rank's spans, the round trip) into `tracer`; undefined stops. */
+  traceWith(tracer: ClusterTracer | undefined): void {
+    this.traced = tracer;
+    for (const c of this.clients) c.tracing = tracer !== undefined;
+  }
+
+  get tracer(): ClusterTracer | undefined { return this.traced; }
 
   /** A local worker process exited: the cluster fails with that as the reason. */
   workerExited(err: ClusterError): void {
@@ -241,13 +265,15 @@ export class Cluster implements ServedCluster {
     if (this.failure !== undefined) throw this.failure;
     const stepId = ++this.stepId;
     const t0 = performance.now();
-    const req = { stepId, sequences, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength) };
+    const x = this.embedding.rows(sequences);
+    const req = { stepId, sequences, x, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength) };
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ClusterError(`step ${stepId} got no answer from every rank within ${this.options.stepTimeoutMs} ms`)), this.options.stepTimeoutMs);
     });
     try {
       const replies = await Promise.race([Promise.all(this.clients.map((c) => c.step(req))), deadline]);
+      this.traced?.step(stepId, t0, performance.now(), replies, this.clients);
       return {
         ranks: replies.map(decodeStepReply), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
         allReduces: replies[0]?.allreduces ?? 0, allReduceAlgorithm: replies[0]?.allreduceAlgorithm ?? '', allReduceBytes: replies[0]?.allreduceBytes ?? 0,
@@ -259,6 +285,7 @@ export class Cluster implements ServedCluster {
       throw await (this.reason as Promise<Error>);
     } finally {
       clearTimeout(timer);
+      this.embedding.done(x);
     }
   }
 

@@ -8,6 +8,7 @@ import { ClusterMedusaBackend } from './cluster-medusa.js';
 import { ClusterTokenSource } from './cluster-token-source.js';
 import { StepTimings, percentile } from './step-timings.js';
 import type { RankTotals } from './step-timings.js';
+import { verifySpans } from './trace/cluster-tracer.js';
 
 export interface DecodeBenchRun {
   label: string;
@@ -21,6 +22,8 @@ export interface DecodeBenchRun {
   allReducesPerStep: number;
   /** Per rank, mean ms per step. */
   perRank: RankTotals[];
+  /** Per rank, ms over all `steps` (what a trace of the run sums to). */
+  perRankTotal: RankTotals[];
   /** Share of the mean step spent waiting in all-reduce (mean over ranks). */
   allReduceShare: number;
   /** Medusa only: the share of steps that accepted a candidate at each tree depth, mean over the prompts. */
@@ -44,7 +47,7 @@ export function plainDecode(cluster: Cluster, maxTokens: number): Decode {
 export function medusaDecode(cluster: Cluster, maxTokens: number, tree: MedusaTree): Decode {
   return async (ids, seq) => {
     const backend = new ClusterMedusaBackend(cluster, seq);
-    const result = await medusaGenerate(backend, ids, { tree, acceptance: 'greedy', maxTokens, stopIds: [] });
+    const result = await medusaGenerate(backend, ids, { tree, acceptance: 'greedy', maxTokens, stopIds: [], onVerify: verifySpans(cluster.tracer) });
     return { result, timings: backend.timings, acceptedPerDepth: result.stats.acceptedPerDepth };
   };
 }
@@ -78,7 +81,7 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
     rssBytes,
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
-    perRank, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
+    perRank, perRankTotal: all.ranks, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
     ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth: acceptedPerDepth.map((n) => n / prompts.length) }),
   };
 }

@@ -26,3 +26,5 @@ export { HttpApi, MAX_BODY_BYTES, type HttpServerOptions, type HttpBackend } fro
 export { serveCluster, openJobQueue, DEFAULT_REDIS_URL, type LaunchServiceOptions } from './serve/launch-service.js';
 export { ServingMetrics, type MetricsSources } from './metrics/serving-metrics.js';
 export { metricsRoute } from './metrics/metrics-route.js';
+export { ChromeTrace, type TraceDocument, type TraceEvent } from './trace/chrome-trace.js';
+export { ClusterTracer, type StepTracer } from './trace/cluster-tracer.js';

@@ -22,6 +22,11 @@ export class RankClient {
   private stream: grpc.ClientDuplexStream<StepRequest, StepReply__Output> | undefined;
   private readonly waiting: { resolve: (r: StepReply__Output) => void; reject: (e: Error) => void }[] = [];
   private failure: Error | undefined;
+  /** Whether steps ask this rank for their spans (StepRequest.trace); then the times below are kept. */
+  tracing = false;
+  /** When the last step was sent and its reply arrived (performance.now()), while tracing. */
+  traceSentAt = 0;
+  traceRepliedAt = 0;
 
   constructor(readonly rank: number, readonly address: string, security: InternalSecurity = {}) {
     const { Worker } = workerServices();
@@ -75,7 +80,10 @@ export class RankClient {
     const md = new grpc.Metadata();
     md.set(COMMUNICATOR_METADATA, communicatorId);
     const stream = this.client.Steps(md);
-    stream.on('data', (reply: StepReply__Output) => this.waiting.shift()?.resolve(reply));
+    stream.on('data', (reply: StepReply__Output) => {
+      if (this.tracing) this.traceRepliedAt = performance.now();
+      this.waiting.shift()?.resolve(reply);
+    });
     stream.on('error', (err: grpc.ServiceError) => this.abort(this.fail('step stream', err)));
     stream.on('end', () => this.abort(new WorkerCallError(this.rank, grpc.status.UNAVAILABLE, `rank ${this.rank} (${this.address}): step stream closed`)));
     this.stream = stream;
@@ -93,7 +101,9 @@ export class RankClient {
     if (stream === undefined) return Promise.reject(new Error(`rank ${this.rank}: step stream not open`));
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      stream.write(req);
+      if (!this.tracing) { stream.write(req); return; }
+      this.traceSentAt = performance.now();
+      stream.write({ ...req, trace: true });
     });
   }
 

@@ -37,6 +37,8 @@ export interface MedusaGenerateOptions {
    * prefill or a single-token step), e.g. to read its log-probability there.
    */
   onToken?: (token: number, prev: number, row: number) => void;
+  /** Called after each tree step's verification with its start and end (performance.now()), e.g. for a trace. */
+  onVerify?: (start: number, end: number, accepted: number) => void;
 }
 
 export interface MedusaStats extends GenerateStats {
@@ -56,7 +58,7 @@ export interface MedusaGenerateResult extends GenerateResult {
 
 /** Generates from `promptIds` with Medusa; returns what @octoserve/model's generate returns, plus Medusa stats. */
 export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly number[], options: MedusaGenerateOptions): Promise<MedusaGenerateResult> {
-  const { tree, acceptance, stopIds, onToken } = options;
+  const { tree, acceptance, stopIds, onToken, onVerify } = options;
   const n = promptIds.length;
   checkPromptFits(n, backend.maxSeqLen);
   if (tree.maxDepth > backend.numHeads) throw new Error(`the tree is ${tree.maxDepth} deep; the model has ${backend.numHeads} Medusa heads`);
@@ -133,6 +135,7 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
       for (let i = 0; i < N; i++) positions[i] = past + tree.positionOffsets[i]!;
       await backend.step(candidates, positions, tree.ancestorMask, keep, out);
       limits.maxNewTokens = limit - tokenIds.length;
+      const verifyStart = onVerify === undefined ? 0 : performance.now();
       if (out.typical === null) {
         verifyGreedy(tree, candidates, out.baseArgmax, limits, result);
       } else {
@@ -140,6 +143,7 @@ export async function medusaGenerate(backend: MedusaBackend, promptIds: readonly
         result.bonusToken = await backend.sample(node, rng());
         writeEmission(tree, candidates, limits, result);
       }
+      onVerify?.(verifyStart, performance.now(), result.acceptedLength);
       drafts += N - 1;
       stepTokens += result.tokenCount;
       for (let d = 0; d < result.acceptedLength - 1; d++) acceptedAt[d]!++;

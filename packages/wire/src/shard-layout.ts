@@ -2,8 +2,9 @@
 // coordinator's plan and never recomputed by a worker) and the table of the slices it is built
 // from. The checkpoint slicer and the worker's shard assembly both read this one table.
 //
-// Slice names and shapes (rows × columns, row-major):
-//   tok_embeddings              [vocabSize, dim]                    replicated
+// Slice names and shapes (rows × columns, row-major); no rank holds the token embedding: the
+// coordinator looks each step's rows up and sends them (StepRequest.x), and a shared classifier's
+// 'output' is this rank's rows of the embedding:
 //   layers.{l}.attention_norm   [1, dim]
 //   layers.{l}.wqkv             [(heads + 2 kvHeads) headDim, dim]  its rows of wq, then wk, then wv
 //   layers.{l}.wo               [dim, heads headDim]                its columns of wo
@@ -58,13 +59,12 @@ export function shardLayout(d: ShardDims, a: ShardAssignment): SliceSpec[] {
   const { dim, headDim: hd } = d;
   const all = (n: number): Range => ({ start: 0, end: n });
   const scaled = (r: Range, s: number): Range => ({ start: r.start * s, end: r.end * s });
-  const whole = (name: string, rows: number, tensor = name): SliceSpec => ({ name, shape: [rows, dim], blocks: [{ tensor, rows: all(rows), cols: all(dim) }] });
   const rowsOf = (tensor: string, r: Range): SliceBlock => ({ tensor, rows: r, cols: all(dim) });
   const colsOf = (tensor: string, c: Range): SliceBlock => ({ tensor, rows: all(dim), cols: c });
   const heads = rangeSize(a.heads);
   const kvHeads = rangeSize(a.kvHeads);
   const hidden = rangeSize(a.hidden);
-  const specs: SliceSpec[] = [whole('tok_embeddings', d.vocabSize)];
+  const specs: SliceSpec[] = [];
   for (let l = 0; l < d.nLayers; l++) {
     const p = `layers.${l}.`;
     specs.push(

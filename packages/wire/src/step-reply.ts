@@ -75,6 +75,9 @@ export function uint32View(bytes: Uint8Array): Uint32Array {
   return new Uint32Array(new Uint8Array(bytes).buffer);
 }
 
+/** The spans field of an untraced step. */
+const NO_SPANS = Buffer.alloc(0);
+
 /** A copy of `a`'s bytes: grpc-js sends a Buffer by reference, and the runtime reuses its arrays. */
 function floatBytes(a: Float32Array): Buffer {
   return Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
@@ -91,7 +94,7 @@ function globalIds(local: BigInt64Array, start: number): Buffer {
  * ids another rank owns (`foreign[i] === 1`) become NaN.
  */
 export function encodeStepReply(
-  stepId: number, out: LocalStepRows, vocab: Range, foreign: Uint8Array | undefined, timings: StepReplyTimings, stepMs: number,
+  stepId: number, out: LocalStepRows, vocab: Range, foreign: Uint8Array | undefined, timings: StepReplyTimings, stepMs: number, spans?: Uint8Array,
 ): StepReply {
   const picked = new Float32Array(out.picked);
   if (foreign !== undefined) for (let i = 0; i < picked.length; i++) if (foreign[i] === 1) picked[i] = NaN;
@@ -106,6 +109,7 @@ export function encodeStepReply(
     sample: globalIds(out.sample, vocab.start),
     medusaTopkValues: out.medusaValues === undefined ? Buffer.alloc(0) : floatBytes(out.medusaValues),
     medusaTopkIds: out.medusaIndices === undefined ? Buffer.alloc(0) : globalIds(out.medusaIndices, vocab.start),
+    spans: spans ?? NO_SPANS,
   };
 }
 
@@ -116,4 +120,42 @@ export function decodeStepReply(r: StepReply__Output): RankRows {
     sumexp: float32View(r.sumexp), sumexpLogit: float32View(r.sumexpLogit), picked: float32View(r.picked),
     sample: uint32View(r.sample), medusaValues: float32View(r.medusaTopkValues), medusaIds: uint32View(r.medusaTopkIds),
   };
+}
+
+/**
+ * A traced step's spans (StepReply.spans): [n, 4] float64 little-endian, each span
+ * (kind, layer, start_ms, end_ms) with times from the start of the step on the worker. The
+ * kind is an index into SPAN_KINDS; layer is -1 for spans outside a layer (the head).
+ */
+export const SPAN_KINDS = ['attention', 'ffn', 'head', 'allreduce'] as const;
+export type SpanKind = (typeof SPAN_KINDS)[number];
+export const SPAN_FIELDS = 4;
+
+export interface StepSpan {
+  kind: SpanKind;
+  layer: number;
+  startMs: number;
+  endMs: number;
+}
+
+/** The first `count` spans of `packed` ([capacity, 4] as above, in order) as reply bytes (a copy). */
+export function encodeSpans(packed: Float64Array, count: number): Buffer {
+  const n = count * SPAN_FIELDS;
+  if (n > packed.length) throw new RangeError(`${count} spans do not fit in ${packed.length / SPAN_FIELDS}`);
+  const out = Buffer.alloc(8 * n);
+  for (let i = 0; i < n; i++) out.writeDoubleLE(packed[i] as number, 8 * i);
+  return out;
+}
+
+/** A reply's spans field, decoded (empty when the step was not traced). */
+export function decodeSpans(bytes: Uint8Array): StepSpan[] {
+  if (bytes.byteLength % (8 * SPAN_FIELDS) !== 0) throw new RpcError(grpc.status.INVALID_ARGUMENT, `a spans field has ${bytes.byteLength} bytes, not a multiple of ${8 * SPAN_FIELDS}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const spans: StepSpan[] = [];
+  for (let o = 0; o < bytes.byteLength; o += 8 * SPAN_FIELDS) {
+    const kind = SPAN_KINDS[view.getFloat64(o, true)];
+    if (kind === undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, `a span has kind ${view.getFloat64(o, true)}; known: 0-${SPAN_KINDS.length - 1}`);
+    spans.push({ kind, layer: view.getFloat64(o + 8, true), startMs: view.getFloat64(o + 16, true), endMs: view.getFloat64(o + 24, true) });
+  }
+  return spans;
 }

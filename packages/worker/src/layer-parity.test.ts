@@ -97,12 +97,20 @@ async function shardedTraces(ckpt: Checkpoint, tokens: readonly number[], prompt
     rt.observer = trace.observer;
     return trace;
   });
+  // the rows the coordinator would send: each token's embedding, looked up once for every rank
+  const table = ckpt.read('tok_embeddings');
+  const embed = (ids: readonly number[]): Float32Array => {
+    const x = new Float32Array(ids.length * c.dim);
+    ids.forEach((t, r) => x.set(table.subarray(t * c.dim, (t + 1) * c.dim), r * c.dim));
+    return x;
+  };
   const caches = runtimes.map((rt) => new KvCache({ nLayers: c.nLayers, nKvHeads: rt.shape.nKvHeads, headDim: c.headDim, maxSeq: c.maxSeqLen }));
   for (let start = 0; start < tokens.length; start = start === 0 ? promptLength : start + 1) {
     const end = start === 0 ? promptLength : start + 1;
     const positions = Array.from({ length: end - start }, (_, i) => start + i);
     for (const trace of traces) trace.row = start;
-    await Promise.all(runtimes.map((rt, rank) => rt.step([{ cache: caches[rank]!, tokens: tokens.slice(start, end), positions }], comms[rank]!)));
+    const x = embed(tokens.slice(start, end));
+    await Promise.all(runtimes.map((rt, rank) => rt.step([{ cache: caches[rank]!, tokens: tokens.slice(start, end), x, positions }], comms[rank]!)));
     for (const cache of caches) cache.commit();
   }
   return traces;

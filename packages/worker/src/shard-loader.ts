@@ -80,7 +80,7 @@ export function assembleShard(config: ModelConfig, shard: ShardAssignment, slice
     });
   }
   const head = { finalNorm: take('norm'), wcls: take('output'), ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
-  const floats = { embedding: take('tok_embeddings'), layers, head, vocabRows: size(shard.vocab) };
+  const floats = { layers, head, vocabRows: size(shard.vocab) };
   try {
     return quantizeShard(config, shard, floats, halos, weights);
   } catch (err) {

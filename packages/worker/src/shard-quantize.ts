@@ -69,13 +69,13 @@ export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: Sh
       },
     }),
   };
-  return { embedding: w.embedding, layers, head, vocabRows: w.vocabRows };
+  return { layers, head, vocabRows: w.vocabRows };
 }
 
 /** Bytes of weights a shard holds (quantized weights count their codes and scales). */
 export function shardWeightBytes(w: ShardWeights): number {
   const medusa = w.head.medusa?.heads.reduce((n, h) => n + (h.output === null ? 0 : matrixBytes(h.output)) +
     h.layers.reduce((a, l) => a + matrixBytes(l.w) + l.b.byteLength, 0), 0) ?? 0;
-  return w.embedding.byteLength + matrixBytes(w.head.wcls) + w.head.finalNorm.byteLength + medusa +
+  return matrixBytes(w.head.wcls) + w.head.finalNorm.byteLength + medusa +
     w.layers.reduce((n, l) => n + l.attnNorm.byteLength + matrixBytes(l.wqkv) + matrixBytes(l.wo) + l.ffnNorm.byteLength + matrixBytes(l.w13) + matrixBytes(l.w2), 0);
 }

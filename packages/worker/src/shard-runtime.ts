@@ -12,6 +12,8 @@ import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
+import { StepSpans } from './step-spans.js';
+import type { SpanKind } from '@octoserve/wire';
 
 /** What the runtime needs of a communicator: an in-place sum across ranks. */
 export interface AllReducer {
@@ -21,8 +23,8 @@ export interface AllReducer {
   allReduceAlgorithmFor?(length: number): string;
 }
 
+/** One rank's weights; the token embedding is not among them (the coordinator sends each step's rows). */
 export interface ShardWeights {
-  embedding: Float32Array;        // [vocab, dim], replicated on every rank
   layers: LayerShardWeights[];
   head: HeadShardWeights;
   vocabRows: number;              // this rank's rows of the LM head
@@ -50,6 +52,8 @@ export function executionProviders(device = 'cpu'): ort.InferenceSession.Executi
 export interface SequenceStep {
   cache: KvCache;
   tokens: ArrayLike<number>;      // [T] new token ids
+  /** [T, dim] the new tokens' embedding rows (the coordinator's lookup), in token order. */
+  x: Float32Array;
   positions: ArrayLike<number>;   // [T] absolute positions (past + depth for tree nodes)
   /** [T, T] row-major, 1 where new token i may attend new token j; omitted = causal. */
   treeMask?: ArrayLike<number>;
@@ -78,7 +82,7 @@ export interface StepTimings {
 class TimedAllReducer implements AllReducer {
   private comm: AllReducer | undefined;
 
-  constructor(private readonly timings: StepTimings) {}
+  constructor(private readonly timings: StepTimings, private readonly spans: StepSpans) {}
 
   over(comm: AllReducer): this {
     this.comm = comm;
@@ -94,7 +98,10 @@ class TimedAllReducer implements AllReducer {
     }
     const t0 = performance.now();
     await this.comm.allReduce(data);
-    t.allReduceMs += performance.now() - t0;
+    const t1 = performance.now();
+    t.allReduceMs += t1 - t0;
+    // two per layer: after attention, after the feed-forward block
+    this.spans.record('allreduce', t.allReduces >> 1, t0, t1);
     t.allReduces++;
   }
 }
@@ -135,12 +142,11 @@ export class ShardRuntime {
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   /** Time spent in onnxruntime and in all-reduce during the last step. */
   readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0, allReduceAlgorithm: '', allReduceBytes: 0 };
-  private readonly reducer = new TimedAllReducer(this.timings);
+  /** The spans of the current step, when it is traced (the worker begins and encodes them). */
+  readonly spans: StepSpans;
+  private readonly reducer: TimedAllReducer;
   /** A debug hook: called with x [rows, dim] after every residual add (see LayerObserver). */
   observer: LayerObserver | undefined = undefined;
-
-  /** [vocab, dim] token embeddings: the only weights kept here once the sessions hold theirs. */
-  private readonly embedding: Float32Array;
 
   private constructor(
     readonly shape: SegmentShape,
@@ -152,7 +158,8 @@ export class ShardRuntime {
   ) {
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
-    this.embedding = weights.embedding;
+    this.spans = new StepSpans(StepSpans.capacityFor(weights.layers.length, n));
+    this.reducer = new TimedAllReducer(this.timings, this.spans);
     this.x = floats(n, dim);
     this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
@@ -206,10 +213,12 @@ export class ShardRuntime {
     this.cacheTensors.delete(cache);
   }
 
-  private async run(session: ort.InferenceSession, io: SegmentIo): Promise<void> {
+  private async run(session: ort.InferenceSession, io: SegmentIo, kind: SpanKind, layer: number): Promise<void> {
     const t0 = performance.now();
     await session.run(io.feeds, io.fetches);
-    this.timings.computeMs += performance.now() - t0;
+    const t1 = performance.now();
+    this.timings.computeMs += t1 - t0;
+    this.spans.record(kind, layer, t0, t1);
   }
 
   /**
@@ -249,18 +258,17 @@ export class ShardRuntime {
     this.observer?.(l, 'attention', x);
 
     // ffn rmsnorm, then its rows of w1/w3, silu(w1 x) * w3 x, its columns of w2
-    await this.run(this.feedForward[l]!, this.feedForwardIoFor(rows));
+    await this.run(this.feedForward[l]!, this.feedForwardIoFor(rows), 'ffn', l);
     await comm.allReduce(partial);
     // residual connection back into x
     addResidual(x, partial);
     this.observer?.(l, 'feedForward', x);
   }
 
-  /** x ← each row's token embedding; each row's temperature and uniform; each sequence's RoPE angles and mask. */
+  /** x ← each row's embedding as sent; each row's temperature and uniform; each sequence's RoPE angles and mask. */
   private embed(seqs: readonly SequenceStep[]): void {
     const { dim } = this.shape;
     const x = this.x.data;
-    const emb = this.embedding;
     let r = 0;
     for (const seq of seqs) {
       const T = seq.tokens.length;
@@ -270,10 +278,9 @@ export class ShardRuntime {
       this.invTemp.data.fill(temperature > 0 ? 1 / temperature : 1, r, r + T);
       if (seq.uniforms === undefined) this.uniforms.data.fill(0, r, r + T);
       else this.uniforms.data.set(seq.uniforms, r);
-      for (let t = 0; t < T; t++, r++) {
-        const row = (seq.tokens[t] as number) * dim;
-        for (let i = 0; i < dim; i++) x[r * dim + i] = emb[row + i]!;
-      }
+      if (seq.x.length !== T * dim) throw new Error(`a sequence of ${T} tokens came with ${seq.x.length} embedding floats; ${T * dim} expected`);
+      x.set(seq.x, r * dim);
+      r += T;
     }
   }
 
@@ -286,7 +293,7 @@ export class ShardRuntime {
       const cache = this.cacheViews(seq.cache);
       io.feeds.k_cache = cache.k[l]!;
       io.feeds.v_cache = cache.v[l]!;
-      await this.run(this.attention[l]!, io);
+      await this.run(this.attention[l]!, io, 'attention', l);
       seq.cache.write(l, this.kNew.data, this.vNew.data, T);
       offset += T;
     }
@@ -321,7 +328,7 @@ export class ShardRuntime {
     if (picked === undefined) ids.fill(0n, 0, n);
     else for (let i = 0; i < n; i++) ids[i] = picked[i]!;
     const io = this.headIoFor(rows);
-    await this.run(this.headSession, io);
+    await this.run(this.headSession, io, 'head', -1);
     return io.outputs;
   }
 

@@ -1,7 +1,7 @@
 // A step as the worker takes it in: each sequence's part checked against the model's sizes, and
 // the coordinator's picked ids mapped to this rank's vocabulary rows. The reply's codec is
 // @octoserve/wire's (encodeStepReply), shared with the coordinator that decodes it.
-import { RpcError, type Range, type SequenceStep__Output } from '@octoserve/wire';
+import { float32View, RpcError, type Range, type SequenceStep__Output, type StepRequest__Output } from '@octoserve/wire';
 
 /** A step the worker cannot run: INVALID_ARGUMENT with what is wrong. */
 export const invalidStep = RpcError.invalid;
@@ -32,4 +32,12 @@ export function localPicked(ids: Uint32Array, vocab: Range, local: BigInt64Array
     local[i] = mine ? BigInt(id - vocab.start) : 0n;
     foreign[i] = mine ? 0 : 1;
   }
+}
+
+/** The step's x [rows, dim] float32 (one embedding row per token, in request order), checked against its token count. */
+export function embeddingRows(req: Pick<StepRequest__Output, 'sequences' | 'x'>, dim: number): Float32Array {
+  let rows = 0;
+  for (const s of req.sequences) rows += s.tokens.length;
+  if (req.x.length !== 4 * rows * dim) throw invalidStep(`x holds ${req.x.length} bytes; ${rows} rows x ${dim} float32 expected`);
+  return float32View(req.x);
 }

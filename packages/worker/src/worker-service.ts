@@ -14,7 +14,7 @@ import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
 import { shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
-import { checkSequence, invalidStep, localPicked } from './step-codec.js';
+import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
 const MAX_SLICE_FLOATS = 2 ** 28;
@@ -54,6 +54,7 @@ export class WorkerService {
   private readonly caches = new Map<number, KvCache>();
   private state: 'idle' | 'loading' | 'ready' | 'stepping' = 'idle';
   private lastStepMs = 0;
+  private weightBytes = 0;
 
   /** `security`: what the communicator presents to its peers (the endpoint was bound with the same). */
   constructor(readonly id: WorkerIdentity, private readonly endpoint: Endpoint, private readonly security: InternalSecurity = {}) {}
@@ -125,6 +126,7 @@ export class WorkerService {
     this.caches.clear();
     this.state = 'ready';
     const weightBytes = shardWeightBytes(weights);
+    this.weightBytes = weightBytes;
     const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
     this.id.log(`rank ${this.id.rank}: shard loaded (${(weightBytes / 1e6).toFixed(1)} MB of ${this.weightFormat(req)} weights) in ${(performance.now() - t0).toFixed(0)} ms`);
     return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
@@ -156,9 +158,11 @@ export class WorkerService {
     const comm = this.comm;
     if (l === undefined || comm === undefined) throw new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} has no ${l === undefined ? 'shard loaded' : 'communicator'} yet`);
     const t0 = performance.now();
+    l.runtime.spans.begin(t0, req.trace);
     if (req.sequences.length === 0) throw invalidStep('a step needs at least one sequence');
     // every sequence is checked before any KV cache is taken, so a refused step changes nothing
     for (const s of req.sequences) checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
+    const x = embeddingRows(req, l.config.dim);
     const seqs: SequenceStep[] = [];
     let rows = 0;
     for (const s of req.sequences) {
@@ -167,7 +171,8 @@ export class WorkerService {
         if (s.keepAll) cache.commit();
         else cache.compact(s.keep);
       }
-      seqs.push({ cache, tokens: s.tokens, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature,
+      const xs = x.subarray(rows * l.config.dim, (rows + s.tokens.length) * l.config.dim);
+      seqs.push({ cache, tokens: s.tokens, x: xs, positions: s.positions, treeMask: s.treeMask.length > 0 ? s.treeMask : undefined, temperature: s.temperature,
         uniforms: s.uniforms.length > 0 ? float32View(s.uniforms) : undefined });
       rows += s.tokens.length;
     }
@@ -186,7 +191,7 @@ export class WorkerService {
       this.state = 'ready';
     }
     this.lastStepMs = performance.now() - t0;
-    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs);
+    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs, l.runtime.spans.encode());
   }
 
   private release(req: ReleaseRequest__Output): void {
@@ -199,7 +204,7 @@ export class WorkerService {
   }
 
   private health(): HealthReply {
-    return { rank: this.id.rank, state: this.state, rssBytes: process.memoryUsage.rss(), lastStepMs: this.lastStepMs };
+    return { rank: this.id.rank, state: this.state, rssBytes: process.memoryUsage.rss(), lastStepMs: this.lastStepMs, weightBytes: this.weightBytes };
   }
 
   /** The grpc-js handlers of the Worker service. */

@@ -1,7 +1,7 @@
 // `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Cluster, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
+import { ChromeTrace, Cluster, ClusterTracer, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
 import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
@@ -29,6 +29,7 @@ interface DecodeFlags {
   weights?: string[];
   fabric?: Fabric[];
   json?: string;
+  trace?: string;
 }
 
 /** --weights f32,q8,...: the formats to run, in order, once each. */
@@ -82,7 +83,9 @@ export function benchDecodeCommand(): Command {
     .addOption(listFlag('--weights LIST', 'weight formats to run side by side, each on its own cluster: f32, q8, q4 ' +
       '(block-quantized matmul weights; default f32)'))
     .addOption(fabricListFlag())
-    .addOption(flag('--json FILE', 'also write the results as JSON'));
+    .addOption(flag('--json FILE', 'also write the results as JSON'))
+    .addOption(flag('--trace FILE', 'also write a Chrome trace (chrome://tracing, Perfetto) of every run: per rank its segment runs, ' +
+      'all-reduce waits, steps and idle time; the coordinator\'s round trips, merging and Medusa verification'));
   return action<DecodeFlags>(cmd, async (flags) => {
     const tp = flags.tp ?? 8;
     const maxTokens = flags.maxTokens ?? 128;
@@ -100,21 +103,25 @@ export function benchDecodeCommand(): Command {
     const fabrics: (Fabric | undefined)[] = flags.fabric ?? [undefined];
     const runs: DecodeBenchRun[] = [];
     const medusaRuns: DecodeBenchRun[] = [];
+    const trace = flags.trace === undefined ? undefined : new ChromeTrace({ model: modelPath, tp });
+    const traced = (label: string): { tracer?: ClusterTracer } => (trace === undefined ? {} : { tracer: new ClusterTracer(trace, label, tp) });
     for (const fabric of fabrics) for (const weights of formats) {
       const tag = (formats.length === 1 && weights === 'f32' ? '' : ` ${weights}`) + (fabrics.length > 1 ? ` ${fabric}` : '');
       const on = { ...base, weights, ...(fabric === undefined ? {} : { fabric }) };
       process.stderr.write(`starting ${tp} workers on ${modelPath} (${weights} weights${fabric === undefined ? '' : `, ${fabric} fabric`})...\n`);
-      const cluster = await Cluster.start(on);
+      const label = `baseline tp=${tp}${tag}`;
+      const cluster = await Cluster.start({ ...on, ...traced(label) });
       try {
-        runs.push(await benchDecode(cluster, `baseline tp=${tp}${tag}`, prompts, plainDecode(cluster, budget)));
+        runs.push(await benchDecode(cluster, label, prompts, plainDecode(cluster, budget)));
       } finally {
         await cluster.close();
       }
       if (medusaDir !== undefined && tree !== undefined) {
         process.stderr.write(`starting ${tp} workers with the Medusa heads in ${medusaDir} (${weights} weights)...\n`);
-        const medusa = await Cluster.start({ ...on, medusa: { path: medusaDir, topK: treeLimits(tree).topK } });
+        const medusaLabel = `medusa tp=${tp}${tag} (${choices}, ${tree.nodeCount} nodes)`;
+        const medusa = await Cluster.start({ ...on, medusa: { path: medusaDir, topK: treeLimits(tree).topK }, ...traced(medusaLabel) });
         try {
-          medusaRuns.push(await benchDecode(medusa, `medusa tp=${tp}${tag} (${choices}, ${tree.nodeCount} nodes)`, prompts, medusaDecode(medusa, budget, tree)));
+          medusaRuns.push(await benchDecode(medusa, medusaLabel, prompts, medusaDecode(medusa, budget, tree)));
         } finally {
           await medusa.close();
         }
@@ -127,6 +134,7 @@ export function benchDecodeCommand(): Command {
     if (speedup !== undefined) {
       process.stdout.write(`medusa speedup: ${speedup.toFixed(2)}x tok/s; accepted per depth ${JSON.stringify(withMedusa?.acceptedPerDepth ?? [])}\n`);
     }
+    if (trace !== undefined && flags.trace !== undefined) trace.writeTo(flags.trace);
     const jsonPath = flags.json;
     if (jsonPath !== undefined) {
       writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');

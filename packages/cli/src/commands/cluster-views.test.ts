@@ -22,7 +22,7 @@ const STATUS: ClusterStatusReply__Output = {
   state: 'serving', address: 'h1:50051', tp: 2, steps: 12_345, tokens: 67_890, uptimeS: 3723.4, maxSequences: 8, allreduce: 'ring',
   model: { path: '/m/stories260K.bin', architecture: 'llama 5 layers, dim 64', vocabSize: 512, context: 512, medusaHeads: 0, medusaTree: '' },
   ranks: [0, 1].map((rank) => ({
-    rank, host: 'h1', pid: 100 + rank, device: 'cpu', state: 'ready', rssBytes: 50 * 2 ** 20, lastStepMs: 3,
+    rank, host: 'h1', pid: 100 + rank, device: 'cpu', state: 'ready', rssBytes: 50 * 2 ** 20, weightBytes: 12 * 2 ** 20, lastStepMs: 3,
     stepMsP50: 3.25, stepMsP99: 10, computeMsP50: 2, allreduceMsP50: 1,
   })),
   queue: { generateActive: 1, generateWaiting: 2, jobsRunningHere: 3, jobsWaiting: 4, jobsActive: 5, jobsCompleted: 6, jobsFailed: 7, durable: true, backend: 'redis://r:6379' },
@@ -33,9 +33,9 @@ describe('status', () => {
     const text = formatStatus(STATUS);
     assert.match(text, /^state {10}serving\naddress {8}h1:50051\nmodel {10}llama 5 layers, dim 64\npath {11}\/m\/stories260K.bin\n/);
     assert.match(text, /\ntp {13}2\nmax sequences  8\nall-reduce {5}ring\nuptime {9}1h 02m 03s\nsteps {10}12,345\ntokens {9}67,890\n/);
-    assert.match(text, /\nrank  host  pid  device  state  rss MiB  step p50 ms  step p99 ms  compute p50 ms  all-reduce p50 ms\n/);
-    assert.ok(text.includes('\n   0  h1    100  cpu     ready     50.0         3.25        10.00            2.00               1.00\n' +
-      '   1  h1    101  cpu     ready     50.0         3.25        10.00            2.00               1.00\n\n'), text);
+    assert.match(text, /\nrank  host  pid  device  state  rss MiB  weights MiB  step p50 ms  step p99 ms  compute p50 ms  all-reduce p50 ms\n/);
+    assert.ok(text.includes('\n   0  h1    100  cpu     ready     50.0         12.0         3.25        10.00            2.00               1.00\n' +
+      '   1  h1    101  cpu     ready     50.0         12.0         3.25        10.00            2.00               1.00\n\n'), text);
     assert.match(text, /\nqueue {5}redis:\/\/r:6379 \(durable\)\ngenerate  1 active, 2 waiting for a slot \(this coordinator\)\n/);
     assert.match(text, /\njobs {6}3 running here; queue: 4 waiting, 5 active, 6 completed, 7 failed\n$/);
   });
@@ -59,7 +59,7 @@ describe('status', () => {
     assert.equal(json.uptime_s, 3723.4);
     assert.equal(json.max_sequences, 8);
     const rank = (json.ranks as Record<string, unknown>[])[0]!;
-    assert.deepEqual(Object.keys(rank), ['rank', 'host', 'pid', 'device', 'state', 'rss_bytes', 'last_step_ms', 'step_ms_p50', 'step_ms_p99', 'compute_ms_p50', 'allreduce_ms_p50']);
+    assert.deepEqual(Object.keys(rank), ['rank', 'host', 'pid', 'device', 'state', 'rss_bytes', 'weight_bytes', 'last_step_ms', 'step_ms_p50', 'step_ms_p99', 'compute_ms_p50', 'allreduce_ms_p50']);
     assert.equal(snakeCase('jobsRunningHere'), 'jobs_running_here');
   });
 });

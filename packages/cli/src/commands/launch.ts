@@ -52,6 +52,7 @@ interface LaunchFlags {
   tlsKey?: string;
   demo?: string;
   demoTokens?: number;
+  trace?: string;
   verbose?: boolean;
   logFormat?: string;
   httpPort?: number;
@@ -123,6 +124,8 @@ export function launchCommand(): Command {
   })
     .addOption(flag('--demo PROMPT', 'once serving, generate from PROMPT and stream it to stdout, then keep serving'))
     .addOption(numberFlag('--demo-tokens N', 'tokens for --demo (default: until position 256, as llama2.c\'s run.c -n 256)', { min: 1, integer: true }))
+    .addOption(flag('--trace DIR', 'write Chrome traces (chrome://tracing, Perfetto) of the steps into DIR: per rank its segment runs, all-reduce ' +
+      "waits, steps and idle time, and the coordinator's round trips, merging and Medusa verification; one file per 1000 steps, the rest at stop"))
     .addOption(flag('--verbose', "show the workers' and the coordinator's log lines"))
     .addOption(choiceFlag('--log-format F', 'text (default: one readable line each) or json (JSON lines with the job id, attempt and rank as fields, ' +
       'the text line as msg; for a log collector); default $OCTOSERVE_LOG_FORMAT, else text', LOG_FORMATS));
@@ -155,6 +158,7 @@ export function launchCommand(): Command {
       clusterToken: internal.clusterToken, internalTls: internal.tls,
       demo: flags.demo === undefined ? undefined : { prompt: flags.demo, maxTokens: flags.demoTokens },
       say: lines.say,
+      ...(flags.trace === undefined ? {} : { trace: { dir: flags.trace } }),
       // JSON lines only: the progress bar's final line becomes one
       ...(format === 'json' ? { progress: { write: (s: string) => { const t = s.trim(); if (t !== '') lines.say(t); }, isTTY: false } } : {}),
       ...(verbose ? { log: lines.log } : {}),

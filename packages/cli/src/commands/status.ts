@@ -9,7 +9,7 @@ const DESCRIPTION = `Asks a running cluster's coordinator what it is doing: its 
 drained), the model, the tensor-parallel ranks with their step timings, and the queues.`;
 
 const EPILOG = `Output: the cluster's fields, one per line; a table of ranks (rank, host, pid, device, state,
-resident memory in MiB, step time p50 and p99, compute and all-reduce p50, all in ms, over the
+resident memory and the bytes of its shard's weights in MiB, step time p50 and p99, compute and all-reduce p50, all in ms, over the
 coordinator's last 256 steps at most); then the queues: interactive requests running and
 waiting here, jobs running here, and the shared job queue by state.`;
 
@@ -56,9 +56,9 @@ export function formatStatus(r: ClusterStatusReply__Output): string {
     ['tokens', count(r.tokens)],
   ]);
   const ranks = formatTable(
-    ['rank', 'host', 'pid', 'device', 'state', 'rss MiB', 'step p50 ms', 'step p99 ms', 'compute p50 ms', 'all-reduce p50 ms'],
+    ['rank', 'host', 'pid', 'device', 'state', 'rss MiB', 'weights MiB', 'step p50 ms', 'step p99 ms', 'compute p50 ms', 'all-reduce p50 ms'],
     r.ranks.map((k) => [
-      k.rank, k.host, k.pid, k.device, truncate(k.state, 40), fixed(k.rssBytes / 2 ** 20, 1),
+      k.rank, k.host, k.pid, k.device, truncate(k.state, 40), fixed(k.rssBytes / 2 ** 20, 1), fixed(k.weightBytes / 2 ** 20, 1),
       fixed(k.stepMsP50, 2), fixed(k.stepMsP99, 2), fixed(k.computeMsP50, 2), fixed(k.allreduceMsP50, 2),
     ]),
   );
@@ -74,7 +74,7 @@ export function statusCommand(): Command {
   }))
     .addOption(flag('--json', 'print the reply as one JSON object, under admin.proto\'s field names: {"state", "address", "model": {"path", ' +
       '"architecture", "vocab_size", "context", "medusa_heads", "medusa_tree"}, "tp", "ranks": [{"rank", "host", "pid", "device", "state", ' +
-      '"rss_bytes", "last_step_ms", "step_ms_p50", "step_ms_p99", "compute_ms_p50", "allreduce_ms_p50"}], "queue": {...}, "steps", "tokens", ' +
+      '"rss_bytes", "weight_bytes", "last_step_ms", "step_ms_p50", "step_ms_p99", "compute_ms_p50", "allreduce_ms_p50"}], "queue": {...}, "steps", "tokens", ' +
       '"uptime_s", "max_sequences", "allreduce"}'));
   return action<ClusterFlags & { json?: boolean }>(cmd, (flags) => withClient(flags, async (client) => {
     const reply = await client.clusterStatus();

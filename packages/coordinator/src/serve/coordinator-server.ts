@@ -160,7 +160,7 @@ export class CoordinatorServer implements Administered {
       return {
         rank: r, host: reg.host, pid: reg.pid, device: reg.device,
         state: ok ? h.state : `unreachable: ${(h as Error | undefined)?.message ?? 'no answer'}`,
-        rssBytes: ok ? h.rssBytes : 0, lastStepMs: ok ? h.lastStepMs : 0,
+        rssBytes: ok ? h.rssBytes : 0, weightBytes: ok ? h.weightBytes : 0, lastStepMs: ok ? h.lastStepMs : 0,
         stepMsP50: t.stepP50, stepMsP99: t.stepP99, computeMsP50: t.computeP50, allreduceMsP50: t.allReduceP50,
       };
     });

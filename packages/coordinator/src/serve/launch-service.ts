@@ -4,7 +4,7 @@
 // this host finds it, and a clean stop on SIGINT/SIGTERM, a Shutdown call or `stop`.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { adminTokenFile } from '@octoserve/client';
 import type { Fabric } from '@octoserve/collectives';
 import { DEFAULT_CHOICES_NAME, loadMedusa, treeLimits, type MedusaTree } from '@octoserve/medusa';
@@ -21,6 +21,8 @@ import type { FastifyInstance } from 'fastify';
 import { HttpApi, type HttpServerOptions } from '../http/http-server.js';
 import { metricsRoute } from '../metrics/metrics-route.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
+import { ChromeTrace } from '../trace/chrome-trace.js';
+import { ClusterTracer } from '../trace/cluster-tracer.js';
 
 /** The Redis tried when none is given. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -87,6 +89,27 @@ export interface LaunchServiceOptions {
   httpRoutes?: HttpServerOptions['extraRoutes'];
   /** The version /version reports. */
   version?: string | undefined;
+  /**
+   * Write Chrome traces of the cluster's steps into `dir`: trace-000001.json with the first
+   * `steps` steps (default TRACE_FILE_STEPS), the next file with the next ones, the rest at stop.
+   */
+  trace?: { dir: string; steps?: number | undefined } | undefined;
+}
+
+/** Steps per trace file of a serving coordinator (about 20 MB of JSON at tp 8 on a 5-layer model). */
+export const TRACE_FILE_STEPS = 1000;
+
+/** A rolling trace into `dir`: one numbered file per `steps` steps; flush() writes the rest. */
+function rollingTrace(dir: string, steps: number, meta: Record<string, unknown>, say: (line: string) => void): { trace: ChromeTrace; flush: () => void } {
+  mkdirSync(dir, { recursive: true });
+  let files = 0;
+  const write = (doc: ReturnType<ChromeTrace['drain']>): void => {
+    const path = join(dir, `trace-${String(++files).padStart(6, '0')}.json`);
+    writeFileSync(path, JSON.stringify(doc) + '\n');
+    say(`trace: ${path} (${doc.traceEvents.length} events)`);
+  };
+  const trace = new ChromeTrace(meta, { steps, write });
+  return { trace, flush: () => write(trace.drain()) };
 }
 
 const sayOnStderr = (line: string): void => { process.stderr.write(`octoserve: ${line}\n`); };
@@ -183,6 +206,8 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
   // the first load shows a bar; a restart after a fault logs its own line
   let bar: ProgressBar | undefined = progressBar('shards loaded', tp, options.progress === undefined ? {} : { stream: options.progress });
   const medusa = options.medusa;
+  const tracing = options.trace === undefined ? undefined
+    : rollingTrace(options.trace.dir, options.trace.steps ?? TRACE_FILE_STEPS, { model: modelPath, tp }, say);
   const clusterOptions: ClusterOptions = {
     modelPath, tp, listen: registry, workerCommand, loadMode: options.loadMode ?? 'read', log, maxSequences: options.maxSequences,
     startTimeoutMs: options.startTimeoutMs, stepTimeoutMs: options.stepTimeoutMs, clusterToken,
@@ -190,6 +215,7 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     ...(options.fabric === undefined ? {} : { fabric: options.fabric }),
     ...(options.weights === undefined ? {} : { weights: options.weights }),
     onShardLoaded: (_rank, loaded) => bar?.update(loaded),
+    ...(tracing === undefined ? {} : { tracer: new ClusterTracer(tracing.trace, `coordinator tp=${tp}`, tp) }),
     ...(tree === undefined || medusa === undefined ? {} : (() => {
       const { topK, maxPicked } = treeLimits(tree);
       return { medusa: { path: medusa.dir, topK }, maxPicked };
@@ -254,6 +280,7 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     if (!stopping) say(`still serving on ${address}: try \`octoserve generate --cluster ${address} --prompt '...'\` or \`octoserve status --cluster ${address}\``);
   }
   await done;
+  tracing?.flush();
   if (writtenToken !== undefined) rmSync(writtenToken, { force: true });
   process.removeListener('SIGINT', onSigint);
   process.removeListener('SIGTERM', onSigterm);

@@ -20,6 +20,7 @@ import { checkRequest } from './request.js';
 import type { Generation, RequestLimits } from './request.js';
 import { SequenceSlots } from './sequence-slots.js';
 import { StepBatcher } from './step-batcher.js';
+import { verifySpans } from '../trace/cluster-tracer.js';
 
 export interface ServingOptions {
   /** Decode with the cluster's Medusa heads over this tree. */
@@ -132,6 +133,7 @@ export class ServingEngine {
       };
       const result = await medusaGenerate(backend, promptIds, {
         tree: this.options.medusa.tree, acceptance: typical ? 'typical' : 'greedy', temperature: gen.temperature, seed: gen.seed, maxTokens, stopIds, onToken: withRow,
+        onVerify: verifySpans(this.batcher.tracer),
       });
       // the loop reports acceptance per depth as a fraction of its steps: back to counts
       const { drafts, acceptedPerDepth } = result.stats;

@@ -46,6 +46,7 @@ export class StepBatcher implements StepRunner {
 
   get config(): StepRunner['config'] { return this.cluster.config; }
   get options(): StepRunner['options'] { return this.cluster.options; }
+  get tracer(): StepRunner['tracer'] { return this.cluster.tracer; }
 
   step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
     const rows = sequences.reduce((n, s) => n + (s.tokens?.length ?? 0), 0);

@@ -44,6 +44,7 @@ export class SupervisedCluster implements ServedCluster {
 
   get config(): Cluster['config'] { return this.current.config; }
   get options(): Cluster['options'] { return this.current.options; }
+  get tracer(): Cluster['tracer'] { return this.current.tracer; }
   get tp(): number { return this.current.tp; }
   get registrations(): Cluster['registrations'] { return this.current.registrations; }
   get workerPids(): number[] { return this.current.workerPids; }

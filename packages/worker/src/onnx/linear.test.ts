@@ -45,7 +45,6 @@ test('a quantized shard needs the halo of an unaligned K-slice, and holds fewer 
   const r = rng(3);
   const f = (n: number): Float32Array => Float32Array.from({ length: n }, r);
   const slices = [
-    { name: 'tok_embeddings', shape: [20, 32] as [number, number], data: f(20 * 32) },
     { name: 'layers.0.attention_norm', shape: [1, 32] as [number, number], data: f(32) },
     { name: 'layers.0.wqkv', shape: [32, 32] as [number, number], data: f(32 * 32) },
     { name: 'layers.0.wo', shape: [32, 16] as [number, number], data: f(32 * 16) },
