@@ -1,6 +1,7 @@
 // Shared by the end-to-end tests: the CLI entry point, running it, temporary models.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,13 +57,26 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Medusa heads for the model at `modelPath` from a short deterministic self-distillation run, in a fresh directory. */
+/**
+ * Medusa heads for the model at `modelPath` from a short deterministic self-distillation run (seed 1).
+ * The same model and token count give the same heads, so the test files of one run (children of one
+ * test runner) train them once and share the directory.
+ */
 export function trainTestHeads(modelPath: string, tokens: number): string {
+  const key = createHash('sha256').update(readFileSync(modelPath)).update(`${tokens}`).digest('hex').slice(0, 16);
+  const dir = join(tmpdir(), `octoserve-test-heads-${process.ppid}-${key}`);
+  if (existsSync(join(dir, 'config.json'))) return dir;
   const ckpt = openLlama2c(modelPath);
   const weights = loadWeights(ckpt);
   ckpt.close();
   const { heads } = trainMedusaHeads(new Transformer(weights), { tokens, seed: 1, stopIds: [1, 2] });
-  const dir = mkdtempSync(join(tmpdir(), 'octoserve-medusa-'));
-  writeMedusaHeads(dir, heads);
+  // written beside, then renamed: a test file never sees half-written heads
+  const partial = mkdtempSync(join(tmpdir(), 'octoserve-medusa-'));
+  writeMedusaHeads(partial, heads);
+  try {
+    renameSync(partial, dir);
+  } catch {
+    if (!existsSync(join(dir, 'config.json'))) throw new Error(`could not keep the trained heads in ${dir}`);
+  }
   return dir;
 }
