@@ -8,7 +8,7 @@ export type {
 } from './communicator.js';
 export { Endpoint } from './transport.js';
 export type { EndpointOptions } from './transport.js';
-export { FABRICS, FABRIC_ENV, DEFAULT_FABRIC, parseFabric, fabricFromEnv } from './fabric.js';
+export { FABRICS, FABRIC_ENV, DEFAULT_FABRIC, parseFabric, fabricFromEnv, resolveFabric } from './fabric.js';
 export type { Fabric } from './fabric.js';
 export type { TransportSecurity, CollectiveTls } from './auth.js';
 export { CollectiveError } from './errors.js';

@@ -8,7 +8,7 @@ import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_
 import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, SequenceStep, ShardAssignment, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
-import { DEFAULT_FABRIC, FABRIC_ENV, fabricFromEnv } from '@octoserve/collectives';
+import { FABRIC_ENV, resolveFabric } from '@octoserve/collectives';
 import type { Fabric } from '@octoserve/collectives';
 import { LocalWorkers } from './local-launcher.js';
 import { Registry } from './registry.js';
@@ -170,7 +170,7 @@ export class Cluster implements ServedCluster {
       : loadMedusaHeads(opts.medusa.path, { baseVocab: config.vocabSize, baseDim: config.dim, log });
     const startTimeout = opts.startTimeoutMs ?? 60_000;
     const security = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
-    const fabric = opts.fabric ?? fabricFromEnv() ?? DEFAULT_FABRIC;
+    const fabric = resolveFabric(opts.fabric);
     const registry = new Registry(opts.tp, security.clusterToken, log);
     const server = new grpc.Server(INTERNAL_SERVER_OPTIONS);
     server.addService(guardRequests(workerServices().Registry.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Registry'), registry.handlers() as unknown as grpc.UntypedServiceImplementation);

@@ -3,8 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import {
-  ALL_REDUCE_ALGORITHMS, DEFAULT_FABRIC, DEFAULT_RANK_FLAGS, buildMpiPeer, fabricFromEnv, deriveAutoRules, formatAutoRules, formatBenchTables,
-  runAllReduceBench, runMpiPeer,
+  ALL_REDUCE_ALGORITHMS, DEFAULT_RANK_FLAGS, buildMpiPeer, deriveAutoRules, formatAutoRules, formatBenchTables,
+  resolveFabric, runAllReduceBench, runMpiPeer,
 } from '@octoserve/collectives';
 import type { AllReduceAlgorithm, AllReduceBenchResult, Fabric, MpiRow, MpiTransport, WireFormat } from '@octoserve/collectives';
 import type { Command } from 'commander';
@@ -173,7 +173,7 @@ export function benchAllReduceCommand(): Command {
     for (let round = 0; round < rounds; round++) {
       for (const fabric of fabrics) {
         const result = await runAllReduceBench({ ranks, algorithms, minBytes, maxBytes, factor, iters, budgetMs, warmupMs, chunkBytes, wire, rankFlags, ...(fabric === undefined ? {} : { fabric }) });
-        const name = fabric ?? fabricFromEnv() ?? DEFAULT_FABRIC;
+        const name = resolveFabric(fabric);
         passes.set(name, [...(passes.get(name) ?? []), result]);
         ok &&= result.rows.every((r) => r.ok);
         if (rounds > 1) process.stdout.write(`# round ${round + 1}/${rounds}, fabric ${name}:\n`);
