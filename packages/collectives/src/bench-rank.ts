@@ -2,6 +2,7 @@
 // every algorithm and size, warm up, agree on an iteration count, time each
 // all-reduce, and check every result against the exact sum.
 import type { AllReduceAlgorithm } from './auto-select.js';
+import { CpuBurner } from './cpu-burn.js';
 import type { RankContext } from './harness.js';
 import type { WireFormat } from './wire-dtype.js';
 
@@ -14,6 +15,8 @@ export interface BenchRankArgs {
   chunkBytes?: number;
   wire?: WireFormat;
   deadlineMs: number;
+  /** CPU work (us of CPU time) before each timed all-reduce, timed with it: a decode segment. */
+  computeUs?: number;
 }
 
 export interface BenchCell {
@@ -46,6 +49,7 @@ function pattern(i: number, rank: number): number {
 
 export async function benchAllReduce(ctx: RankContext): Promise<BenchCell[]> {
   const a = ctx.args as BenchRankArgs;
+  const burner = (a.computeUs ?? 0) > 0 ? CpuBurner.calibrate() : undefined;
   const comm = await ctx.connect({ chunkBytes: a.chunkBytes, deadlineMs: a.deadlineMs });
   const cells: BenchCell[] = [];
   const itersBox = new Float32Array(1);
@@ -89,6 +93,7 @@ export async function benchAllReduce(ctx: RankContext): Promise<BenchCell[]> {
       for (let it = 0; it < iters; it++) {
         y.fill(NaN);
         const t0 = performance.now();
+        burner?.burn(a.computeUs ?? 0);
         await comm.allReduce(x, opts);
         timesUs.push((performance.now() - t0) * 1000);
         ok &&= equal(y, expected);

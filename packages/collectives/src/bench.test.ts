@@ -22,3 +22,11 @@ test('bench: one row per algorithm and size, times and bandwidths consistent, ev
   assert.match(table, /algorithm auto, 2 ranks/);
   assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(result))), ['ranks', 'rows']);
 });
+
+test('bench --compute-us: every iteration does that much CPU work before its all-reduce, timed with it', async () => {
+  const result = await runAllReduceBench({ ranks: 2, algorithms: ['auto'], minBytes: 256, maxBytes: 256, iters: 20, warmupMs: 0, budgetMs: 100, computeUs: 2000 });
+  const [row] = result.rows;
+  assert.ok(row !== undefined && row.ok);
+  assert.ok(row.p50_us >= 1500, `p50 ${row.p50_us} us includes 2000 us of work`);
+  assert.ok(row.cpu_us >= 2 * 1500, `cpu ${row.cpu_us} us: both ranks did the work`);
+});

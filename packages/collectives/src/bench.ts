@@ -27,6 +27,8 @@ export interface AllReduceBenchOptions {
   fabric?: Fabric;
   /** Node/V8 flags of the rank processes (default: DEFAULT_RANK_FLAGS). */
   rankFlags?: string[];
+  /** CPU work per rank (us of CPU time) before each timed all-reduce, timed with it (default 0). */
+  computeUs?: number;
 }
 
 /**
@@ -73,6 +75,7 @@ export async function runAllReduceBench(o: AllReduceBenchOptions): Promise<AllRe
   const args: BenchRankArgs = {
     algorithms: o.algorithms, sizes: benchSizes(o.minBytes, o.maxBytes, o.factor ?? 4), iters: o.iters,
     budgetMs: o.budgetMs ?? 2_000, warmupMs: o.warmupMs ?? 3_000, chunkBytes: o.chunkBytes, wire: o.wire, deadlineMs: o.deadlineMs ?? 60_000,
+    computeUs: o.computeUs,
   };
   // Each algorithm gets its own processes: a rank that has just moved 64 MiB
   // messages (large heaps, fragmented malloc arenas) runs small ones slower,

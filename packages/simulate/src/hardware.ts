@@ -86,10 +86,6 @@ export const HARDWARE_PRESETS: Readonly<Record<string, Hardware>> = Object.freez
   'dgx-a100': DGX_A100,
 });
 
-/** Thrown for `this-machine`: calibrating on the local host is not there yet. */
-export const THIS_MACHINE_NOT_YET =
-  "--hardware this-machine is not supported yet: measuring this host's bandwidth, FLOPS and all-reduce is still to come; use hgx-h200, hgx-h100, dgx-a100 or a FILE.json";
-
 function positive(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${what} must be a positive number, got ${JSON.stringify(v)}`);
   return v;
@@ -122,7 +118,7 @@ export function parseHardware(json: unknown, source: string): Hardware {
 
 /** A preset by name, or a FILE.json (see parseHardware). */
 export function resolveHardware(nameOrFile: string): Hardware {
-  if (nameOrFile === 'this-machine') throw new Error(THIS_MACHINE_NOT_YET);
+  if (nameOrFile === 'this-machine') throw new Error('this-machine is octoserve on this host, not a GPU box: readHostCalibration (host.ts) models it');
   const preset = HARDWARE_PRESETS[nameOrFile];
   if (preset !== undefined) return preset;
   if (!nameOrFile.endsWith('.json')) {

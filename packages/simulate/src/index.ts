@@ -1,6 +1,6 @@
 export { allReduceByteFactor, allReduceTime, oneShotMaxBytes, selectAllReduce } from './allreduce.js';
 export type { AllReduceAlgorithm, AllReduceCosts } from './allreduce.js';
-export { DGX_A100, HARDWARE_PRESETS, HGX_H100, HGX_H200, THIS_MACHINE_NOT_YET, parseHardware, resolveHardware } from './hardware.js';
+export { DGX_A100, HARDWARE_PRESETS, HGX_H100, HGX_H200, parseHardware, resolveHardware } from './hardware.js';
 export type { ComputePrecision, Hardware } from './hardware.js';
 export { MODEL_PRESETS, geometricAcceptance, headDim, layerParams, parseHfConfig, resolveModel } from './models.js';
 export type { ModelShape } from './models.js';
@@ -9,3 +9,7 @@ export type { KvPrecision, Overheads, StepInput, StepResult, StepTerms, WeightPr
 export { FITTED_OVERHEADS, GPT_FAST_POINTS, fitOverheads } from './fitted.js';
 export { DEFAULT_MEDUSA_CHOICES, checkAcceptance, simulate, tokensPerStep } from './simulate.js';
 export type { SimulateOptions, Simulation, SimulatedStep } from './simulate.js';
+export {
+  HOST_CALIBRATION_KIND, coreShare, defaultCalibrationPath, isHostCalibration, measuredRuns, parseHostCalibration, predictHostStep, readHostCalibration,
+} from './host.js';
+export type { ComputePoint, HostCalibration, HostPrediction, HostTerms, MeasuredRun, SegmentPoint } from './host.js';

@@ -59,9 +59,9 @@ test('default acceptance: the cited tokens per step, split geometrically', () =>
   assert.throws(() => geometricAcceptance(5.5, 4), /tokens per step/);
 });
 
-test('--hardware: presets, a FILE.json, and a clear "not yet" for this-machine', () => {
+test('--hardware: presets, a FILE.json, and this-machine sent to the host model', () => {
   assert.equal(resolveHardware('hgx-h200'), HGX_H200);
-  assert.throws(() => resolveHardware('this-machine'), /not supported yet/);
+  assert.throws(() => resolveHardware('this-machine'), /readHostCalibration/);
   assert.throws(() => resolveHardware('tpu'), /unknown hardware 'tpu'/);
   const dir = mkdtempSync(join(tmpdir(), 'octoserve-simulate-'));
   const file = join(dir, 'box.json');

@@ -7,3 +7,4 @@ export { assembleShard, segmentShape, ShardLoadError, type ShardAssignment, type
 export { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, type SegmentShape, type LayerShardWeights, type HeadShardWeights } from './onnx/segments.js';
 export { quantizeShard, shardWeightBytes } from './shard-quantize.js';
 export { matrixBytes, type MatrixWeight, type QuantizedWeight } from './onnx/linear.js';
+export { probeShardCompute, type ComputeProbe, type ComputeProbeOptions } from './compute-probe.js';

@@ -23,10 +23,12 @@ an nccl-tests-style table:
   p50/p99 us      per iteration the slowest rank's time, then the median / 99th percentile
   algbw GB/s      bytes / p50
   busbw GB/s      algbw x 2(N-1)/N, comparable across world sizes
-  cpu us          CPU time per all-reduce, all ranks together
+  cpu us          CPU time per all-reduce, all ranks together (with --compute-us, the work too)
   ok              every rank's every result equal to the exact sum
 With --algo all it also prints the auto rules this run supports (fastest p50 per size), in the
 form of auto-table.ts. Each algorithm and size is warmed up first; ranks agree on the iteration count.
+--compute-us US puts that much CPU work on every rank before each timed all-reduce, as the matmuls
+of a decode segment: p50 is then a segment's time, contention for the cores included.
 
 --fabric grpc,socket runs every pass once per fabric, side by side. --compare-mpi also builds a
 small MPI timing program of octoserve's own (when mpicc and mpirun are on the PATH) and runs it
@@ -46,6 +48,7 @@ interface AllReduceFlags {
   budgetMs?: number;
   warmupMs?: number;
   rankFlags?: string;
+  computeUs?: number;
   chunk?: number;
   wire?: WireFormat;
   fabric?: Fabric[];
@@ -133,6 +136,8 @@ export function benchAllReduceCommand(): Command {
       'only after thousands of calls, and until then a small all-reduce costs 3-4x the CPU', { min: 0 }))
     .addOption(flag('--rank-flags FLAGS', `Node/V8 flags of the rank processes (default '${DEFAULT_RANK_FLAGS.join(' ')}': V8 optimizes hot code ` +
       "after 1/4 of its usual budget, so within the warm-up; '' for V8's defaults)"))
+    .addOption(numberFlag('--compute-us US', 'CPU work per rank before each timed all-reduce, timed with it (default 0): a decode segment, ' +
+      'the matmuls between two all-reduces, so that p50 is what a segment costs when ranks share cores', { min: 0 }))
     .addOption(sizeFlag('--chunk SIZE', 'most payload bytes per frame (default 1M)'))
     .addOption(choiceFlag('--wire FMT', 'element encoding on the wire: f32, bf16 or f16 (default f32; sums stay float32)', ['f32', 'bf16', 'f16']))
     .addOption(fabricListFlag())
@@ -172,7 +177,7 @@ export function benchAllReduceCommand(): Command {
     let ok = true;
     for (let round = 0; round < rounds; round++) {
       for (const fabric of fabrics) {
-        const result = await runAllReduceBench({ ranks, algorithms, minBytes, maxBytes, factor, iters, budgetMs, warmupMs, chunkBytes, wire, rankFlags, ...(fabric === undefined ? {} : { fabric }) });
+        const result = await runAllReduceBench({ ranks, algorithms, minBytes, maxBytes, factor, iters, budgetMs, warmupMs, chunkBytes, wire, rankFlags, computeUs: flags.computeUs, ...(fabric === undefined ? {} : { fabric }) });
         const name = resolveFabric(fabric);
         passes.set(name, [...(passes.get(name) ?? []), result]);
         ok &&= result.rows.every((r) => r.ok);

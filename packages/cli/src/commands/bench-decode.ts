@@ -50,7 +50,7 @@ function summary(runs: readonly DecodeBenchRun[]): string {
   ].join('\n');
 }
 
-const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
+export const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
 
 function table(run: DecodeBenchRun): string {
   const f = (x: number, d = 3): string => x.toFixed(d).padStart(9);

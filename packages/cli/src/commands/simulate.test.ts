@@ -1,6 +1,7 @@
 // `octoserve simulate` as the built binary runs it: the JSON scripts rely on, and refusals.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '@octoserve/testkit';
 
 test('simulate --json: baseline and Medusa with their terms; the Medusa speedup is tokens per step over the step-time ratio', () => {
@@ -19,9 +20,32 @@ test('simulate --json: baseline and Medusa with their terms; the Medusa speedup 
 });
 
 test('simulate refuses what it cannot model with one line and exit 2', () => {
-  for (const args of [['--hardware', 'this-machine', '--model', 'stories260K'], ['--hardware', 'hgx-h200', '--model', 'no-such-model'], ['--hardware', 'hgx-h200', '--model', 'llama-3.1-70b', '--tp', '0']]) {
+  for (const args of [['--hardware', 'hgx-h200', '--model', 'no-such-model'], ['--hardware', 'hgx-h200', '--model', 'llama-3.1-70b', '--tp', '0']]) {
     const r = runCli(['simulate', ...args]);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
   }
+});
+
+const FIXTURE = fileURLToPath(new URL('../../../simulate/fixtures/this-machine/', import.meta.url));
+
+test('simulate --hardware this-machine: without a calibration, one line that says to run bench calibrate', () => {
+  const r = runCli(['simulate', '--hardware', 'this-machine'], { OCTOSERVE_CALIBRATION: '/no/such/dir/this-machine.json' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /no calibration at \/no\/such\/dir\/this-machine.json; run `octoserve bench calibrate` first/);
+});
+
+test('simulate --hardware this-machine --measured: prediction beside measurement per term, plain at every degree and Medusa at tp=8', () => {
+  const measured = [1, 2, 4, 8].map((tp) => `${FIXTURE}decode-tp${tp}.json`).join(',');
+  const r = runCli(['simulate', '--hardware', 'this-machine', '--measured', measured], { OCTOSERVE_CALIBRATION: `${FIXTURE}calibration.json` });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /tok\/s pred \/ meas .*compute ms pred \/ meas .*all-reduce ms pred \/ meas .*round trip ms pred \/ meas/);
+  for (const tp of [1, 2, 4, 8]) assert.match(r.stdout, new RegExp(`tp=${tp} plain +[0-9.]+ / [0-9.]+ +-?[0-9]+%`), `tp=${tp}`);
+  assert.match(r.stdout, /tp=8 medusa \(mc_sim_7b_63\) +[0-9.]+ \/ [0-9.]+ +-?[0-9]+%/);
+  const j = runCli(['simulate', '--hardware', `${FIXTURE}calibration.json`, '--tp', '8', '--measured', measured, '--json']);
+  assert.equal(j.status, 0, j.stderr);
+  const out = JSON.parse(j.stdout) as { runs: { tp: number; run: string; predicted: { tok_per_s: number }; measured: { tok_per_s: number }; error: number }[] };
+  assert.deepEqual(out.runs.map((x) => [x.tp, x.run]), [[8, 'plain'], [8, 'medusa (mc_sim_7b_63)']]);
+  for (const x of out.runs) assert.ok(Math.abs(x.error - (x.predicted.tok_per_s / x.measured.tok_per_s - 1)) < 1e-9);
 });

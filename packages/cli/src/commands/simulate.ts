@@ -1,11 +1,12 @@
 // `octoserve simulate`: a performance model of one decode step on N GPUs, with and without
 // Medusa (@octoserve/simulate): per term, the step's time, tokens/s per user and what bounds it.
 import {
-  FITTED_OVERHEADS, HARDWARE_PRESETS, KV_PRECISIONS, MODEL_PRESETS, WEIGHT_PRECISIONS, resolveHardware, resolveModel, simulate,
+  FITTED_OVERHEADS, HARDWARE_PRESETS, isHostCalibration, KV_PRECISIONS, MODEL_PRESETS, WEIGHT_PRECISIONS, resolveHardware, resolveModel, simulate,
   type KvPrecision, type Simulation, type StepTerms, type WeightPrecision,
 } from '@octoserve/simulate';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import { runHostSimulation } from './simulate-host.js';
 import { action, choiceFlag, flag, listFlag, newCommand, numberFlag } from './flags.js';
 import { fixed, formatFields, formatTable } from './table.js';
 
@@ -24,7 +25,8 @@ reached, the per-layer cost, the all-reduce startup) were fitted once on gpt-fas
 
 const EPILOG = `examples:
   octoserve simulate --hardware hgx-h200 --model llama-3.1-70b --tp 8 --weights fp8 --medusa-choices mc_sim_7b_63
-  octoserve simulate --hardware dgx-a100 --model ./config.json --tp 4 --weights bf16 --kv bf16 --json`;
+  octoserve simulate --hardware dgx-a100 --model ./config.json --tp 4 --weights bf16 --kv bf16 --json
+  octoserve bench calibrate --medusa heads/ && octoserve simulate --hardware this-machine --measured tp8.json`;
 
 interface SimulateFlags {
   hardware?: string;
@@ -36,6 +38,7 @@ interface SimulateFlags {
   context?: number;
   medusaChoices?: string;
   acceptance?: string[];
+  measured?: string[];
   json?: boolean;
 }
 
@@ -90,7 +93,8 @@ export function simulateCommand(): Command {
     epilog: EPILOG,
   })
     .addOption(flag('--hardware HW', `${Object.keys(HARDWARE_PRESETS).join(', ')}, or a FILE.json with the fields of a preset ` +
-      '(gpus, memoryBytes, hbmBytesPerS, denseFlops {fp8, bf16, tf32}, linkBytesPerS). this-machine: not yet'))
+      '(gpus, memoryBytes, hbmBytesPerS, denseFlops {fp8, bf16, tf32}, linkBytesPerS); or this-machine (or a FILE.json ' +
+      '`bench calibrate` wrote): octoserve\'s own decoding on this host, predicted from its microbenchmarks, for the model it calibrated'))
     .addOption(flag('--model MODEL', `${Object.keys(MODEL_PRESETS).join(', ')}, or the path of an HF config.json`))
     .addOption(numberFlag('--tp N', 'tensor-parallel ranks (default: every GPU of the box)', { min: 1, integer: true }))
     .addOption(choiceFlag('--weights P', 'weight precision (default fp8; int4 is weight-only and computes in bf16, as does fp8 on GPUs without FP8 tensor cores)', WEIGHT_PRECISIONS))
@@ -99,9 +103,17 @@ export function simulateCommand(): Command {
     .addOption(numberFlag('--context T', 'tokens already in each sequence\'s KV cache (default 1024)', { min: 0, integer: true }))
     .addOption(flag('--medusa-choices NAME', 'the Medusa tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON list of paths (default mc_sim_7b_63)'))
     .addOption(listFlag('--acceptance LIST', 'a1,a2,...: per-depth probability that the accepted path reaches depth d (default: the model preset\'s, from a published source)'))
+    .addOption(listFlag('--measured LIST', 'with this-machine: `bench decode --json` files to print beside the prediction, per term ' +
+      '(their Medusa acceptance is the prediction\'s when --acceptance is not given)'))
     .addOption(flag('--json', 'print one JSON object: {"baseline": {"tok_per_s", "step_ms", "terms", ...}, "medusa": {"tok_per_s", "tokens_per_step", "speedup", "terms", ...}, ...}'));
   return action<SimulateFlags>(cmd, async (flags) => {
-    if (flags.hardware === undefined) throw new UsageError(`--hardware is required (${Object.keys(HARDWARE_PRESETS).join(', ')} or a FILE.json)`);
+    if (flags.hardware === undefined) throw new UsageError(`--hardware is required (${Object.keys(HARDWARE_PRESETS).join(', ')}, this-machine or a FILE.json)`);
+    if (isHostCalibration(flags.hardware)) {
+      const acceptance = flags.acceptance === undefined ? undefined : parseAcceptance(flags.acceptance);
+      process.stdout.write(runHostSimulation({ hardware: flags.hardware, tp: flags.tp, measured: flags.measured, json: flags.json, ...(acceptance === undefined ? {} : { acceptance }) }));
+      return 0;
+    }
+    if (flags.measured !== undefined) throw new UsageError('--measured goes with --hardware this-machine (or a calibration FILE.json)');
     if (flags.model === undefined) throw new UsageError(`--model is required (${Object.keys(MODEL_PRESETS).join(', ')} or a config.json path)`);
     const hardware = asUsage(() => resolveHardware(flags.hardware!));
     const model = asUsage(() => resolveModel(flags.model!));
