@@ -46,7 +46,7 @@ test('OCTOSERVE_ALLREDUCE_ALGO forces an algorithm; a bad value is refused with 
 });
 
 test('the rules a bench run derives: fastest p50 per size, merged into ranges', () => {
-  const row = (algo: string, bytes: number, p50: number) => ({ algo, ran: algo, bytes, floats: bytes / 4, iters: 1, p50_us: p50, p99_us: p50, algbw_gbs: 0, busbw_gbs: 0, cpu_us: 0, ok: true });
+  const row = (algo: string, bytes: number, p50: number) => ({ algo, ran: algo, bytes, floats: bytes / 4, iters: 1, p50_us: p50, p99_us: p50, mean_us: p50, algbw_gbs: 0, busbw_gbs: 0, cpu_us: 0, ok: true });
   const rules = deriveAutoRules({ ranks: 8, rows: [
     row('star', 1024, 10), row('ring', 1024, 50), row('star', 4096, 12), row('ring', 4096, 60),
     row('star', 16384, 90), row('ring', 16384, 40), row('auto', 16384, 1),

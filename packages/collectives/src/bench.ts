@@ -48,6 +48,8 @@ export interface AllReduceBenchRow {
   iters: number;
   p50_us: number;
   p99_us: number;
+  /** Mean of the per-iteration slowest-rank times: what a run of many such steps takes on average, tail included. */
+  mean_us: number;
   algbw_gbs: number;          // bytes / p50
   busbw_gbs: number;          // algbw * 2(N-1)/N
   cpu_us: number;             // CPU time per all-reduce, summed over ranks (includes the result check)
@@ -102,7 +104,7 @@ export async function runAllReduceBench(o: AllReduceBenchOptions): Promise<AllRe
     const algbw = c.bytes / (p50 * 1000);
     rows.push({
       algo: c.algorithm, ran: c.ran, bytes: c.bytes, floats: c.bytes / 4, iters,
-      p50_us: round(p50, 1), p99_us: round(percentile(maxed, 99), 1),
+      p50_us: round(p50, 1), p99_us: round(percentile(maxed, 99), 1), mean_us: round(maxed.reduce((a, b) => a + b, 0) / iters, 1),
       algbw_gbs: round(algbw, 4), busbw_gbs: round((algbw * 2 * (o.ranks - 1)) / o.ranks, 4),
       cpu_us: round(cells.reduce((sum, rc) => sum + (rc[k] as BenchCell).cpuUs, 0), 0),
       ok: cells.every((rc) => (rc[k] as BenchCell).ok),

@@ -7,12 +7,16 @@
 // the coordinator sends the step and merges the ranks' replies. On a host whose N ranks share C
 // cores, a segment's time is what `bench allreduce --compute-us G` measures: every rank does G us
 // of work, then all-reduces, and the cores' sharing, the wake-ups and the skew between ranks are in
-// the number. So, with G(N) the probe's time of one call of a rank's shard (alone on a core, after
-// idle time, as a worker's calls are) and T(N) the segment microbenchmark's p50 at G(N):
-//   compute     calls x G(N) x max(1, N / C)           the calls, N ranks' worth of them per core
-//   all-reduce  2L x (T(N) - G(N) x max(1, N / C))     the rest of each segment
+// the number. The compute probe steps one rank's shard alone, after idle time as a worker's calls
+// are: G(N), the wall time of one call, and its CPU time P(N) (the step's own work between calls
+// included). T(N) is the segment microbenchmark's mean with P(N) of work (the mean, not the median:
+// on a shared host a few segments in a hundred take 5-10x the median, and tokens/s pays for each):
+//   compute     calls x G(N)                           one rank's own calls, as bench decode counts
+//   all-reduce  2L x (T(N) - G(N))                     the rest of each segment: the all-reduce and
+//                                                      the wait for the ranks that share the cores
 //   round trip  R1 x max(1, (N + 1) / C)               R1: the round trip of a tp=1 cluster, shared
 //                                                      by N ranks and the coordinator over C cores
+// At tp=1 the prediction is that tp=1 cluster's own step: it is the calibration point.
 // With Medusa the same with the tree's nodes as rows (its all-reduces are rows x dim floats), the
 // round trip of a tp=1 Medusa cluster (the tree's verification on the coordinator included), and
 // tokens per step from the acceptance the bench measured.
@@ -59,6 +63,8 @@ export interface ComputePoint {
   rows: number;
   /** Mean onnxruntime time of one call, microseconds. */
   call_us: number;
+  /** Mean CPU time per call, the step's own work between calls included (all threads), microseconds. */
+  cpu_us: number;
   /** Calls per step (2 x layers + 1). */
   calls: number;
 }
@@ -70,6 +76,10 @@ export interface SegmentPoint {
   compute_us: number;
   /** p50 of compute + all-reduce, the slowest rank per iteration. */
   p50_us: number;
+  /** Their mean: a step's segments average this, the tail of slow ones included. */
+  mean_us: number;
+  /** The mean of each calibration round, when there were several (mean_us is their median). */
+  mean_us_rounds?: number[];
   algorithm: string;
 }
 
@@ -79,8 +89,11 @@ export interface HostCalibration {
   host: { cores: number; cpu: string; node: string; fabric: string; measured_at: string };
   /** The model the probes ran. */
   model: { path: string; layers: number; dim: number; medusa_choices?: string; tree_nodes?: number };
-  /** Coordinator round trip per step of a tp=1 cluster, ms (plain; with Medusa when measured). */
-  round_trip_ms: { plain: number; medusa?: number };
+  /**
+   * A tp=1 cluster's step, ms per step as bench decode splits it (plain; with Medusa when measured):
+   * the prediction at tp=1, and R1, the round trip the other degrees scale.
+   */
+  tp1: { plain: HostTerms; medusa?: HostTerms };
   compute: ComputePoint[];
   segments: SegmentPoint[];
 }
@@ -113,23 +126,21 @@ function find<T>(xs: readonly T[], what: string, pred: (x: T) => boolean): T {
 
 /** The step at `tp` with `rows` tokens per step (1 plain, the tree's nodes with Medusa). */
 export function predictHostStep(cal: HostCalibration, tp: number, rows: number, tokensPerStep = 1): HostPrediction {
+  const one = rows === 1 ? cal.tp1.plain : cal.tp1.medusa;
+  if (one === undefined) throw new Error('the calibration has no Medusa run: run `octoserve bench calibrate --medusa DIR`');
+  if (tp === 1) return prediction(tp, rows, tokensPerStep, one);
   const c = find(cal.compute, `compute probe at tp ${tp} with ${rows} rows`, (p) => p.tp === tp && p.rows === rows);
-  const share = coreShare(tp, cal.host.cores);
-  const compute = (c.calls * c.call_us * share) / 1e3;
-  let allreduce = 0;
-  if (tp > 1) {
-    const bytes = rows * cal.model.dim * 4;
-    const s = find(cal.segments, `segment benchmark at ${tp} ranks of ${bytes} bytes`, (p) => p.ranks === tp && p.bytes === bytes);
-    allreduce = (2 * cal.model.layers * Math.max(0, s.p50_us - c.call_us * share)) / 1e3;
-  }
-  const r1 = rows === 1 ? cal.round_trip_ms.plain : cal.round_trip_ms.medusa;
-  if (r1 === undefined) throw new Error('the calibration has no Medusa round trip: run `octoserve bench calibrate --medusa DIR`');
-  const roundtrip = r1 * coreShare(tp + 1, cal.host.cores);
-  const step = compute + allreduce + roundtrip;
-  return {
-    tp, rows, step_ms: step, tokens_per_step: tokensPerStep, tok_per_s: (1e3 * tokensPerStep) / step,
-    terms: { compute_ms: compute, allreduce_ms: allreduce, roundtrip_ms: roundtrip },
-  };
+  const compute = (c.calls * c.call_us) / 1e3;
+  const bytes = rows * cal.model.dim * 4;
+  const s = find(cal.segments, `segment benchmark at ${tp} ranks of ${bytes} bytes`, (p) => p.ranks === tp && p.bytes === bytes);
+  const allreduce = (2 * cal.model.layers * Math.max(0, s.mean_us - c.call_us)) / 1e3;
+  const roundtrip = one.roundtrip_ms * coreShare(tp + 1, cal.host.cores);
+  return prediction(tp, rows, tokensPerStep, { compute_ms: compute, allreduce_ms: allreduce, roundtrip_ms: roundtrip });
+}
+
+function prediction(tp: number, rows: number, tokensPerStep: number, terms: HostTerms): HostPrediction {
+  const step = terms.compute_ms + terms.allreduce_ms + terms.roundtrip_ms;
+  return { tp, rows, step_ms: step, tokens_per_step: tokensPerStep, tok_per_s: (1e3 * tokensPerStep) / step, terms: { ...terms } };
 }
 
 /** Checks the shape of a calibration read from JSON. */
@@ -139,8 +150,9 @@ export function parseHostCalibration(json: unknown, source: string): HostCalibra
     throw new Error(`${source}: not a host calibration (expected "kind": "${HOST_CALIBRATION_KIND}"; \`octoserve bench calibrate\` writes one)`);
   }
   const ok = typeof o.host?.cores === 'number' && typeof o.model?.layers === 'number' && typeof o.model?.dim === 'number' &&
-    typeof o.round_trip_ms?.plain === 'number' && Array.isArray(o.compute) && Array.isArray(o.segments);
-  if (!ok) throw new Error(`${source}: a host calibration needs host.cores, model.layers, model.dim, round_trip_ms.plain, compute[] and segments[]`);
+    typeof o.tp1?.plain?.roundtrip_ms === 'number' && Array.isArray(o.compute) && Array.isArray(o.segments) &&
+    o.segments.every((s) => typeof s?.mean_us === 'number') && o.compute.every((c) => typeof c?.cpu_us === 'number');
+  if (!ok) throw new Error(`${source}: a host calibration needs host.cores, model.layers, model.dim, tp1.plain, compute[] with cpu_us and segments[] with mean_us (rerun \`octoserve bench calibrate\`)`);
   return o as HostCalibration;
 }
 

@@ -31,6 +31,8 @@ export interface ComputeProbe {
   stepUs: number;
   /** onnxruntime calls per step: attention and feed-forward per layer, then the head. */
   calls: number;
+  /** Mean CPU time of one step, all of this process's threads, microseconds. */
+  cpuUs: number;
 }
 
 const idle = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,12 +65,17 @@ export async function probeShardCompute(o: ComputeProbeOptions): Promise<Compute
     const treeMask = o.rows === 1 ? undefined : Array.from({ length: o.rows * o.rows }, (_, k) => (k % o.rows <= Math.floor(k / o.rows) ? 1 : 0));
     const step = { cache, tokens, x, positions, ...(treeMask === undefined ? {} : { treeMask }) };
     let total = 0;
+    let cpu = 0;
     for (let s = 0; s < 2 * o.steps; s++) {
       if (idleMs > 0) await idle(idleMs);
+      const c0 = process.cpuUsage();
       await rt.step([step], comm);
-      if (s >= o.steps) total += rt.timings.computeMs;
+      const d = process.cpuUsage(c0);
+      if (s < o.steps) continue;
+      total += rt.timings.computeMs;
+      cpu += d.user + d.system;
     }
-    return { stepUs: (1000 * total) / o.steps, calls: 2 * c.nLayers + 1 };
+    return { stepUs: (1000 * total) / o.steps, calls: 2 * c.nLayers + 1, cpuUs: cpu / o.steps };
   } finally {
     ckpt.close();
   }

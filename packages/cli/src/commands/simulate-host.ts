@@ -21,14 +21,19 @@ interface Row {
   run: string;
   tp: number;
   predicted: HostPrediction;
-  measured?: MeasuredRun;
+  /** The median of `of` measured runs. */
+  measured?: MeasuredRun & { of: number };
 }
 
 const TERMS: (keyof HostTerms)[] = ['compute_ms', 'allreduce_ms', 'roundtrip_ms'];
 
-/** The measured bench runs by tp and kind (plain / medusa), and the Medusa acceptance they saw. */
-function readMeasured(files: readonly string[]): { runs: Map<string, MeasuredRun>; tokensPerStep?: number } {
-  const runs = new Map<string, MeasuredRun>();
+/**
+ * The measured bench runs by tp and kind (plain / medusa): of several runs of one, the one with the
+ * median tok/s (bench decode on a shared host varies by a quarter from run to run); and the
+ * tokens per step a Medusa run emitted.
+ */
+function readMeasured(files: readonly string[]): { runs: Map<string, MeasuredRun & { of: number }>; tokensPerStep?: number } {
+  const all = new Map<string, MeasuredRun[]>();
   let perStep: number | undefined;
   for (const file of files) {
     let json: unknown;
@@ -40,9 +45,15 @@ function readMeasured(files: readonly string[]): { runs: Map<string, MeasuredRun
     const m = measuredRuns(json, file);
     for (const r of m.runs) {
       const medusa = r.label.startsWith('medusa');
-      runs.set(`${m.tp} ${medusa ? 'medusa' : 'plain'}`, r);
+      const key = `${m.tp} ${medusa ? 'medusa' : 'plain'}`;
+      all.set(key, [...(all.get(key) ?? []), r]);
       if (medusa) perStep ??= r.tokens_per_step;
     }
+  }
+  const runs = new Map<string, MeasuredRun & { of: number }>();
+  for (const [key, list] of all) {
+    const sorted = [...list].sort((a, b) => a.tok_per_s - b.tok_per_s);
+    runs.set(key, { ...sorted[Math.floor((sorted.length - 1) / 2)]!, of: list.length });
   }
   return { runs, ...(perStep === undefined ? {} : { tokensPerStep: perStep }) };
 }
@@ -63,7 +74,7 @@ export function hostRows(cal: HostCalibration, flags: HostFlags): Row[] {
   return rows;
 }
 
-function withMeasured(m: MeasuredRun | undefined): { measured?: MeasuredRun } {
+function withMeasured(m: (MeasuredRun & { of: number }) | undefined): { measured?: MeasuredRun & { of: number } } {
   return m === undefined ? {} : { measured: m };
 }
 
@@ -74,7 +85,7 @@ export function hostReport(cal: HostCalibration, rows: readonly Row[]): string {
     const m = r.measured;
     const pair = (pv: number, mv: number | undefined, d = 2): string => (mv === undefined ? fixed(pv, d) : `${fixed(pv, d)} / ${fixed(mv, d)}`);
     return [
-      `tp=${r.tp} ${r.run}`, pair(p.tok_per_s, m?.tok_per_s, 1), m === undefined ? '-' : `${fixed((100 * p.tok_per_s) / m.tok_per_s - 100, 0)}%`,
+      `tp=${r.tp} ${r.run}${m !== undefined && m.of > 1 ? ` (median of ${m.of})` : ''}`, pair(p.tok_per_s, m?.tok_per_s, 1), m === undefined ? '-' : `${fixed((100 * p.tok_per_s) / m.tok_per_s - 100, 0)}%`,
       pair(p.step_ms, m?.step_ms), ...TERMS.map((t) => pair(p.terms[t], m?.terms[t])), fixed(p.tokens_per_step, 2),
     ];
   });

@@ -37,12 +37,12 @@ test('simulate --hardware this-machine: without a calibration, one line that say
 });
 
 test('simulate --hardware this-machine --measured: prediction beside measurement per term, plain at every degree and Medusa at tp=8', () => {
-  const measured = [1, 2, 4, 8].map((tp) => `${FIXTURE}decode-tp${tp}.json`).join(',');
+  const measured = [1, 2, 4, 8].flatMap((tp) => [1, 2, 3].map((r) => `${FIXTURE}decode-tp${tp}-round${r}.json`)).join(',');
   const r = runCli(['simulate', '--hardware', 'this-machine', '--measured', measured], { OCTOSERVE_CALIBRATION: `${FIXTURE}calibration.json` });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /tok\/s pred \/ meas .*compute ms pred \/ meas .*all-reduce ms pred \/ meas .*round trip ms pred \/ meas/);
-  for (const tp of [1, 2, 4, 8]) assert.match(r.stdout, new RegExp(`tp=${tp} plain +[0-9.]+ / [0-9.]+ +-?[0-9]+%`), `tp=${tp}`);
-  assert.match(r.stdout, /tp=8 medusa \(mc_sim_7b_63\) +[0-9.]+ \/ [0-9.]+ +-?[0-9]+%/);
+  for (const tp of [1, 2, 4, 8]) assert.match(r.stdout, new RegExp(`tp=${tp} plain \\(median of 3\\) +[0-9.]+ / [0-9.]+ +-?[0-9]+%`), `tp=${tp}`);
+  assert.match(r.stdout, /tp=8 medusa \(mc_sim_7b_63\) \(median of 3\) +[0-9.]+ \/ [0-9.]+ +-?[0-9]+%/);
   const j = runCli(['simulate', '--hardware', `${FIXTURE}calibration.json`, '--tp', '8', '--measured', measured, '--json']);
   assert.equal(j.status, 0, j.stderr);
   const out = JSON.parse(j.stdout) as { runs: { tp: number; run: string; predicted: { tok_per_s: number }; measured: { tok_per_s: number }; error: number }[] };

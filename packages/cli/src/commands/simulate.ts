@@ -21,7 +21,13 @@ from the per-depth acceptance: 1 + a1 + a2 + ... over the tree's depths.
 Hardware numbers are datasheet figures; the costs no datasheet gives (the share of HBM bandwidth
 reached, the per-layer cost, the all-reduce startup) were fitted once on gpt-fast's published
 8 x A100 results and are frozen: ${fixed(FITTED_OVERHEADS.hbmEfficiency * 100, 1)}% of HBM bandwidth, ` +
-`${fixed(FITTED_OVERHEADS.layerOverheadS * 1e6, 2)} us per layer, ${fixed(FITTED_OVERHEADS.allReduce.roundLatencyS * 1e6, 2)} us per all-reduce round.`;
+`${fixed(FITTED_OVERHEADS.layerOverheadS * 1e6, 2)} us per layer, ${fixed(FITTED_OVERHEADS.allReduce.roundLatencyS * 1e6, 2)} us per all-reduce round.
+
+--hardware this-machine (or a FILE.json that \`octoserve bench calibrate\` wrote) predicts octoserve's
+own \`bench decode\` on this host instead, at every calibrated tp, plain and with Medusa: per step
+the rank's onnxruntime calls, the all-reduces with the wait for the ranks sharing its cores, and the
+coordinator round trip, from the calibration's microbenchmarks; --measured puts bench decode --json
+runs beside it (of several runs of one tp, the median).`;
 
 const EPILOG = `examples:
   octoserve simulate --hardware hgx-h200 --model llama-3.1-70b --tp 8 --weights fp8 --medusa-choices mc_sim_7b_63
