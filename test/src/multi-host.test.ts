@@ -11,6 +11,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import { freePort } from './calls.js';
 import { CLI_MAIN, alive } from './helpers.js';
 import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from '@octoserve/testkit';
+import { DEFAULT_FABRIC } from '@octoserve/collectives';
 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
@@ -243,7 +244,7 @@ describe('a coordinator and two workers on three hosts (network namespaces)', ()
       assert.ok(m !== null, `no registration of rank ${r} in:\n${c.stderr}`);
       assert.equal(m[1], h.workers[r]?.ip, `rank ${r} registered from its host's address`);
       assert.equal(Number(m[3]), w.pid, `rank ${r}'s pid`);
-      assert.match(w.stderr, new RegExp(`rank ${r}/2: serving on ${h.workers[r]?.ip.replaceAll('.', '\\.')}:\\d+, collectives on ${h.workers[r]?.ip.replaceAll('.', '\\.')}:\\d+ \\(grpc\\), registered with ${registry}`));
+      assert.match(w.stderr, new RegExp(`rank ${r}/2: serving on ${h.workers[r]?.ip.replaceAll('.', '\\.')}:\\d+, collectives on ${h.workers[r]?.ip.replaceAll('.', '\\.')}:\\d+ \\(${DEFAULT_FABRIC}\\), registered with ${registry}`));
     });
   });
 

@@ -11,8 +11,14 @@ export type Fabric = (typeof FABRICS)[number];
 /** The environment variable that picks the fabric when a communicator or endpoint names none. */
 export const FABRIC_ENV = 'OCTOSERVE_FABRIC';
 
-/** The fabric used when neither the option nor OCTOSERVE_FABRIC names one. */
-export const DEFAULT_FABRIC: Fabric = 'grpc';
+/**
+ * The fabric used when neither the option nor OCTOSERVE_FABRIC names one: the faster one measured.
+ * On 8 ranks over 2 cores (bench allreduce --fabric grpc,socket --rounds 3, medians) the socket
+ * fabric takes 0.4-0.85x gRPC's time at 1-64 KiB and moves 1.6x its bytes/s at 1-4 MiB; bench
+ * decode at tp 2-8 on stories260K, where more than the fabric bounds a step, gave 0.94-1.3x gRPC's
+ * tok/s over two rounds.
+ */
+export const DEFAULT_FABRIC: Fabric = 'socket';
 
 export function parseFabric(value: string, source: string): Fabric {
   if ((FABRICS as readonly string[]).includes(value)) return value as Fabric;
