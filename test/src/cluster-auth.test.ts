@@ -6,8 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { CollectiveError, Communicator, Endpoint, resolveFabric, type CollectiveTls } from '@octoserve/collectives';
 import { Cluster, ClusterTokenSource, newClusterToken, planShards } from '@octoserve/coordinator';
 import { generateFrom } from '@octoserve/model';
 import { workerServices } from '@octoserve/wire';
@@ -16,8 +16,9 @@ import { CLI_MAIN, WORKER_COMMAND } from './helpers.js';
 import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel, makeTestPki } from '@octoserve/testkit';
 
 const model: TestModel = await findTestModel();
+/** The fabric the clusters here run: OCTOSERVE_FABRIC, else the default. */
+const FABRIC = resolveFabric(undefined);
 const cases: GoldenCase[] = loadGoldenCases(model);
-const EXCHANGE_PATH = '/octoserve.v1.Collective/Exchange';
 const TOKEN_KEY = 'x-octoserve-cluster-token';
 const REFUSED = /this worker belongs to another cluster: missing or wrong cluster token/;
 
@@ -57,25 +58,25 @@ function statusOf(r: unknown): { code: number; details: string } {
   return { code: (r as grpc.ServiceError).code, details: (r as grpc.ServiceError).details };
 }
 
-/** A HELLO frame (collective.proto) claiming to be rank 1 of 2 dialing rank 0. */
-function helloFrame(): Buffer {
-  const id = Buffer.from('intruder');
-  const body = Buffer.concat([Buffer.from([0x0a, id.length]), id, Buffer.from([0x10, 2, 0x18, 1, 0x20, 0, 0x30, 1])]);
-  return Buffer.concat([Buffer.from([0x08, 0x02, 0x82, 0x01, body.length]), body]);
-}
 
-/** Opens an Exchange stream as an outsider, sends a HELLO, and resolves with how the call ended. */
-function exchangeAsOutsider(address: string, token: string | undefined, credentials = grpc.credentials.createInsecure()): Promise<{ code: number; details: string; frames: number }> {
-  const client = new grpc.Client(address, credentials);
-  const identity = (b: Buffer): Buffer => b;
-  return new Promise((resolve) => {
-    let frames = 0;
-    const call = client.makeBidiStreamRequest(EXCHANGE_PATH, identity, identity, withToken(token), { deadline: Date.now() + 5_000 });
-    call.on('data', () => { frames++; });
-    call.on('error', (err: grpc.ServiceError) => { client.close(); resolve({ code: err.code, details: err.details, frames }); });
-    call.on('end', () => { client.close(); resolve({ code: grpc.status.OK, details: 'ended', frames }); });
-    call.write(helloFrame());
-  });
+/**
+ * Tries to form a 2-rank world with the worker's collective endpoint as its other rank, over the
+ * cluster's fabric, with `security`; resolves with why it failed (it must fail).
+ */
+async function joinAsOutsider(address: string, security: { clusterToken?: string; tls?: CollectiveTls }, connectTimeoutMs = 5_000): Promise<string> {
+  const endpoint = await Endpoint.bind('127.0.0.1:0', { ...security, fabric: FABRIC });
+  try {
+    const joined = await Communicator.create({ rank: 1, worldSize: 2, peers: [address, endpoint.address], communicatorId: 'intruder', endpoint, connectTimeoutMs, ...security })
+      .then((c) => c, (err: unknown) => err);
+    if (joined instanceof Communicator) {
+      await joined.close();
+      assert.fail(`an outsider formed a world with ${address}`);
+    }
+    assert.ok(joined instanceof CollectiveError, String(joined));
+    return joined.message;
+  } finally {
+    endpoint.close();
+  }
 }
 
 test('a worker with a wrong or no cluster token cannot register and exits non-zero; one with the token joins', async () => {
@@ -159,14 +160,12 @@ describe('a cluster with a token', () => {
     await assertGoldens(cluster, 1, 40, 2);
   });
 
-  test('an outsider\'s Exchange stream to a collective endpoint is refused before its HELLO; all-reduce goes on', async () => {
+  test(`an outsider's link to a collective endpoint (${FABRIC} fabric) is refused before its HELLO; all-reduce goes on`, async () => {
     for (const reg of cluster.registrations) {
       for (const [given, sent] of [[undefined, 'none'], ['wrong', 'a different one']] as const) {
-        const r = await exchangeAsOutsider(reg.collectiveAddress, given);
-        assert.equal(r.code, grpc.status.UNAUTHENTICATED, `${reg.collectiveAddress}: ${r.details}`);
-        assert.match(r.details, /belongs to another cluster: missing or wrong cluster token/);
-        assert.ok(r.details.includes(`the call carried ${sent}`), r.details);
-        assert.equal(r.frames, 0, 'the endpoint sent frames to an outsider');
+        const refused = await joinAsOutsider(reg.collectiveAddress, given === undefined ? {} : { clusterToken: given });
+        assert.match(refused, /refused this rank .*UNAUTHENTICATED: .*belongs to another cluster: missing or wrong cluster token/, `${reg.collectiveAddress}: ${refused}`);
+        assert.ok(refused.includes(`the call carried ${sent}`), refused);
       }
     }
     await assertGoldens(cluster, 2, 40, 3);
@@ -192,19 +191,17 @@ test('mutual TLS: a cluster with certificates generates the goldens; plaintext a
     const n = statusOf(await health(noCert, withToken(token)));
     noCert.close();
     assert.equal(n.code, grpc.status.UNAVAILABLE, n.details);
-    const x = await exchangeAsOutsider(reg.collectiveAddress, token);
-    assert.equal(x.code, grpc.status.UNAVAILABLE, x.details);
-    // a plain HTTP/2 connection to the collective endpoint never gets a response
-    const session = http2.connect(`http://${reg.collectiveAddress}`);
-    const answered = await new Promise<string>((resolve) => {
-      session.on('error', (err) => resolve(`error: ${err.message}`));
-      const req = session.request({ ':method': 'POST', ':path': EXCHANGE_PATH, 'content-type': 'application/grpc', te: 'trailers', [TOKEN_KEY]: token });
-      req.on('response', (h) => resolve(`response ${String(h[':status'])}`));
-      req.on('error', (err) => resolve(`error: ${err.message}`));
-      req.on('close', () => resolve('closed'));
-    });
-    session.destroy();
-    assert.doesNotMatch(answered, /^response/, answered);
+    // the collective endpoint: a caller in plaintext, or with TLS but a certificate another CA
+    // signed, never gets a link, even with the token
+    const foreign = makeTestPki('foreign');
+    try {
+      for (const [what, tlsOf] of [['plaintext', undefined], ['a foreign certificate', { ca: pki.ca, cert: foreign.cert, key: foreign.key }]] as const) {
+        const refused = await joinAsOutsider(reg.collectiveAddress, { clusterToken: token, ...(tlsOf === undefined ? {} : { tls: tlsOf }) }, 1_500);
+        assert.match(refused, /did not form within 1500 ms on rank 1: no accepted stream to rank 0/, `${what}: ${refused}`);
+      }
+    } finally {
+      foreign.remove();
+    }
     // with the certificate and the token, a call goes through
     const member = workerClient(reg.address, grpc.credentials.createSsl(pki.ca, pki.key, pki.cert));
     const ok = await health(member, withToken(token));
