@@ -2,6 +2,7 @@
 // from `bench calibrate`'s microbenchmarks (@octoserve/simulate host.ts), beside what `bench
 // decode --json` measured when given.
 import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import {
   measuredRuns, predictHostStep, readHostCalibration, tokensPerStep,
   type HostCalibration, type HostPrediction, type HostTerms, type MeasuredRun,
@@ -11,6 +12,8 @@ import { fixed, formatTable } from './table.js';
 
 export interface HostFlags {
   hardware: string;
+  /** The model asked for: it must be the one the calibration measured. */
+  model?: string;
   tp?: number;
   acceptance?: number[];
   measured?: string[];
@@ -97,12 +100,23 @@ export function hostReport(cal: HostCalibration, rows: readonly Row[]): string {
   );
 }
 
+/** `asked` names the calibrated model: its path, or its file name with or without the extension. */
+function sameModel(asked: string, calibrated: string): boolean {
+  if (resolve(asked) === resolve(calibrated)) return true;
+  const name = basename(calibrated).toLowerCase();
+  const a = asked.toLowerCase();
+  return name === a || name.replace(/\.[^.]+$/, '') === a;
+}
+
 export function runHostSimulation(flags: HostFlags): string {
   let cal: HostCalibration;
   try {
     cal = readHostCalibration(flags.hardware);
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (flags.model !== undefined && !sameModel(flags.model, cal.model.path)) {
+    throw new UsageError(`--model ${flags.model}: this calibration measured ${cal.model.path}; run \`octoserve bench calibrate --model ${flags.model}\` for another model`);
   }
   const rows = hostRows(cal, flags);
   if (flags.json === true) {

@@ -43,7 +43,10 @@ test('simulate --hardware this-machine --measured: prediction beside measurement
   assert.match(r.stdout, /tok\/s pred \/ meas .*compute ms pred \/ meas .*all-reduce ms pred \/ meas .*round trip ms pred \/ meas/);
   for (const tp of [1, 2, 4, 8]) assert.match(r.stdout, new RegExp(`tp=${tp} plain \\(median of 3\\) +[0-9.]+ / [0-9.]+ +-?[0-9]+%`), `tp=${tp}`);
   assert.match(r.stdout, /tp=8 medusa \(mc_sim_7b_63\) \(median of 3\) +[0-9.]+ \/ [0-9.]+ +-?[0-9]+%/);
-  const j = runCli(['simulate', '--hardware', `${FIXTURE}calibration.json`, '--tp', '8', '--measured', measured, '--json']);
+  const other = runCli(['simulate', '--hardware', `${FIXTURE}calibration.json`, '--model', 'llama-3.1-70b']);
+  assert.equal(other.status, 2, other.stderr);
+  assert.match(other.stderr, /--model llama-3.1-70b: this calibration measured .*stories260K.bin; run `octoserve bench calibrate --model llama-3.1-70b`/);
+  const j = runCli(['simulate', '--hardware', `${FIXTURE}calibration.json`, '--model', 'stories260K', '--tp', '8', '--measured', measured, '--json']);
   assert.equal(j.status, 0, j.stderr);
   const out = JSON.parse(j.stdout) as { runs: { tp: number; run: string; predicted: { tok_per_s: number }; measured: { tok_per_s: number }; error: number }[] };
   assert.deepEqual(out.runs.map((x) => [x.tp, x.run]), [[8, 'plain'], [8, 'medusa (mc_sim_7b_63)']]);

@@ -116,7 +116,7 @@ export function simulateCommand(): Command {
     if (flags.hardware === undefined) throw new UsageError(`--hardware is required (${Object.keys(HARDWARE_PRESETS).join(', ')}, this-machine or a FILE.json)`);
     if (isHostCalibration(flags.hardware)) {
       const acceptance = flags.acceptance === undefined ? undefined : parseAcceptance(flags.acceptance);
-      process.stdout.write(runHostSimulation({ hardware: flags.hardware, tp: flags.tp, measured: flags.measured, json: flags.json, ...(acceptance === undefined ? {} : { acceptance }) }));
+      process.stdout.write(runHostSimulation({ hardware: flags.hardware, model: flags.model, tp: flags.tp, measured: flags.measured, json: flags.json, ...(acceptance === undefined ? {} : { acceptance }) }));
       return 0;
     }
     if (flags.measured !== undefined) throw new UsageError('--measured goes with --hardware this-machine (or a calibration FILE.json)');
