@@ -34,6 +34,9 @@ interface Peer {
 /** How long a failing rank keeps its connections so its ABORT frames get out. */
 const ABORT_LINGER_MS = 100;
 
+/** How long a rank whose outgoing stream broke waits for that peer's ABORT before reporting the break. */
+const BROKEN_STREAM_GRACE_MS = 20;
+
 export class Mesh {
   private readonly peers: (Peer | undefined)[];
   private failure: CollectiveError | undefined;
@@ -134,7 +137,11 @@ export class Mesh {
         // a peer that dies after that is noticed on the link it sends us.
         if (peer.goodbyeSent) return;
         const how = what === 'dropped' ? 'dropped the stream this rank sends on' : 'broke the stream this rank sends on';
-        this.peerGone(peer, `${peer.name} ${how}${reason === undefined ? '' : `: ${reason}`}`);
+        const gone = peer;
+        // A peer that closes the stream we send on has usually failed and sent its ABORT, which
+        // names the cause, on the stream it sends us: on a busy host that frame may still wait to
+        // be read. Reading it first (one turn of the event loop) reports the cause, not the echo.
+        setTimeout(() => this.peerGone(gone, `${gone.name} ${how}${reason === undefined ? '' : `: ${reason}`}`), BROKEN_STREAM_GRACE_MS).unref();
       },
     });
   }
