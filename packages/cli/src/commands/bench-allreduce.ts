@@ -57,7 +57,8 @@ interface AllReduceFlags {
   json?: string;
 }
 
-function median(xs: readonly number[]): number {
+/** The median of `xs` (NaN when empty). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
   return n === 0 ? NaN : n % 2 === 1 ? s[(n - 1) / 2] as number : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;

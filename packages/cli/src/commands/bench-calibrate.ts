@@ -13,6 +13,7 @@ import { openModel } from '@octoserve/model';
 import { HOST_CALIBRATION_KIND, defaultCalibrationPath, type ComputePoint, type HostCalibration, type HostTerms, type SegmentPoint } from '@octoserve/simulate';
 import { probeShardCompute } from '@octoserve/worker';
 import { UsageError } from '../errors.js';
+import { median } from './bench-allreduce.js';
 import { PROMPTS } from './bench-decode.js';
 import { fabricFlag } from './fabric-flag.js';
 import { action, flag, listFlag, newCommand, numberFlag } from './flags.js';
@@ -156,12 +157,6 @@ export function benchCalibrateCommand(): Command {
     process.stdout.write(`wrote ${out}\n`);
     return 0;
   });
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
 /** Each term's median over the rounds. */
