@@ -72,3 +72,27 @@ test('a truncated .gguf fails generate with one line naming the file', async () 
   assert.match(r.stderr, /cut\.gguf: truncated GGUF (file|header)/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
+
+test('a Q4_0 GGUF runs as stored: the workers hold its 4-bit blocks, and every tp gives the tokens of its weights in llama2.c form', async () => {
+  const q4 = join(dir, 'q4');
+  assert.equal((await runCli(['convert', '--model', model.modelPath, '--out', q4, '--format', 'gguf', '--dtype', 'Q4_0'])).code, 0);
+  const file = join(q4, 'model.gguf');
+  // the same weights as float32: the GGUF's blocks dequantized, written as llama2.c
+  const back = join(dir, 'q4-back');
+  assert.equal((await runCli(['convert', '--model', file, '--out', back, '--format', 'llama2c'])).code, 0);
+  const c = cases[0] as GoldenCase;
+  const greedy = async (path: string, extra: string[]): Promise<{ ids: number[]; stderr: string }> => {
+    const r = await runCli(['generate', '--model', path, '--prompt', c.prompt, '--max-tokens', '48', '--json', ...extra]);
+    assert.equal(r.code, 0, r.stderr);
+    return { ids: (JSON.parse(r.stdout) as GenerateJson).token_ids, stderr: r.stderr };
+  };
+  const floats = (await greedy(join(back, 'model.bin'), ['--tokenizer', join(back, 'tokenizer.bin')])).ids;
+  assert.equal(floats.length, 48);
+  assert.deepEqual((await greedy(file, [])).ids, floats, 'reference engine on the GGUF');
+  // tp 4 and 8 cut wo inside its 32-column blocks (16 and 8 columns a rank): those ranks get the whole boundary blocks
+  for (const extra of [['--tp', '2', '--verbose'], ['--tp', '4'], ['--tp', '8', '--load', 'upload']]) {
+    const { ids, stderr } = await greedy(file, extra);
+    assert.deepEqual(ids, floats, `generate ${extra.join(' ')}`);
+    if (extra.includes('--verbose')) assert.match(stderr, /rank 0: shard loaded \(f32; [\d.]+ MB: \d+ weights in float32, \d+ in 4-bit blocks\)/);
+  }
+});

@@ -11,14 +11,15 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildProgram(): Command {
+/** The program; with `only`, just that subcommand when it is one (the others are not loaded). */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new OctoserveCommand('octoserve')
     .description('Tensor-parallel Llama serving with Medusa speculative decoding.')
     .usage('<command> [options]')
     .version(version(), '-V, --version', 'print the version')
     .enablePositionalOptions()
     .passThroughOptions();
-  for (const command of commands()) program.addCommand(command);
+  for (const command of await commands(only)) program.addCommand(command);
   program.helpCommand('help [command]', 'show the help of a command');
   program.addHelpText('after', "\nRun `octoserve <command> --help` for its options.");
   return program;
@@ -77,7 +78,7 @@ function usageFailure(command: Command, message: string): number {
 
 /** Runs `octoserve ...argv`; resolves with the exit code. */
 export async function runOctoserve(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv[0]);
   const { command, rest } = commandOf(program, argv);
   try {
     checkDashValues(command, rest);

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { openCheckpoint, quantizationHaloSlices } from '@octoserve/model';
 import type { ModelConfig, WeightFormat } from '@octoserve/model';
-import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, readShardSlices, workerServices } from '@octoserve/wire';
+import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, isQuantizedSlice, readShardSlices, workerServices } from '@octoserve/wire';
 import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, SequenceStep, ShardAssignment, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
@@ -120,9 +120,13 @@ function* uploadMessages(modelPath: string, shard: ShardAssignment, load: LoadSh
     const halos = load.weights === 'f32' ? [] : quantizationHaloSlices(ckpt, shard);
     const slices = chain(readShardSlices(ckpt, shard), heads === undefined ? [] : medusaShardSlices(heads, shard.vocab), halos);
     for (const slice of slices) {
-      const bytes = Buffer.from(slice.data.buffer, slice.data.byteOffset, slice.data.byteLength);
+      // a weight stored block-quantized goes as stored: its codes, then its scales
+      const quantized = isQuantizedSlice(slice) ? { bits: slice.q.bits, padLeft: slice.padLeft, padRight: slice.padRight } : {};
+      const bytes = isQuantizedSlice(slice)
+        ? Buffer.concat([slice.q.packed, new Uint8Array(slice.q.scales.buffer, slice.q.scales.byteOffset, slice.q.scales.byteLength)])
+        : Buffer.from(slice.data.buffer, slice.data.byteOffset, slice.data.byteLength);
       for (let offset = 0; offset < bytes.length || offset === 0; offset += CHUNK_BYTES) {
-        yield { tensor: { name: slice.name, shape: slice.shape, offset, data: bytes.subarray(offset, offset + CHUNK_BYTES) } };
+        yield { tensor: { name: slice.name, shape: slice.shape, offset, data: bytes.subarray(offset, offset + CHUNK_BYTES), ...quantized } };
         if (bytes.length === 0) break;
       }
     }

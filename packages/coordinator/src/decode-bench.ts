@@ -30,6 +30,22 @@ export interface DecodeBenchRun {
   acceptedPerDepth?: number[];
   /** Each rank's resident set size after the run (bytes; 0 where the worker did not answer). */
   rssBytes: number[];
+  /** Each rank's weight bytes (its shard as loaded: quantized weights count codes and scales). */
+  weightBytes: number[];
+  /** The generated token ids, per prompt. */
+  tokenIds: number[][];
+}
+
+/** The share of `run`'s tokens equal to `base`'s at the same place of the same prompt. */
+export function tokenAgreement(run: Pick<DecodeBenchRun, 'tokenIds'>, base: Pick<DecodeBenchRun, 'tokenIds'>): number {
+  let same = 0;
+  let all = 0;
+  for (const [p, ids] of run.tokenIds.entries()) {
+    const ref = base.tokenIds[p] ?? [];
+    for (const [i, id] of ids.entries()) if (ref[i] === id) same++;
+    all += Math.max(ids.length, ref.length);
+  }
+  return all === 0 ? 1 : same / all;
 }
 
 /** Generates one prompt as sequence `seq`; returns the result and the timings of its steps. */
@@ -58,10 +74,12 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
   let tokens = 0;
   let wallMs = 0;
   let acceptedPerDepth: number[] | undefined;
+  const tokenIds: number[][] = [];
   for (const [i, ids] of prompts.entries()) {
     const { result: r, timings: t, acceptedPerDepth: apd } = await decode(ids, 1000 + i);
     await cluster.release([1000 + i]);
     tokens += r.tokenIds.length;
+    tokenIds.push([...r.tokenIds]);
     wallMs += r.stats.wallMs;
     if (apd !== undefined) acceptedPerDepth = apd.map((n, d) => n + (acceptedPerDepth?.[d] ?? 0));
     // the first step of each prompt is its prefill: keep decode steps only in the step-time figures
@@ -76,9 +94,11 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
   const perRank = all.ranks.map((t) => ({ compute: t.compute / steps, allReduce: t.allReduce / steps, workerOther: t.workerOther / steps, roundTrip: t.roundTrip / steps }));
   const meanStep = perRank.reduce((a, t) => a + t.compute + t.allReduce + t.workerOther + t.roundTrip, 0) / Math.max(1, perRank.length);
   const meanAllReduce = perRank.reduce((a, t) => a + t.allReduce, 0) / Math.max(1, perRank.length);
-  const rssBytes = (await cluster.health(5_000)).map((h) => (h instanceof Error ? 0 : Number(h.rssBytes)));
+  const health = await cluster.health(5_000);
+  const rssBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.rssBytes)));
+  const weightBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.weightBytes)));
   return {
-    rssBytes,
+    rssBytes, weightBytes, tokenIds,
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
     perRank, perRankTotal: all.ranks, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,

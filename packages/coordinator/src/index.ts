@@ -7,8 +7,8 @@ export { mergedArgmax, mergedTopK, mergedSoftmaxStats, mergedPicked } from './me
 export { Registry, newClusterToken, type Registration } from './registry.js';
 export type { InternalTls } from '@octoserve/wire';
 export { RankClient, WorkerCallError } from './worker-client.js';
-export { LocalWorkers, CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, type LaunchOptions } from './local-launcher.js';
-export { benchDecode, plainDecode, medusaDecode, type DecodeBenchRun } from './decode-bench.js';
+export { LocalWorkers, CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, WORKER_MALLOC_ENV, type LaunchOptions } from './local-launcher.js';
+export { benchDecode, plainDecode, medusaDecode, tokenAgreement, type DecodeBenchRun } from './decode-bench.js';
 export type { RankTotals } from './step-timings.js';
 export { ClusterMedusaBackend } from './cluster-medusa.js';
 export { mergedHeadTopK } from './merge.js';

@@ -9,7 +9,8 @@ import { resolveConfig, type ModelConfig } from './config.js';
 import type { DType } from './dtype.js';
 import { ModelError } from './errors.js';
 import { GGML_BLOCK, GGML_TYPES, ggmlTypeName, type GgmlType, type GgufEntry } from './gguf-format.js';
-import { dequantizeGgmlRow, QK } from './gguf-quant.js';
+import { dequantizeGgmlRow, ggmlRowToNBits, QK } from './gguf-quant.js';
+import type { QuantizedMatrix } from './quantize.js';
 import { readGgufHeader, type GgufHeader, type GgufTensor } from './gguf-read.js';
 import { ggufSpecialIds, ggufTokenCount, ggufTokenizer } from './gguf-tokenizer.js';
 import type { Llama2cTokenizer } from './tokenizer-llama2c.js';
@@ -175,6 +176,40 @@ export class GgufCheckpoint implements Checkpoint {
       }
     }
     return out;
+  }
+
+  quantizedBits(name: string): 4 | 8 | undefined {
+    const { type } = this.entry(name);
+    return type === 'Q8_0' ? 8 : type === 'Q4_0' ? 4 : undefined;
+  }
+
+  readQuantizedBlock(name: string, rowStart: number, rowEnd: number, colStart: number, colEnd: number): QuantizedMatrix {
+    const e = this.entry(name);
+    if (e.type !== 'Q8_0' && e.type !== 'Q4_0') throw new ModelError(`${this.path}: tensor ${e.tensor.name} is ${e.type}, not block-quantized`);
+    const bits = e.type === 'Q8_0' ? 8 : 4;
+    if (!(Number.isInteger(rowStart) && Number.isInteger(rowEnd)) || rowStart < 0 || rowEnd > e.rows || rowStart > rowEnd
+      || colStart < 0 || colEnd > e.cols || colStart >= colEnd || colStart % QK !== 0 || (colEnd % QK !== 0 && colEnd !== e.cols)) {
+      throw new ModelError(`${name}: quantized block rows [${rowStart}, ${rowEnd}) cols [${colStart}, ${colEnd}) is outside its shape [${e.rows}, ${e.cols}] or off its ${QK}-column blocks`);
+    }
+    const n = rowEnd - rowStart;
+    const b0 = colStart / QK;
+    const blocks = Math.ceil(colEnd / QK) - b0;
+    const blob = (QK * bits) / 8;
+    const q: QuantizedMatrix = { bits, n, k: colEnd - colStart, blocks, packed: new Uint8Array(n * blocks * blob), scales: new Float32Array(n * blocks) };
+    const blockBytes = GGML_BLOCK[e.type].bytes;
+    const rowBytes = (e.cols / QK) * blockBytes;
+    const rowsPerChunk = Math.max(1, Math.floor((16 << 20) / rowBytes));
+    const scratch = new Uint8Array(Math.min(rowsPerChunk, Math.max(1, n)) * rowBytes);
+    for (let r = rowStart; r < rowEnd; r += rowsPerChunk) {
+      const m = Math.min(rowsPerChunk, rowEnd - r);
+      const bytes = scratch.subarray(0, m * rowBytes);
+      this.header.file.readExactly(bytes, e.tensor.offset + r * rowBytes, `tensor ${e.tensor.name}`);
+      for (let i = 0; i < m; i++) {
+        const row = r - rowStart + i;
+        ggmlRowToNBits(e.type, bytes, i * rowBytes, b0, b0 + blocks, q.packed, row * blocks * blob, q.scales, row * blocks);
+      }
+    }
+    return q;
   }
 
   /** Whether the file carries a tokenizer (tokenizer.ggml.model and its token list). */

@@ -15,6 +15,7 @@
 //   norm                        [dim]
 //   output                      [vocabSize, dim]   (the same tensor as tok_embeddings when config.sharedClassifier)
 // The rows of wq and wk follow config.ropeLayout; a checkpoint never permutes them on read.
+import type { QuantizedMatrix } from './quantize.js';
 import type { ModelConfig } from './config.js';
 import type { DType } from './dtype.js';
 import { ModelError } from './errors.js';
@@ -40,6 +41,16 @@ export interface Checkpoint {
   read(name: string): Float32Array;
   /** Rows [rowStart, rowEnd) x columns [colStart, colEnd), row-major. A vector is one row. */
   readBlock(name: string, rowStart: number, rowEnd: number, colStart: number, colEnd: number): Float32Array;
+  /**
+   * Block-quantized storage (GGUF's Q8_0 and Q4_0 hold blocks of 32 along a row, one scale each: the
+   * block MatMulNBits multiplies by): the bits of a tensor stored so, undefined for a float one.
+   */
+  quantizedBits?(name: string): 4 | 8 | undefined;
+  /**
+   * Rows [rowStart, rowEnd) x columns [colStart, colEnd) of such a tensor as stored, in MatMulNBits'
+   * layout (never widened to float32); the columns start and end on block boundaries (or the row's end).
+   */
+  readQuantizedBlock?(name: string, rowStart: number, rowEnd: number, colStart: number, colEnd: number): QuantizedMatrix;
   close(): void;
 }
 

@@ -117,3 +117,39 @@ describe('Q8_0 / Q4_0 GGUF tensors', () => {
     });
   }
 });
+
+describe('Q8_0 / Q4_0 blocks as stored (readQuantizedBlock, for the workers\' MatMulNBits)', () => {
+  for (const type of ['Q8_0', 'Q4_0'] as const) {
+    const path = join(dir, `synth-nbits-${type}.gguf`);
+    writeGguf(path, synth, { type });
+    const bits = type === 'Q8_0' ? 8 : 4;
+
+    test(`${type}: (code - ${1 << (bits - 1)}) x scale of every block is read()'s float, bit for bit`, () => {
+      const g = openGguf(path);
+      assert.equal(g.quantizedBits('layers.0.w2'), bits);
+      assert.equal(g.quantizedBits('layers.0.attention_norm'), undefined, 'vectors stay F32');
+      for (const name of ['layers.0.wq', 'layers.0.w2', 'output']) {
+        const [rows, cols] = g.tensorInfo(name).shape as [number, number];
+        const full = g.read(name);
+        for (const [r0, r1, c0, c1] of [[0, rows, 0, cols], [2, 5, 32, 64], [rows - 1, rows, 64, cols]] as const) {
+          const q = g.readQuantizedBlock(name, r0, r1, c0, c1);
+          assert.deepEqual([q.bits, q.n, q.k, q.blocks], [bits, r1 - r0, c1 - c0, (c1 - c0) / 32]);
+          const blob = (32 * bits) / 8;
+          for (let r = 0; r < q.n; r++) {
+            for (let c = 0; c < q.k; c++) {
+              const b = Math.floor(c / 32);
+              const at = (r * q.blocks + b) * blob;
+              const j = c % 32;
+              const code = bits === 8 ? q.packed[at + j]! : (q.packed[at + (j >> 1)]! >> ((j & 1) * 4)) & 15;
+              const w = Math.fround((code - (1 << (bits - 1))) * q.scales[r * q.blocks + b]!);
+              assert.equal(w, full[(r0 + r) * cols + c0 + c], `${name} [${r0 + r}, ${c0 + c}]`);
+            }
+          }
+        }
+        assert.throws(() => g.readQuantizedBlock(name, 0, 1, 5, 32), /off its 32-column blocks/);
+      }
+      assert.throws(() => g.readQuantizedBlock('layers.0.ffn_norm', 0, 1, 0, 32), /is F32, not block-quantized/);
+      g.close();
+    });
+  }
+});

@@ -43,6 +43,33 @@ export function dequantizeGgmlRow(
   }
 }
 
+/**
+ * Blocks [b0, b1) of one Q8_0 or Q4_0 row whose bytes start at `bytes[at]`, as MatMulNBits holds
+ * them (quantize.ts' QuantizedMatrix): per block the codes plus the default zero point (Q8_0: q + 128,
+ * Q4_0's codes are already offset by 8), two 4-bit codes a byte low nibble first, into
+ * packed[packedAt ...], and the scale d as float32 into scales[scalesAt ...]. Only the nibble order
+ * changes: the weights (code - zero point) * d are the stored ones bit for bit.
+ */
+export function ggmlRowToNBits(
+  type: 'Q8_0' | 'Q4_0', bytes: Uint8Array, at: number, b0: number, b1: number,
+  packed: Uint8Array, packedAt: number, scales: Float32Array, scalesAt: number,
+): void {
+  const blockBytes = GGML_BLOCK[type].bytes;
+  for (let b = b0; b < b1; b++) {
+    const base = at + b * blockBytes;
+    scales[scalesAt + b - b0] = halfValue(bytes, base);
+    if (type === 'Q8_0') {
+      const out = packedAt + (b - b0) * QK;
+      for (let j = 0; j < QK; j++) packed[out + j] = bytes[base + 2 + j]! ^ 0x80; // two's complement + 128
+    } else {
+      const out = packedAt + (b - b0) * (QK / 2);
+      // element j < 16 is the low nibble of byte j, element j + 16 its high nibble
+      const code = (j: number): number => (j < 16 ? bytes[base + 2 + j]! & 0x0f : bytes[base + 2 + j - 16]! >> 4);
+      for (let i = 0; i < QK / 2; i++) packed[out + i] = code(2 * i) | (code(2 * i + 1) << 4);
+    }
+  }
+}
+
 /** `row` (a multiple of 32 elements) as Q8_0 or Q4_0 blocks. */
 export function quantizeGgmlRow(type: 'Q8_0' | 'Q4_0', row: Float32Array): Uint8Array {
   if (row.length % QK !== 0) throw new ModelError(`${type} rows must be whole blocks of ${QK} elements, got ${row.length}`);

@@ -13,8 +13,13 @@
 import type { ModelConfig } from './config.js';
 import { ModelError } from './errors.js';
 
-export type WeightFormat = 'f32' | 'q8' | 'q4';
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'q8', 'q4'];
+// The formats q8a8 and q4a8 hold the same codes as q8 and q4; the workers' matmuls then quantize
+// their inputs to int8 too (per block of 32, as llama.cpp's Q8 activations) and multiply in
+// integers: faster on CPUs, no longer the reference's float32 product. The reference engine runs
+// them as q8 / q4 (it dequantizes the weights, the activations stay float32), so greedy output
+// agrees with it on most tokens, not all; bench decode reports how many.
+export type WeightFormat = 'f32' | 'q8' | 'q4' | 'q8a8' | 'q4a8';
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'q8', 'q4', 'q8a8', 'q4a8'];
 /** Columns of K per block (MatMulNBits' block_size). */
 export const QUANT_BLOCK = 32;
 
@@ -31,7 +36,12 @@ export function parseWeightFormat(s: string): WeightFormat {
 
 export function weightBits(format: WeightFormat): 4 | 8 {
   if (format === 'f32') throw new ModelError('f32 weights are not quantized');
-  return format === 'q8' ? 8 : 4;
+  return format === 'q8' || format === 'q8a8' ? 8 : 4;
+}
+
+/** Whether a format's matmuls quantize their activations to int8 (q8a8, q4a8). */
+export function int8Activations(format: WeightFormat): boolean {
+  return format === 'q8a8' || format === 'q4a8';
 }
 
 /** A block-quantized (N, K) matrix in MatMulNBits' layout. */
@@ -167,10 +177,10 @@ export function kSplitWeights(config: ModelConfig, split: KSplit, l: number): { 
  * The columns a rank needs beside its K-slices of wo and w2 to quantize them in the global blocks
  * (so every tp dequantizes to the same weights): `{name}.halo` [dim, left + right], per row the
  * columns from the block start up to the slice, then from the slice's end to the block end.
- * Slices needing none are not yielded.
+ * Slices needing none, and those of weights the checkpoint stores block-quantized, are not yielded.
  */
 export function* quantizationHaloSlices(
-  ckpt: { readonly config: ModelConfig; readBlock(name: string, r0: number, r1: number, c0: number, c1: number): Float32Array },
+  ckpt: { readonly config: ModelConfig; readBlock(name: string, r0: number, r1: number, c0: number, c1: number): Float32Array; quantizedBits?(name: string): 4 | 8 | undefined },
   split: KSplit,
 ): Generator<HaloSlice> {
   const { dim } = ckpt.config;
@@ -179,7 +189,8 @@ export function* quantizationHaloSlices(
       const wide = blockAlignedRange(slice, k);
       const left = slice.start - wide.start;
       const right = wide.end - slice.end;
-      if (left + right === 0) continue;
+      // none for a weight stored block-quantized: its slice comes in whole blocks, as stored
+      if (left + right === 0 || ckpt.quantizedBits?.(name) !== undefined) continue;
       const a = ckpt.readBlock(name, 0, dim, wide.start, slice.start);
       const b = ckpt.readBlock(name, 0, dim, slice.end, wide.end);
       const data = new Float32Array(dim * (left + right));

@@ -36,13 +36,16 @@ export function loadWeights(ckpt: Checkpoint, opts: LoadWeightsOptions = {}): Tr
   const config = ckpt.config;
   const format = opts.weights ?? 'f32';
   const layers: LayerWeights[] = [];
-  /** A matmul weight as the chosen format holds it. */
-  const matrix = (data: Float32Array, [rows, cols]: readonly [number, number]): Float32Array =>
-    format === 'f32' ? data : dequantizeInPlace(data, rows, cols, weightBits(format));
+  /**
+   * A matmul weight as the chosen format holds it; one the checkpoint stores block-quantized (GGUF
+   * Q8_0 / Q4_0) stays as stored, which is what the workers multiply by whatever the format.
+   */
+  const matrix = (name: string, data: Float32Array, [rows, cols]: readonly [number, number]): Float32Array =>
+    format === 'f32' || ckpt.quantizedBits?.(name) !== undefined ? data : dequantizeInPlace(data, rows, cols, weightBits(format));
   for (let l = 0; l < config.nLayers; l++) {
     const read = (t: Parameters<typeof layerTensorName>[1]): Float32Array => {
       const data = ckpt.read(layerTensorName(l, t));
-      return t === 'attention_norm' || t === 'ffn_norm' ? data : matrix(data, layerMatrixShape(config, t));
+      return t === 'attention_norm' || t === 'ffn_norm' ? data : matrix(layerTensorName(l, t), data, layerMatrixShape(config, t));
     };
     layers.push({
       attentionNorm: read('attention_norm'),
@@ -62,6 +65,6 @@ export function loadWeights(ckpt: Checkpoint, opts: LoadWeightsOptions = {}): Tr
     tokEmbeddings,
     layers,
     norm: ckpt.read('norm'),
-    output: format === 'f32' && config.sharedClassifier ? tokEmbeddings : matrix(ckpt.read('output'), [config.vocabSize, config.dim]),
+    output: format === 'f32' && config.sharedClassifier ? tokEmbeddings : matrix('output', ckpt.read('output'), [config.vocabSize, config.dim]),
   };
 }

@@ -51,7 +51,10 @@ export type { ShutdownRequest, ShutdownRequest__Output } from './gen/octoserve/v
 export type { ShutdownReply, ShutdownReply__Output } from './gen/octoserve/v1/ShutdownReply.js';
 export type { HealthRequest, HealthRequest__Output } from './gen/octoserve/v1/HealthRequest.js';
 export { RpcError, statusName, isServiceError, unaryHandler, serverStreamingHandler, callUnary, type ToRpcError, type UnaryMethod, type CallUnaryOptions } from './rpc-error.js';
-export { shardLayout, readShardSlices, rangeSize, type Range, type ShardAssignment, type ShardDims, type SliceSpec, type SliceBlock, type ShardSlice, type BlockReader } from './shard-layout.js';
+export {
+  shardLayout, readShardSlices, rangeSize, isQuantizedSlice, QUANT_BLOCK_COLUMNS,
+  type Range, type ShardAssignment, type ShardDims, type SliceSpec, type SliceBlock, type ShardSlice, type QuantizedSlice, type QuantizedRows, type AnyShardSlice, type BlockReader,
+} from './shard-layout.js';
 export { encodeStepReply, decodeStepReply, float32View, uint32View, type LocalStepRows, type RankRows, type StepReplyTimings } from './step-reply.js';
 export { encodeSpans, decodeSpans, SPAN_KINDS, SPAN_FIELDS, type SpanKind, type StepSpan } from './step-reply.js';
 export { COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES } from './defaults.js';

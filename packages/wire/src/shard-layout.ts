@@ -88,23 +88,89 @@ export interface ShardSlice {
   data: Float32Array;
 }
 
+/** Columns per block of a block-quantized weight (GGUF's Q8_0 / Q4_0, onnxruntime's MatMulNBits). */
+export const QUANT_BLOCK_COLUMNS = 32;
+
+/** Block-quantized rows in MatMulNBits' layout (@octoserve/model's QuantizedMatrix). */
+export interface QuantizedRows {
+  bits: 4 | 8;
+  n: number;                 // rows
+  k: number;                 // columns
+  blocks: number;            // per row
+  packed: Uint8Array;        // [n, blocks, 32 * bits / 8]
+  scales: Float32Array;      // [n, blocks]
+}
+
+/**
+ * A slice of a weight the checkpoint stores block-quantized, as stored (never widened to floats):
+ * `shape` is the weights it stands for; a column slice (wo, w2) starting or ending inside a block
+ * carries the whole boundary blocks, `padLeft` / `padRight` columns beyond it on each side.
+ */
+export interface QuantizedSlice {
+  name: string;
+  shape: [number, number];
+  q: QuantizedRows;
+  padLeft: number;
+  padRight: number;
+}
+
+/** Either kind of slice a rank is built from. */
+export type AnyShardSlice = ShardSlice | QuantizedSlice;
+
+export function isQuantizedSlice(s: AnyShardSlice): s is QuantizedSlice {
+  return 'q' in s;
+}
+
 /** What the slicer needs of a checkpoint (@octoserve/model's Checkpoint has it). */
 export interface BlockReader {
   readonly config: ShardDims;
   /** Rows [r0, r1) and columns [c0, c1) of a tensor, row-major (a 1-D tensor is one row). */
   readBlock(name: string, r0: number, r1: number, c0: number, c1: number): Float32Array;
+  /** The bits of a tensor stored block-quantized, else undefined (or no method: none is). */
+  quantizedBits?(name: string): 4 | 8 | undefined;
+  /** Rows [r0, r1), columns [c0, c1) (on block boundaries) of such a tensor, as stored. */
+  readQuantizedBlock?(name: string, r0: number, r1: number, c0: number, c1: number): QuantizedRows;
 }
 
-/** Reads the slices of `a` from `ckpt`, one at a time (a generator keeps at most one in flight). */
-export function* readShardSlices(ckpt: BlockReader, a: ShardAssignment): Generator<ShardSlice> {
+/**
+ * Reads the slices of `a` from `ckpt`, one at a time (a generator keeps at most one in flight). A
+ * slice whose source tensors are all stored block-quantized with the same bits comes as stored
+ * (QuantizedSlice); any other is read as float32.
+ */
+export function* readShardSlices(ckpt: BlockReader, a: ShardAssignment): Generator<AnyShardSlice> {
   for (const spec of shardLayout(ckpt.config, a)) {
+    const q = readQuantizedSlice(ckpt, spec);
+    if (q !== undefined) { yield q; continue; }
     const parts = spec.blocks.map((b) => ckpt.readBlock(b.tensor, b.rows.start, b.rows.end, b.cols.start, b.cols.end));
-    yield { name: spec.name, shape: spec.shape, data: parts.length === 1 ? parts[0]! : concat(parts) };
+    yield { name: spec.name, shape: spec.shape, data: concat(parts, (n) => new Float32Array(n)) };
   }
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+/** `spec` as stored, when every block of it is block-quantized alike; rows stack, a column range widens to whole blocks. */
+function readQuantizedSlice(ckpt: BlockReader, spec: SliceSpec): QuantizedSlice | undefined {
+  const read = ckpt.readQuantizedBlock?.bind(ckpt);
+  const bits = ckpt.quantizedBits?.(spec.blocks[0]?.tensor ?? '');
+  if (read === undefined || bits === undefined || spec.blocks.some((b) => ckpt.quantizedBits?.(b.tensor) !== bits)) return undefined;
+  const first = spec.blocks[0]!;
+  const start = Math.floor(first.cols.start / QUANT_BLOCK_COLUMNS) * QUANT_BLOCK_COLUMNS;
+  const end = Math.ceil(first.cols.end / QUANT_BLOCK_COLUMNS) * QUANT_BLOCK_COLUMNS;
+  const padLeft = first.cols.start - start;
+  const padRight = end - first.cols.end;
+  if (spec.blocks.some((b) => b.cols.start !== first.cols.start || b.cols.end !== first.cols.end)) return undefined;
+  const parts = spec.blocks.map((b) => read(b.tensor, b.rows.start, b.rows.end, start, end));
+  if (parts.length === 1) return { name: spec.name, shape: spec.shape, q: parts[0]!, padLeft, padRight };
+  const q: QuantizedRows = {
+    bits, n: parts.reduce((n, p) => n + p.n, 0), k: parts[0]!.k, blocks: parts[0]!.blocks,
+    packed: concat(parts.map((p) => p.packed), (n) => new Uint8Array(n)), scales: concat(parts.map((p) => p.scales), (n) => new Float32Array(n)),
+  };
+  return { name: spec.name, shape: spec.shape, q, padLeft, padRight };
+}
+
+
+/** The parts end to end in one new array (`alloc` makes it). */
+function concat<A extends Float32Array | Uint8Array>(parts: readonly A[], alloc: (length: number) => A): A {
+  if (parts.length === 1) return parts[0]!;
+  const out = alloc(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const p of parts) {
     out.set(p, offset);

@@ -1,7 +1,8 @@
 // Turns one rank's named slices (from its own checkpoint read, or streamed by the
 // coordinator) into the weights its segments are built from.
 import type { ModelConfig, WeightFormat } from '@octoserve/model';
-import { rangeSize as size, shardLayout, type ShardAssignment, type ShardSlice } from '@octoserve/wire';
+import { isQuantizedSlice, QUANT_BLOCK_COLUMNS, rangeSize as size, shardLayout, type AnyShardSlice, type QuantizedSlice, type ShardAssignment } from '@octoserve/wire';
+import type { MatrixWeight } from './onnx/linear.js';
 import type { LayerShardWeights, MedusaShardWeights, SegmentShape } from './onnx/segments.js';
 import type { ShardWeights } from './shard-runtime.js';
 import { HaloError, quantizeShard } from './shard-quantize.js';
@@ -20,9 +21,25 @@ export function segmentShape(config: ModelConfig, shard: ShardAssignment, maxSeq
   };
 }
 
-/** The float count each slice must have, by name (@octoserve/wire's shard layout). */
-function expectedSizes(config: ModelConfig, shard: ShardAssignment): Map<string, number> {
-  return new Map(shardLayout(config, shard).map((s) => [s.name, s.shape[0] * s.shape[1]]));
+/** The shape each slice must have, by name (@octoserve/wire's shard layout). */
+function expectedShapes(config: ModelConfig, shard: ShardAssignment): Map<string, readonly [number, number]> {
+  return new Map(shardLayout(config, shard).map((s) => [s.name, s.shape]));
+}
+
+const NORMS = /(^|\.)(attention_norm|ffn_norm|norm)$/;
+
+/** A slice the checkpoint stores block-quantized, checked against its shape, as the weight the segments take. */
+function storedQuantized(s: QuantizedSlice, [rows, cols]: readonly [number, number], shard: ShardAssignment): MatrixWeight {
+  const { q, padLeft, padRight } = s;
+  const k = padLeft + cols + padRight;
+  const blocks = Math.ceil(k / QUANT_BLOCK_COLUMNS);
+  const blob = (QUANT_BLOCK_COLUMNS * q.bits) / 8;
+  if (s.shape[0] !== rows || s.shape[1] !== cols || q.n !== rows || q.k !== k || q.blocks !== blocks
+    || padLeft >= QUANT_BLOCK_COLUMNS || padRight >= QUANT_BLOCK_COLUMNS || q.packed.length !== rows * blocks * blob || q.scales.length !== rows * blocks) {
+    throw new ShardLoadError(`quantized shard slice ${s.name}: ${q.n} x ${q.k} weights in ${q.blocks} blocks a row (${q.packed.length} code bytes, ` +
+      `${q.scales.length} scales, padded ${padLeft} + ${padRight}); rank ${shard.rank} of ${shard.tp} needs [${rows}, ${cols}]`);
+  }
+  return { q, padLeft, padRight };
 }
 
 /** Medusa heads on this rank: how many, their residual layers, and the top-k each returns. */
@@ -53,33 +70,40 @@ function medusaWeights(config: ModelConfig, shard: ShardAssignment, m: MedusaAss
  * Collects named slices into shard weights, checking that every slice is there with the right size;
  * `weights` q8 / q4 quantizes the matmul weights (shard-quantize.ts; the {name}.halo slices feed it).
  */
-export function assembleShard(config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, medusa?: MedusaAssignment, weights: WeightFormat = 'f32'): ShardWeights {
-  const sizes = expectedSizes(config, shard);
+export function assembleShard(config: ModelConfig, shard: ShardAssignment, slices: Iterable<AnyShardSlice>, medusa?: MedusaAssignment, weights: WeightFormat = 'f32'): ShardWeights {
+  const shapes = expectedShapes(config, shard);
   const medusaSlices = new Map<string, Float32Array>();
   const halos = new Map<string, Float32Array>();
-  const got = new Map<string, Float32Array>();
+  const got = new Map<string, MatrixWeight>();
   for (const s of slices) {
+    const want = shapes.get(s.name);
+    if (isQuantizedSlice(s)) {
+      if (want === undefined || NORMS.test(s.name)) throw new ShardLoadError(`shard slice '${s.name}' comes block-quantized; it is not a matmul weight of this shard`);
+      got.set(s.name, storedQuantized(s, want, shard));
+      continue;
+    }
     if (s.name.startsWith('medusa.')) { medusaSlices.set(s.name, s.data); continue; }
     if (s.name.endsWith('.halo')) { halos.set(s.name, s.data); continue; }
-    const want = sizes.get(s.name);
     if (want === undefined) throw new ShardLoadError(`unexpected shard slice '${s.name}'`);
-    if (s.data.length !== want) throw new ShardLoadError(`shard slice ${s.name} has ${s.data.length} floats; rank ${shard.rank} of ${shard.tp} needs ${want}`);
+    if (s.data.length !== want[0] * want[1]) throw new ShardLoadError(`shard slice ${s.name} has ${s.data.length} floats; rank ${shard.rank} of ${shard.tp} needs ${want[0] * want[1]}`);
     got.set(s.name, s.data);
   }
-  const take = (name: string): Float32Array => {
+  const take = (name: string): MatrixWeight => {
     const data = got.get(name);
     if (data === undefined) throw new ShardLoadError(`shard slice ${name} is missing (rank ${shard.rank} of ${shard.tp})`);
     return data;
   };
+  /** A vector (the norms): never quantized. */
+  const vector = (name: string): Float32Array => take(name) as Float32Array;
   const layers: LayerShardWeights[] = [];
   for (let l = 0; l < config.nLayers; l++) {
     const p = `layers.${l}.`;
     layers.push({
-      attnNorm: take(`${p}attention_norm`), wqkv: take(`${p}wqkv`), wo: take(`${p}wo`),
-      ffnNorm: take(`${p}ffn_norm`), w13: take(`${p}w13`), w2: take(`${p}w2`),
+      attnNorm: vector(`${p}attention_norm`), wqkv: take(`${p}wqkv`), wo: take(`${p}wo`),
+      ffnNorm: vector(`${p}ffn_norm`), w13: take(`${p}w13`), w2: take(`${p}w2`),
     });
   }
-  const head = { finalNorm: take('norm'), wcls: take('output'), ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
+  const head = { finalNorm: vector('norm'), wcls: take('output'), ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
   const floats = { layers, head, vocabRows: size(shard.vocab) };
   try {
     return quantizeShard(config, shard, floats, halos, weights);

@@ -5,7 +5,9 @@
 // are quantized in blocks anchored at multiples of 32 of the global K: the rank widens its slice
 // with the halo columns (quantizationHaloSlices) to whole blocks, and the segment pads its input
 // with zeros to match, so every tp multiplies by exactly the reference's dequantized weights.
-import { blockAlignedRange, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
+// Weights the checkpoint stores block-quantized (GGUF Q8_0 / Q4_0) arrive so and stay as they are,
+// whatever the format; q8a8 / q4a8 only turn on their int8 activations.
+import { blockAlignedRange, int8Activations, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
 import type { ShardAssignment } from '@octoserve/wire';
 import type { MatrixWeight, QuantizedWeight } from './onnx/linear.js';
 import { matrixBytes } from './onnx/linear.js';
@@ -35,12 +37,14 @@ function widen(slice: Float32Array, halo: Float32Array | undefined, dim: number,
 export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: ShardWeights, halos: ReadonlyMap<string, Float32Array>, format: WeightFormat): ShardWeights {
   if (format === 'f32') return w;
   const bits = weightBits(format);
+  const int8 = int8Activations(format);
   const { dim } = config;
   const rows = (m: MatrixWeight, k: number): QuantizedWeight => {
-    const data = m as Float32Array;
-    return { q: quantizeMatrix(data, data.length / k, k, bits), padLeft: 0, padRight: 0 };
+    if (!(m instanceof Float32Array)) return { ...m, int8Activations: int8 };
+    return { q: quantizeMatrix(m, m.length / k, k, bits), padLeft: 0, padRight: 0, int8Activations: int8 };
   };
   const kSplit = (m: MatrixWeight, name: string, k: number, slice: { start: number; end: number }): QuantizedWeight => {
+    if (!(m instanceof Float32Array)) return { ...m, int8Activations: int8 };
     const wide = blockAlignedRange(slice, k);
     const left = slice.start - wide.start;
     const right = wide.end - slice.end;
@@ -49,7 +53,7 @@ export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: Sh
       throw new HaloError(`${name}: rank ${shard.rank} of ${shard.tp} needs ${left + right} halo columns to quantize its slice in whole blocks; got ${halo === undefined ? 'none' : `${halo.length / dim}`}`);
     }
     const data = widen(m as Float32Array, halo, dim, left, right);
-    return { q: quantizeMatrix(data, dim, data.length / dim, bits), padLeft: left, padRight: right };
+    return { q: quantizeMatrix(data, dim, data.length / dim, bits), padLeft: left, padRight: right, int8Activations: int8 };
   };
   const layers = w.layers.map((l, i): LayerShardWeights => {
     const [wo, w2] = kSplitWeights(config, shard, i) as [ReturnType<typeof kSplitWeights>[number], ReturnType<typeof kSplitWeights>[number]];
@@ -72,10 +76,30 @@ export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: Sh
   return { layers, head, vocabRows: w.vocabRows };
 }
 
+/** Every weight of a shard: the matmul weights and the vectors (norms, Medusa biases). */
+function* shardTensors(w: ShardWeights): Generator<MatrixWeight> {
+  for (const l of w.layers) yield* [l.attnNorm, l.wqkv, l.wo, l.ffnNorm, l.w13, l.w2];
+  yield* [w.head.finalNorm, w.head.wcls];
+  for (const h of w.head.medusa?.heads ?? []) {
+    for (const l of h.layers) yield* [l.w, l.b];
+    if (h.output !== null) yield h.output;
+  }
+}
+
 /** Bytes of weights a shard holds (quantized weights count their codes and scales). */
 export function shardWeightBytes(w: ShardWeights): number {
-  const medusa = w.head.medusa?.heads.reduce((n, h) => n + (h.output === null ? 0 : matrixBytes(h.output)) +
-    h.layers.reduce((a, l) => a + matrixBytes(l.w) + l.b.byteLength, 0), 0) ?? 0;
-  return matrixBytes(w.head.wcls) + w.head.finalNorm.byteLength + medusa +
-    w.layers.reduce((n, l) => n + l.attnNorm.byteLength + matrixBytes(l.wqkv) + matrixBytes(l.wo) + l.ffnNorm.byteLength + matrixBytes(l.w13) + matrixBytes(l.w2), 0);
+  let n = 0;
+  for (const t of shardTensors(w)) n += matrixBytes(t);
+  return n;
+}
+
+/** What a shard holds, for its load log line: '1.2 MB: 30 matmul weights in 4-bit blocks, 2 in float32'. */
+export function describeShardWeights(w: ShardWeights): string {
+  const counts = new Map<string, number>();
+  for (const t of [...shardTensors(w)].filter((t) => !(t instanceof Float32Array) || t.length > 0)) {
+    const kind = t instanceof Float32Array ? 'float32' : `${t.q.bits}-bit blocks${t.int8Activations === true ? ' (int8 activations)' : ''}`;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  const parts = [...counts].map(([kind, n], i) => `${n}${i === 0 ? ' weights' : ''} in ${kind}`);
+  return `${(shardWeightBytes(w) / 1e6).toFixed(1)} MB: ${parts.join(', ')}`;
 }

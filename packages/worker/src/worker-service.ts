@@ -5,14 +5,14 @@ import { ModelError, openCheckpoint, parseWeightFormat, quantizationHaloSlices, 
 import type { ModelConfig, ModelParams, WeightFormat } from '@octoserve/model';
 import type {
   HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
-  ReleaseRequest__Output, StepReply, StepRequest__Output, UploadShardMessage__Output, WorkerHandlers,
+  ReleaseRequest__Output, StepReply, StepRequest__Output, TensorChunk__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
-import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, readShardSlices, RpcError, uint32View, type ShardAssignment, type ShardSlice } from '@octoserve/wire';
+import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, QUANT_BLOCK_COLUMNS, readShardSlices, RpcError, uint32View, type AnyShardSlice, type ShardAssignment } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
-import { shardWeightBytes } from './shard-quantize.js';
+import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 
@@ -46,6 +46,32 @@ export interface WorkerIdentity {
   log: (line: string) => void;
   /** The coordinator's step stream of this worker's communicator ended: the cluster this worker served is gone. */
   onCoordinatorLost?: (why: string) => void;
+}
+
+/**
+ * The slice an upload's first chunk announces and the bytes its chunks fill: float32 weights, or
+ * (bits 4 / 8) a weight stored block-quantized: its codes, then its float32 scales.
+ */
+function uploadedSlice(chunk: TensorChunk__Output): { slice: AnyShardSlice; bytes: Uint8Array } {
+  const [rows = 0, cols = 1] = chunk.shape;
+  const name = chunk.name.slice(0, 200);
+  if (chunk.shape.length > 2 || !Number.isSafeInteger(rows * cols) || rows < 0 || cols < 1 || rows * cols > MAX_SLICE_FLOATS) {
+    throw new RpcError(grpc.status.INVALID_ARGUMENT, `tensor ${name} has shape [${chunk.shape.join(', ')}]: not a slice this worker can hold (at most ${MAX_SLICE_FLOATS} floats, 2 dimensions)`);
+  }
+  if (chunk.bits === 0) {
+    const data = new Float32Array(rows * cols);
+    return { slice: { name: chunk.name, shape: [rows, cols], data }, bytes: new Uint8Array(data.buffer) };
+  }
+  const { bits, padLeft, padRight } = chunk;
+  if ((bits !== 4 && bits !== 8) || padLeft >= QUANT_BLOCK_COLUMNS || padRight >= QUANT_BLOCK_COLUMNS) {
+    throw new RpcError(grpc.status.INVALID_ARGUMENT, `tensor ${name}: ${bits}-bit blocks padded ${padLeft} + ${padRight} columns; a quantized slice has 4 or 8 bits and pads under ${QUANT_BLOCK_COLUMNS}`);
+  }
+  const k = padLeft + cols + padRight;
+  const blocks = Math.ceil(k / QUANT_BLOCK_COLUMNS);
+  const codeBytes = rows * blocks * (QUANT_BLOCK_COLUMNS * bits) / 8;
+  const buffer = new ArrayBuffer(codeBytes + 4 * rows * blocks);
+  const q = { bits, n: rows, k, blocks, packed: new Uint8Array(buffer, 0, codeBytes), scales: new Float32Array(buffer, codeBytes, rows * blocks) } as const;
+  return { slice: { name: chunk.name, shape: [rows, cols], q, padLeft, padRight }, bytes: new Uint8Array(buffer) };
 }
 
 export class WorkerService {
@@ -91,7 +117,7 @@ export class WorkerService {
     return shard;
   }
 
-  private async load(req: LoadShardRequest__Output, slices: Iterable<ShardSlice>): Promise<LoadShardReply> {
+  private async load(req: LoadShardRequest__Output, slices: Iterable<AnyShardSlice>): Promise<LoadShardReply> {
     const t0 = performance.now();
     const shard = this.checkLoad(req);
     let params: ModelParams;
@@ -110,7 +136,7 @@ export class WorkerService {
     }
   }
 
-  private async build(req: LoadShardRequest__Output, config: ModelConfig, shard: ShardAssignment, slices: Iterable<ShardSlice>, t0: number): Promise<LoadShardReply> {
+  private async build(req: LoadShardRequest__Output, config: ModelConfig, shard: ShardAssignment, slices: Iterable<AnyShardSlice>, t0: number): Promise<LoadShardReply> {
     const medusa = req.medusaHeads > 0 ? { heads: req.medusaHeads, layers: req.medusaLayers, topK: Math.max(1, req.medusaTopK) } : undefined;
     const weights = assembleShard(config, shard, slices, medusa, this.weightFormat(req));
     const maxTokens = Math.max(1, req.maxTokensPerStep || 64);
@@ -128,7 +154,7 @@ export class WorkerService {
     const weightBytes = shardWeightBytes(weights);
     this.weightBytes = weightBytes;
     const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
-    this.id.log(`rank ${this.id.rank}: shard loaded (${(weightBytes / 1e6).toFixed(1)} MB of ${this.weightFormat(req)} weights) in ${(performance.now() - t0).toFixed(0)} ms`);
+    this.id.log(`rank ${this.id.rank}: shard loaded (${this.weightFormat(req)}; ${describeShardWeights(weights)}) in ${(performance.now() - t0).toFixed(0)} ms`);
     return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
   }
 
@@ -219,7 +245,7 @@ export class WorkerService {
         const shard = this.checkLoad(req);
         const ckpt = openCheckpoint(req.modelPath);
         try {
-          const slices: Iterable<ShardSlice>[] = [readShardSlices(ckpt, shard)];
+          const slices: Iterable<AnyShardSlice>[] = [readShardSlices(ckpt, shard)];
           // quantized, the K-split slices need the columns completing their boundary blocks
           if (this.weightFormat(req) !== 'f32') slices.push(quantizationHaloSlices(ckpt, shard));
           if (req.medusaHeads > 0) {
@@ -244,29 +270,25 @@ export class WorkerService {
   /** Collects streamed slices (chunked by byte offset) and loads them. */
   private async upload(call: grpc.ServerReadableStream<UploadShardMessage__Output, LoadShardReply>): Promise<LoadShardReply> {
     let request: LoadShardRequest__Output | undefined;
-    const slices = new Map<string, ShardSlice>();
+    const slices = new Map<string, { slice: AnyShardSlice; bytes: Uint8Array }>();
     for await (const msg of call as AsyncIterable<UploadShardMessage__Output>) {
       checkDecoded(msg);
       if (msg.load !== null && msg.load !== undefined) { this.checkLoad(msg.load); request = msg.load; continue; }
       const chunk = msg.tensor;
       if (chunk === null || chunk === undefined) continue;
-      let slice = slices.get(chunk.name);
-      if (slice === undefined) {
-        const [rows = 0, cols = 1] = chunk.shape;
-        if (chunk.shape.length > 2 || !Number.isSafeInteger(rows * cols) || rows < 0 || cols < 1 || rows * cols > MAX_SLICE_FLOATS) {
-          throw new RpcError(grpc.status.INVALID_ARGUMENT, `tensor ${chunk.name.slice(0, 200)} has shape [${chunk.shape.join(', ')}]: not a slice this worker can hold (at most ${MAX_SLICE_FLOATS} floats, 2 dimensions)`);
-        }
-        slice = { name: chunk.name, shape: [rows, cols], data: new Float32Array(rows * cols) };
-        slices.set(chunk.name, slice);
+      let received = slices.get(chunk.name);
+      if (received === undefined) {
+        received = uploadedSlice(chunk);
+        slices.set(chunk.name, received);
       }
-      const bytes = new Uint8Array(slice.data.buffer);
+      const bytes = received.bytes;
       if (chunk.offset + chunk.data.length > bytes.length) {
         throw new RpcError(grpc.status.INVALID_ARGUMENT, `chunk of ${chunk.name} at byte ${chunk.offset} (+${chunk.data.length}) runs past its ${bytes.length} bytes`);
       }
       bytes.set(chunk.data, chunk.offset);
     }
     if (request === undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'UploadShard stream carried no load request');
-    return this.load(request, slices.values());
+    return this.load(request, [...slices.values()].map((r) => r.slice));
   }
 
   /** The step stream: one reply per request, in order; a failed step ends the stream with its status. */

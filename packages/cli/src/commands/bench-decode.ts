@@ -1,7 +1,7 @@
 // `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ChromeTrace, Cluster, ClusterTracer, benchDecode, newClusterToken, medusaDecode, plainDecode } from '@octoserve/coordinator';
+import { ChromeTrace, Cluster, ClusterTracer, benchDecode, newClusterToken, medusaDecode, plainDecode, tokenAgreement } from '@octoserve/coordinator';
 import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
@@ -41,12 +41,18 @@ function weightFormats(list: readonly string[] | undefined): WeightFormat[] {
   return formats as WeightFormat[];
 }
 
-/** One line per run: tok/s, step p50, and the workers' resident memory. */
-function summary(runs: readonly DecodeBenchRun[]): string {
-  const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+/** A run of the side-by-side table, with its tokens' agreement with the f32 run when there is one. */
+type SideRun = DecodeBenchRun & { agreementWithF32?: number };
+
+/** One line per run: tok/s, step p50, agreement with f32, the workers' resident memory beside their weights. */
+function summary(runs: readonly SideRun[]): string {
+  const agree = (r: SideRun): string => (r.agreementWithF32 === undefined ? '-' : `${(100 * r.agreementWithF32).toFixed(1)}%`);
   return [
-    `  ${'run'.padEnd(44)} ${'tok/s'.padStart(9)} ${'step_p50_ms'.padStart(12)}   worker RSS MiB (per rank)`,
-    ...runs.map((r) => `  ${r.label.padEnd(44)} ${r.tokPerS.toFixed(1).padStart(9)} ${r.stepMsP50.toFixed(3).padStart(12)}   ${r.rssBytes.map(mb).join(' ')}`),
+    `  ${'run'.padEnd(44)} ${'tok/s'.padStart(9)} ${'step_p50_ms'.padStart(12)} ${'same_as_f32'.padStart(12)}   worker RSS / weights MiB (per rank)`,
+    ...runs.map((r) => `  ${r.label.padEnd(44)} ${r.tokPerS.toFixed(1).padStart(9)} ${r.stepMsP50.toFixed(3).padStart(12)} ${agree(r).padStart(12)}   ` +
+      r.rssBytes.map((b, i) => `${mib(b)}/${mib(r.weightBytes[i] ?? 0)}`).join(' ')),
   ].join('\n');
 }
 
@@ -58,8 +64,9 @@ function table(run: DecodeBenchRun): string {
     `${run.label}: ${run.tokens} tokens in ${run.steps} steps, ${run.tokPerS.toFixed(1)} tok/s, ${run.tokensPerStep.toFixed(2)} tokens/step, ` +
       `step p50 ${run.stepMsP50.toFixed(3)} ms, p99 ${run.stepMsP99.toFixed(3)} ms, ${run.allReducesPerStep} all-reduces/step, ` +
       `all-reduce ${(100 * run.allReduceShare).toFixed(1)}% of the step`,
-    `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)    rss_mib`,
-    ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}                  ${((run.rssBytes[r] ?? 0) / 2 ** 20).toFixed(1).padStart(9)}`),
+    `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)    rss_mib weights_mib`,
+    ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}                  ` +
+      `${mib(run.rssBytes[r] ?? 0).padStart(9)} ${mib(run.weightBytes[r] ?? 0).padStart(11)}`),
   ];
   return lines.join('\n');
 }
@@ -81,7 +88,7 @@ export function benchDecodeCommand(): Command {
     .addOption(flag('--medusa-choices C', 'the candidate tree: a preset (mc_sim_7b_63, stories260k, stories260k-small, chain-K) or a JSON ' +
       'list of paths (default: mc_sim_7b_63)'))
     .addOption(listFlag('--weights LIST', 'weight formats to run side by side, each on its own cluster: f32, q8, q4 ' +
-      '(block-quantized matmul weights; default f32)'))
+      '(block-quantized matmul weights), q8a8, q4a8 (the same with int8 activations; the run reports how many tokens agree with f32); default f32'))
     .addOption(fabricListFlag())
     .addOption(flag('--json FILE', 'also write the results as JSON'))
     .addOption(flag('--trace FILE', 'also write a Chrome trace (chrome://tracing, Perfetto) of every run: per rank its segment runs, ' +
@@ -101,18 +108,21 @@ export function benchDecodeCommand(): Command {
     const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: flags.algo };
     const formats = weightFormats(flags.weights);
     const fabrics: (Fabric | undefined)[] = flags.fabric ?? [undefined];
-    const runs: DecodeBenchRun[] = [];
-    const medusaRuns: DecodeBenchRun[] = [];
+    const runs: SideRun[] = [];
+    const medusaRuns: SideRun[] = [];
     const trace = flags.trace === undefined ? undefined : new ChromeTrace({ model: modelPath, tp });
     const traced = (label: string): { tracer?: ClusterTracer } => (trace === undefined ? {} : { tracer: new ClusterTracer(trace, label, tp) });
     for (const fabric of fabrics) for (const weights of formats) {
+      const f32 = runs.find((r, i) => formats[i % formats.length] === 'f32' && Math.floor(i / formats.length) === fabrics.indexOf(fabric));
       const tag = (formats.length === 1 && weights === 'f32' ? '' : ` ${weights}`) + (fabrics.length > 1 ? ` ${fabric}` : '');
       const on = { ...base, weights, ...(fabric === undefined ? {} : { fabric }) };
       process.stderr.write(`starting ${tp} workers on ${modelPath} (${weights} weights${fabric === undefined ? '' : `, ${fabric} fabric`})...\n`);
       const label = `baseline tp=${tp}${tag}`;
       const cluster = await Cluster.start({ ...on, ...traced(label) });
       try {
-        runs.push(await benchDecode(cluster, label, prompts, plainDecode(cluster, budget)));
+        const run: SideRun = await benchDecode(cluster, label, prompts, plainDecode(cluster, budget));
+        if (f32 !== undefined) run.agreementWithF32 = tokenAgreement(run, f32);
+        runs.push(run);
       } finally {
         await cluster.close();
       }

@@ -142,7 +142,8 @@ export function generateCommand(): Command {
     .addOption(choiceFlag('--load MODE', "with --tp: read (default; each worker reads only its slices of the file) or upload (the " +
       'coordinator streams each worker its slices)', ['read', 'upload']))
     .addOption(choiceFlag('--weights W', 'matmul weights: f32 (default, as read), q8 or q4 (block-quantized at load, blocks of 32 along ' +
-      'the input dimension; the reference engine runs the same dequantized weights, so greedy output is the same with or without --tp)', WEIGHT_FORMATS))
+      'the input dimension; the reference engine runs the same dequantized weights, so greedy output is the same with or without --tp), ' +
+      'q8a8 or q4a8 (the same weights, with int8 activations on the workers: faster, agreeing with the reference on most tokens)', WEIGHT_FORMATS))
     .addOption(flag('--verbose', "with --tp: show the workers' and coordinator's log lines"))
     .addOption(fabricFlag())
     .addOption(flag('--medusa DIR', "decode with Medusa heads (a directory in FasterDecoding's or vLLM's layout, e.g. from " +

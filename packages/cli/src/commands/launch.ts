@@ -103,7 +103,7 @@ export function launchCommand(): Command {
     .addOption(choiceFlag('--load MODE', 'read (default: each worker reads its slices of --model) or upload (the coordinator streams them; for workers that cannot reach the file)',
       ['read', 'upload']))
     .addOption(choiceFlag('--weights W', 'matmul weights of every worker: f32 (default), q8 or q4 (block-quantized at load, blocks of 32 ' +
-      'along the input dimension); the coordinator tells each worker, local or started by hand', WEIGHT_FORMATS))
+      'along the input dimension), q8a8 or q4a8 (the same with int8 activations); the coordinator tells each worker, local or started by hand', WEIGHT_FORMATS))
     .addOption(fabricFlag())
     .addOption(numberFlag('--expect-workers N', 'start no workers: wait for N to register (implies --tp N)', { min: 1, max: 64, integer: true }))
     .addOption(flag('--registry ADDR', 'host:port where workers register (default 127.0.0.1:0 for local workers; --host:50052 with --expect-workers)'))

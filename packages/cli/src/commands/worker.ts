@@ -57,7 +57,7 @@ export function workerCommand(): Command {
     .addOption(fabricFlag())
     .addOption(flag('--device DEV', "cpu (default), cuda (GPU 0) or cuda:I (onnxruntime's CUDA provider)"))
     .addOption(numberFlag('--threads T', 'onnxruntime intra-op threads (default 1)', { min: 1, integer: true }))
-    .addOption(choiceFlag('--weights W', 'matmul weights when the coordinator does not say: f32 (default), q8 or q4 (block-quantized at load)', WEIGHT_FORMATS))
+    .addOption(choiceFlag('--weights W', 'matmul weights when the coordinator does not say: f32 (default), q8 or q4 (block-quantized at load), q8a8 or q4a8 (int8 activations)', WEIGHT_FORMATS))
     .addOption(numberFlag('--register-timeout-ms MS', 'how long to keep trying to register (default 30000)', { min: 1, integer: true }))
     .addOption(choiceFlag('--log-format F', 'text (default) or json (JSON lines with the rank as a field, the text line as msg); default $OCTOSERVE_LOG_FORMAT, else text',
       LOG_FORMATS));

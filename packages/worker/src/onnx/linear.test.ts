@@ -14,14 +14,14 @@ function rng(seed: number): () => number {
   return () => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31 - 0.5; };
 }
 
-async function project(n: number, k: number, padLeft: number, padRight: number, bits: 4 | 8, x: Float32Array, rows: number): Promise<{ y: Float32Array; deq: Float32Array }> {
+async function project(n: number, k: number, padLeft: number, padRight: number, bits: 4 | 8, x: Float32Array, rows: number, int8Activations = false): Promise<{ y: Float32Array; deq: Float32Array }> {
   const r = rng(n * 1000 + k + bits);
   const kk = k + padLeft + padRight;
   const w = Float32Array.from({ length: n * kk }, r);
   const g = new GraphBuilder('linear');
   g.input('x', ['tokens', k]);
   g.output('y', ['tokens', n]);
-  linear(g, 'x', 'w', { q: quantizeMatrix(w, n, kk, bits), padLeft, padRight }, [n, k], 'y');
+  linear(g, 'x', 'w', { q: quantizeMatrix(w, n, kk, bits), padLeft, padRight, int8Activations }, [n, k], 'y');
   const session = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
   const out = await session.run({ x: new ort.Tensor('float32', x, [rows, k]) });
   return { y: out.y!.data as Float32Array, deq: dequantizeInPlace(w, n, kk, bits) };
@@ -35,6 +35,33 @@ for (const bits of [8, 4] as const) {
       const { y, deq } = await project(n, k, pl, pr, bits, eye, k);
       const kk = k + pl + pr;
       for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) assert.equal(y[i * n + j], deq[j * kk + pl + i], `[${n}, ${k}] +${pl}/${pr} at (${i}, ${j})`);
+    }
+  });
+}
+
+for (const bits of [8, 4] as const) {
+  test(`q${bits}a8: int8 activations stay within int8's rounding of the float32 product over the same weights`, async () => {
+    for (const [n, k, pl, pr] of [[16, 64, 0, 0], [40, 96, 0, 0], [9, 21, 5, 6]] as const) {
+      const rows = 3;
+      const x = Float32Array.from({ length: rows * k }, rng(7 + k));
+      const { y, deq } = await project(n, k, pl, pr, bits, x, rows, true);
+      const { y: floatY } = await project(n, k, pl, pr, bits, x, rows);
+      assert.ok(y.some((v, i) => v !== floatY[i]), `[${n}, ${k}]: int8 activations gave the float32 kernel's bits`);
+      const kk = k + pl + pr;
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < n; j++) {
+          // each input is rounded to 1/127 of its block's largest magnitude: at most 1/254 of it
+          let exact = 0;
+          let bound = 0;
+          for (let c = 0; c < k; c++) {
+            const wv = deq[j * kk + pl + c]!;
+            exact += x[i * k + c]! * wv;
+            bound += (0.5 / 254) * Math.abs(wv) * 1.01;
+          }
+          assert.ok(Math.abs(y[i * n + j]! - exact) <= bound + 1e-5, `[${n}, ${k}] (${i}, ${j}): ${y[i * n + j]} against ${exact} (bound ${bound})`);
+          assert.notEqual(y[i * n + j], 0);
+        }
+      }
     }
   });
 }
