@@ -9,13 +9,13 @@ function rows(tokens: number[]): Float32Array {
   return Float32Array.from(tokens.flatMap((t) => [0, 1].flatMap((g) => [0, 1, 2].map((d) => t * 100 + g * 10 + d))));
 }
 function kAt(c: KvCache, l: number, slot: number, g: number, d: number): number {
-  return c.k[l]![(g * shape.headDim + d) * shape.maxSeq + slot]!;
+  return c.k[l]![(g * shape.maxSeq + slot) * shape.headDim + d]!;
 }
 function vAt(c: KvCache, l: number, slot: number, g: number, d: number): number {
   return c.v[l]![(g * shape.maxSeq + slot) * shape.headDim + d]!;
 }
 
-test('write places keys transposed and values row-major at the next slots', () => {
+test('write places keys and values row-major at the next slots', () => {
   const c = new KvCache(shape);
   c.reserve(2); c.write(0, rows([1, 2]), rows([1, 2]), 2); c.commit();
   assert.equal(c.length, 2);

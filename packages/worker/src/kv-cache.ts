@@ -1,7 +1,8 @@
 // One sequence's KV cache on one rank, preallocated for the model's whole context.
 //
-// Keys are stored transposed so the attention graph multiplies by them without a
-// copy: k [layer][nKv, headDim, maxSeq]; values v [layer][nKv, maxSeq, headDim].
+// Keys and values alike, one row per slot: k, v [layer][nKv, maxSeq, headDim]. The attention
+// graph reads only the committed slots, so the pages of the slots a sequence has not reached yet
+// are never touched (never resident), and a step's reads grow with the context, not maxSeq.
 // Slots [0, length) hold committed tokens. A step's new tokens are written at
 // [length, length + T); a Medusa step then keeps only the accepted ones, moved
 // down in order by `compact`.
@@ -18,7 +19,7 @@ export class KvCacheError extends Error {
 }
 
 export class KvCache {
-  readonly k: Float32Array[];   // per layer: [nKv, headDim, maxSeq]
+  readonly k: Float32Array[];   // per layer: [nKv, maxSeq, headDim]
   readonly v: Float32Array[];   // per layer: [nKv, maxSeq, headDim]
   /** Committed slots. */
   length = 0;
@@ -52,8 +53,8 @@ export class KvCache {
       const slot = this.length + t;
       for (let g = 0; g < nKvHeads; g++) {
         const src = t * row + g * headDim;
+        k.set(kNew.subarray(src, src + headDim), (g * maxSeq + slot) * headDim);
         v.set(vNew.subarray(src, src + headDim), (g * maxSeq + slot) * headDim);
-        for (let d = 0; d < headDim; d++) k[(g * headDim + d) * maxSeq + slot] = kNew[src + d] as number;
       }
     }
   }
@@ -82,8 +83,8 @@ export class KvCache {
         const k = this.k[l] as Float32Array;
         const v = this.v[l] as Float32Array;
         for (let g = 0; g < nKvHeads; g++) {
+          k.copyWithin((g * maxSeq + to) * headDim, (g * maxSeq + from) * headDim, (g * maxSeq + from + 1) * headDim);
           v.copyWithin((g * maxSeq + to) * headDim, (g * maxSeq + from) * headDim, (g * maxSeq + from + 1) * headDim);
-          for (let d = 0; d < headDim; d++) k[(g * headDim + d) * maxSeq + to] = k[(g * headDim + d) * maxSeq + from] as number;
         }
       }
     }

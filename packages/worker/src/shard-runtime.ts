@@ -138,6 +138,9 @@ export class ShardRuntime {
   private readonly medusaOut: { values: RowBuffer<Float32Array>; indices: RowBuffer<BigInt64Array> } | undefined;
   private readonly cacheTensors = new Map<KvCache, { k: ort.Tensor[]; v: ort.Tensor[] }>();
   private readonly attentionIo = new Map<number, SegmentIo>();                            // by (T, offset)
+  /** The committed slots of the sequence an attention run reads (its graph's `past`), set before each run. */
+  private readonly past = new Int32Array(1);
+  private readonly pastTensor = new ort.Tensor('int32', this.past, [1]);
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   /** Time spent in onnxruntime and in all-reduce during the last step. */
@@ -200,7 +203,7 @@ export class ShardRuntime {
     if (views === undefined) {
       const { nKvHeads, headDim, maxSeq } = this.shape;
       views = {
-        k: cache.k.map((k) => new ort.Tensor('float32', k, [nKvHeads, 1, headDim, maxSeq])),
+        k: cache.k.map((k) => new ort.Tensor('float32', k, [nKvHeads, 1, maxSeq, headDim])),
         v: cache.v.map((v) => new ort.Tensor('float32', v, [nKvHeads, 1, maxSeq, headDim])),
       };
       this.cacheTensors.set(cache, views);
@@ -293,6 +296,7 @@ export class ShardRuntime {
       const cache = this.cacheViews(seq.cache);
       io.feeds.k_cache = cache.k[l]!;
       io.feeds.v_cache = cache.v[l]!;
+      this.past[0] = seq.cache.length;
       await this.run(this.attention[l]!, io, 'attention', l);
       seq.cache.write(l, this.kNew.data, this.vNew.data, T);
       offset += T;
@@ -304,7 +308,7 @@ export class ShardRuntime {
     let io = this.attentionIo.get(key);
     if (io === undefined) {
       io = {
-        feeds: { x: this.x.rows(T, offset), cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset) },
+        feeds: { x: this.x.rows(T, offset), cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset), past: this.pastTensor },
         fetches: { partial: this.partial.rows(T, offset), k_new: this.kNew.rows(T), v_new: this.vNew.rows(T) },
       };
       this.attentionIo.set(key, io);

@@ -91,6 +91,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An int32 constant (Slice bounds beside an int32 input, which a step sets without a BigInt). */
+  ints32(name: string, values: readonly number[]): string {
+    this.inits.push({ name, dataType: DataType.INT32, dims: [values.length], rawData: bytesOf(Int32Array.from(values)) });
+    return name;
+  }
+
   /** A float32 scalar constant. */
   scalar(name: string, value: number): string {
     this.inits.push({ name, dataType: DataType.FLOAT, dims: [], rawData: bytesOf(Float32Array.of(value)) });

@@ -63,10 +63,12 @@ for (const layout of ['interleaved', 'half'] as const) {
     const pastK = Array.from({ length: past }, () => Array.from(rand(kvDim, r)));
     const pastV = Array.from({ length: past }, () => Array.from(rand(kvDim, r)));
     const x = rand(T * dim, r);
-    const kCache = new Float32Array(nKvHeads * hd * maxSeq); const vCache = new Float32Array(nKvHeads * maxSeq * hd);
+    const kCache = new Float32Array(nKvHeads * maxSeq * hd); const vCache = new Float32Array(nKvHeads * maxSeq * hd);
     for (let p = 0; p < past; p++) for (let g = 0; g < nKvHeads; g++) for (let d = 0; d < hd; d++) {
-      kCache[(g * hd + d) * maxSeq + p] = pastK[p]![g * hd + d]!; vCache[(g * maxSeq + p) * hd + d] = pastV[p]![g * hd + d]!;
+      kCache[(g * maxSeq + p) * hd + d] = pastK[p]![g * hd + d]!; vCache[(g * maxSeq + p) * hd + d] = pastV[p]![g * hd + d]!;
     }
+    // slots past the committed ones hold stale values a step must not read (a dropped Medusa candidate)
+    for (let i = 0; i < kCache.length; i++) if (Math.floor(i / hd) % maxSeq >= past) { kCache[i] = 1e4; vCache[i] = 1e4; }
     const cos = new Float32Array(T * hd / 2); const sin = new Float32Array(T * hd / 2);
     for (let t = 0; t < T; t++) for (let i = 0; i < hd / 2; i++) { const a = (past + t) / Math.pow(10000, (2 * i) / hd); cos[t * hd / 2 + i] = Math.cos(a); sin[t * hd / 2 + i] = Math.sin(a); }
     const mask = new Float32Array(T * (maxSeq + T)).fill(-Infinity);
@@ -77,7 +79,8 @@ for (const layout of ['interleaved', 'half'] as const) {
       x: new ort.Tensor('float32', x, [T, dim]),
       cos: new ort.Tensor('float32', cos, [T, hd / 2]), sin: new ort.Tensor('float32', sin, [T, hd / 2]),
       mask: new ort.Tensor('float32', mask, [T, maxSeq + T]),
-      k_cache: new ort.Tensor('float32', kCache, [nKvHeads, 1, hd, maxSeq]), v_cache: new ort.Tensor('float32', vCache, [nKvHeads, 1, maxSeq, hd]),
+      k_cache: new ort.Tensor('float32', kCache, [nKvHeads, 1, maxSeq, hd]), v_cache: new ort.Tensor('float32', vCache, [nKvHeads, 1, maxSeq, hd]),
+      past: new ort.Tensor('int32', Int32Array.of(past), [1]),
     });
 
     const keys = pastK.slice(); const values = pastV.slice(); const expectPartial: number[] = []; const expectK: number[] = [];

@@ -43,7 +43,8 @@ function residualStream(g: GraphBuilder, s: SegmentShape): string {
 /**
  * Inputs: x [T, dim]; cos, sin [T, headDim/2]; mask [T, maxSeq + T] (0 or -inf:
  * cache slots first, then the new tokens, so a tree mask is just the last T columns);
- * k_cache [nKv, 1, headDim, maxSeq] (keys stored transposed); v_cache [nKv, 1, maxSeq, headDim].
+ * k_cache, v_cache [nKv, 1, maxSeq, headDim]; past [1] int32, the committed slots (only those
+ * are read: a step's attention costs the context it has, not maxSeq).
  * Outputs: partial [T, dim]; k_new, v_new [T, nKv * headDim] (k after RoPE).
  */
 export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
@@ -54,8 +55,9 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   const cosIn = g.input('cos', ['tokens', hd / 2]);
   const sinIn = g.input('sin', ['tokens', hd / 2]);
   const mask = g.input('mask', ['tokens', 'slots']);
-  const kCache = g.input('k_cache', [nKvHeads, 1, hd, maxSeq]);
+  const kCache = g.input('k_cache', [nKvHeads, 1, maxSeq, hd]);
   const vCache = g.input('v_cache', [nKvHeads, 1, maxSeq, hd]);
+  const past = g.input('past', [1], DataType.INT32);
   g.output('partial', ['tokens', s.dim]);
   g.output('k_new', ['tokens', nKvHeads * hd]);
   g.output('v_new', ['tokens', nKvHeads * hd]);
@@ -83,13 +85,21 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   const vHeads = g.op('Reshape', [v, g.ints('v_head_shape', [0, nKvHeads, hd])]);             // [T, nKv, hd]
   const vNew = g.op('Unsqueeze', [g.op('Transpose', [vHeads], { perm: [1, 0, 2] }), 'axis_1']); // [nKv, 1, T, hd]
 
-  // scores over the cache slots, then the new tokens; masked softmax: [nKv, group, T, maxSeq + T]
-  const scores = g.op('Concat', [g.op('MatMul', [qGroups, kCache]), g.op('MatMul', [qGroups, kNew])], { axis: 3 });
-  const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 });
-  const axis3 = g.ints('axis_3', [3]);
-  const pCache = g.op('Slice', [probs, g.ints('zero', [0]), g.ints('max_seq', [maxSeq]), axis3]);
-  const pNew = g.op('Slice', [probs, 'max_seq', g.ints('to_end', [Number.MAX_SAFE_INTEGER]), axis3]);
-  const out = g.op('Add', [g.op('MatMul', [pCache, vCache]), g.op('MatMul', [pNew, vNew])]); // [nKv, group, T, hd]
+  // the committed slots of the cache, L = past: [nKv, 1, L, hd], and their mask columns beside the new tokens'
+  const [zero, end, axis1, axis2, axis3] = (
+    [['s_zero', 0], ['s_end', 2 ** 31 - 1], ['s_axis_1', 1], ['s_axis_2', 2], ['s_axis_3', 3]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string, string, string];
+  const kPast = g.op('Slice', [kCache, zero, past, axis2]);
+  const vPast = g.op('Slice', [vCache, zero, past, axis2]);
+  const maskNew = g.op('Slice', [mask, g.ints32('s_max_seq', [maxSeq]), end, axis1]);
+  const maskUsed = g.op('Concat', [g.op('Slice', [mask, zero, past, axis1]), maskNew], { axis: 1 });  // [T, L + T]
+
+  // scores over the cache slots, then the new tokens; masked softmax: [nKv, group, T, L + T]
+  const kPastT = g.op('Transpose', [kPast], { perm: [0, 1, 3, 2] });                           // [nKv, 1, hd, L]
+  const scores = g.op('Concat', [g.op('MatMul', [qGroups, kPastT]), g.op('MatMul', [qGroups, kNew])], { axis: 3 });
+  const probs = g.op('Softmax', [g.op('Add', [scores, maskUsed])], { axis: -1 });
+  const pCache = g.op('Slice', [probs, zero, past, axis3]);
+  const pNew = g.op('Slice', [probs, past, end, axis3]);
+  const out = g.op('Add', [g.op('MatMul', [pCache, vPast]), g.op('MatMul', [pNew, vNew])]); // [nKv, group, T, hd]
 
   // heads back to [T, nHeads * hd], then this rank's columns of wo: a partial sum
   const heads = g.op('Reshape', [out, g.ints('out_head_shape', [nHeads, -1, hd])]);                // [nHeads, T, hd]
