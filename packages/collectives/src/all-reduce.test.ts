@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { selectAllReduce } from './auto-select.js';
 import { FABRICS } from './fabric.js';
-import { DEFAULT_AUTO_TABLE } from './auto-table.js';
+import { AUTO_TABLES } from './auto-table.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName } from './auto-select.js';
 import { referenceSum } from './reference-sum.js';
 import { runRanks, type RankOutcome } from './harness.js';
@@ -43,7 +43,7 @@ for (const fabric of FABRICS) {
       const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
       cases.forEach((c, k) => {
         const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
-        const ran = c.algorithm === 'auto' ? selectAllReduce(DEFAULT_AUTO_TABLE, N, c.length * 4) : c.algorithm;
+        const ran = c.algorithm === 'auto' ? selectAllReduce(AUTO_TABLES[fabric], N, c.length * 4) : c.algorithm;
         const want = bits(referenceSum(inputs, ran));
         for (let r = 0; r < N; r++) {
           for (let rep = 0; rep < 2; rep++) {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { algorithmFromEnv, parseAlgorithm, selectAllReduce } from './auto-select.js';
 import type { AutoTable } from './auto-select.js';
-import { DEFAULT_AUTO_TABLE } from './auto-table.js';
+import { AUTO_TABLES } from './auto-table.js';
 import { deriveAutoRules, benchSizes } from './bench.js';
 import { blockLength, blockStart, chunkCount } from './partition.js';
 
@@ -33,9 +33,11 @@ test('auto picks by size and world size; unmeasured world sizes use the nearest 
   assert.equal(selectAllReduce(table, 8, 64 << 20), 'ring');
   assert.equal(selectAllReduce(table, 3, 500), 'oneshot');
   assert.equal(selectAllReduce(table, 6, 500), 'star');
-  for (const w of Object.keys(DEFAULT_AUTO_TABLE)) {
-    const rules = DEFAULT_AUTO_TABLE[Number(w)] ?? [];
-    assert.equal(rules.at(-1)?.maxBytes, Infinity, `world ${w}: the last rule covers every size`);
+  for (const [fabric, table] of Object.entries(AUTO_TABLES)) {
+    for (const w of Object.keys(table)) {
+      const rules = table[Number(w)] ?? [];
+      assert.equal(rules.at(-1)?.maxBytes, Infinity, `${fabric}, world ${w}: the last rule covers every size`);
+    }
   }
 });
 

@@ -19,7 +19,7 @@ import { otherRanks } from './algorithms/kernels.js';
 import { algorithmFromEnv, ALGORITHM_ENV, selectAllReduce } from './auto-select.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoTable } from './auto-select.js';
 import type { CollectiveTls } from './auth.js';
-import { DEFAULT_AUTO_TABLE } from './auto-table.js';
+import { AUTO_TABLES } from './auto-table.js';
 import { CollectiveError, describeError } from './errors.js';
 import { OpCode } from './frame-codec.js';
 import { Mesh } from './mesh.js';
@@ -57,7 +57,7 @@ export interface CommunicatorOptions {
   closeTimeoutMs?: number;
   /** All-reduce algorithm when a call names none: default OCTOSERVE_ALLREDUCE_ALGO, else 'auto'. */
   allReduceAlgorithm?: AllReduceAlgorithm;
-  /** Crossover table of 'auto' (default: auto-table.ts). */
+  /** Crossover table of 'auto' (default: auto-table.ts' table of the fabric). */
   autoTable?: AutoTable;
   /** Most payload bytes per frame (1 MiB); must be the same on every rank. */
   chunkBytes?: number;
@@ -130,7 +130,7 @@ export class Communicator {
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.defaultAlgorithm = defaultAlgorithm;
-    this.autoTable = options.autoTable ?? DEFAULT_AUTO_TABLE;
+    this.autoTable = options.autoTable ?? AUTO_TABLES[mesh.fabric];
     this.chunkElems = (options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4;
     this.peers = otherRanks(options.rank, options.worldSize);
     this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers);

@@ -17,7 +17,7 @@ export {
   ALL_REDUCE_ALGORITHMS, ALGORITHM_ENV, parseAlgorithm, algorithmFromEnv, selectAllReduce, rulesFor,
 } from './auto-select.js';
 export type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
-export { DEFAULT_AUTO_TABLE } from './auto-table.js';
+export { AUTO_TABLES } from './auto-table.js';
 export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';
 export { runAllReduceBench, formatBenchTables, deriveAutoRules, formatAutoRules, benchSizes, DEFAULT_RANK_FLAGS } from './bench.js';
