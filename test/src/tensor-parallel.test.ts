@@ -11,7 +11,7 @@ import { findTestModel, loadGoldenCases, type GoldenCase, type TestModel } from 
 const model: TestModel = await findTestModel();
 const cases: GoldenCase[] = loadGoldenCases(model);
 
-async function withCluster<T>(modelPath: string, tp: number, body: (c: Cluster) => Promise<T>, extra: { loadMode?: 'read' | 'upload'; maxPicked?: number } = {}): Promise<T> {
+async function withCluster<T>(modelPath: string, tp: number, body: (c: Cluster) => Promise<T>, extra: { loadMode?: 'read' | 'upload'; maxPicked?: number; spinUs?: number } = {}): Promise<T> {
   const cluster = await Cluster.start({ modelPath, tp, workerCommand: WORKER_COMMAND, ...extra });
   try {
     return await body(cluster);
@@ -88,6 +88,15 @@ test('a step a worker refuses fails at once with the worker\'s reason, not at th
     assert.ok(performance.now() - t0 < 2_000, 'the refusal arrives before the step deadline');
   } finally {
     await cluster.close();
+  }
+});
+
+test('ranks that spin while they wait, even more of them than cores, give the goldens; so do ranks that never spin', async () => {
+  const c = cases[1] as GoldenCase;
+  for (const spinUs of [2000, 0]) {
+    await withCluster(model.modelPath, 4, async (cluster) => {
+      assert.deepEqual(await clusterGreedy(cluster, c.prompt_token_ids, 60), c.generated_token_ids.slice(0, 60), `spin ${spinUs} us`);
+    }, { spinUs });
   }
 });
 

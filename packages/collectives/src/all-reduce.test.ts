@@ -56,6 +56,21 @@ for (const fabric of FABRICS) {
     });
   }
 
+  test(`${fabric}: ranks that spin while they wait (and ranks that never do) get the same exact sums`, async () => {
+    const N = 3;
+    const cases: AllReduceCase[] = ALGORITHMS.flatMap((algorithm) => [97, 4099].map((length) => ({ algorithm, length, integers: false, inPlace: false })));
+    const seed = 7;
+    for (const spin of ['0', '2000']) {
+      const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 }, env: { OCTOSERVE_SPIN_US: spin } }));
+      cases.forEach((c, k) => {
+        const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
+        const ran = c.algorithm === 'auto' ? selectAllReduce(AUTO_TABLES[fabric], N, c.length * 4) : c.algorithm;
+        const want = bits(referenceSum(inputs, ran));
+        for (let r = 0; r < N; r++) assert.ok(bits((out[r] as Float32Array[])[2 * k] as Float32Array).equals(want), `spin ${spin}: ${c.algorithm} length ${c.length} rank ${r}`);
+      });
+    }
+  });
+
   test(`${fabric}: bf16 and f16 on the wire: integer sums stay exact; random sums are bit-identical on every rank`, async () => {
     const N = 4;
     const cases: AllReduceCase[] = [];

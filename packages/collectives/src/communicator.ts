@@ -28,6 +28,8 @@ import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
+import { resolveSpinUs } from './wait-spin.js';
+import type { SpinSetting } from './wait-spin.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
 import type { WireFormat } from './wire-dtype.js';
 
@@ -61,6 +63,12 @@ export interface CommunicatorOptions {
   autoTable?: AutoTable;
   /** Most payload bytes per frame (1 MiB); must be the same on every rank. */
   chunkBytes?: number;
+  /**
+   * How long a rank waiting for a peer's frame keeps polling before it sleeps, µs, or 'auto'
+   * (default $OCTOSERVE_SPIN_US, else 'auto': DEFAULT_SPIN_US when the world fits in this host's
+   * cores, else 0); see wait-spin.ts.
+   */
+  spinUs?: SpinSetting;
   /** Where the communicator reports decisions a person may want to know about. */
   log?: (line: string) => void;
 }
@@ -155,7 +163,9 @@ export class Communicator {
     }
     const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string, { ...security, fabric });
     const me = { communicatorId: options.communicatorId, worldSize: options.worldSize, rank: options.rank, address: options.peers[options.rank] as string };
-    const mesh = new Mesh(me, options.peers, endpoint, security);
+    const spinUs = resolveSpinUs(options.spinUs, options.worldSize);
+    if (spinUs > 0) options.log?.(`rank ${options.rank}: a wait for a peer polls for up to ${spinUs} us before it sleeps`);
+    const mesh = new Mesh(me, options.peers, endpoint, security, spinUs);
     await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);
     return new Communicator(mesh, options, algorithm);
   }

@@ -3,6 +3,7 @@
 // operation (higher seq) starts again at index 0. Anything else is refused.
 import type { Frame } from './frame-codec.js';
 import { CollectiveError } from './errors.js';
+import { spinWhile } from './wait-spin.js';
 
 export class Mailbox {
   private queue: Frame[] = [];
@@ -15,7 +16,8 @@ export class Mailbox {
   /** Why no more frames will come (peer closed or lost); set once. */
   private endReason: CollectiveError | undefined;
 
-  constructor(private readonly peerName: string) {}
+  /** `spinUs`: how long a receive that has to wait keeps the event loop polling (see wait-spin.ts). */
+  constructor(private readonly peerName: string, private readonly spinUs = 0) {}
 
   /**
    * Accepts a frame that arrived from the peer. `finishedSeq` is the last
@@ -64,11 +66,15 @@ export class Mailbox {
     if (this.endReason !== undefined) throw this.endReason;
     if (this.resolveWaiter !== undefined) throw new CollectiveError('INVALID_ARGUMENT', `two receives wait on ${this.peerName} at once`);
     this.waitingSeq = seq;
-    return new Promise<Frame>((resolve, reject) => {
+    const p = new Promise<Frame>((resolve, reject) => {
       this.resolveWaiter = resolve;
       this.rejectWaiter = reject;
     });
+    spinWhile(this.isWaiting, this.spinUs);
+    return p;
   }
+
+  private readonly isWaiting = (): boolean => this.resolveWaiter !== undefined;
 
   /** True when a frame of operation `seq` is still queued (the peer sent more than expected). */
   hasLeftover(seq: number): boolean {

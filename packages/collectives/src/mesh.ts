@@ -50,10 +50,11 @@ export class Mesh {
   /** The last operation this rank finished (frames for it are refused). */
   finishedSeq = 0;
 
-  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}) {
+  /** `spinUs`: how long each receive that has to wait keeps polling before it sleeps (wait-spin.ts). */
+  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}, spinUs = 0) {
     this.peers = addresses.map((address, rank) => rank === me.rank ? undefined : {
       rank, address, name: `rank ${rank} (${address})`, out: undefined, conn: undefined, accepted: false,
-      box: new Mailbox(`rank ${rank} (${address})`), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
+      box: new Mailbox(`rank ${rank} (${address})`, spinUs), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
     });
   }
 

@@ -9,7 +9,7 @@ import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, Sequ
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
 import { FABRIC_ENV, resolveFabric } from '@octoserve/collectives';
-import type { Fabric } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import { LocalWorkers } from './local-launcher.js';
 import { Registry } from './registry.js';
 import type { Registration } from './registry.js';
@@ -38,6 +38,8 @@ export interface ClusterOptions {
   /** Registration, communicator and shard loading (ms). */
   startTimeoutMs?: number;
   allReduceAlgorithm?: string;
+  /** How long a rank waiting in an all-reduce polls before it sleeps: µs or 'auto' (default: each worker's own setting). */
+  spinUs?: SpinSetting;
   /** The collective fabric every rank runs (default: $OCTOSERVE_FABRIC, else the default); local workers are started on it. */
   fabric?: Fabric;
   /** How the workers hold their matmul weights: 'f32' as read, or block-quantized 'q8' / 'q4' (unset: each worker's own --weights, else f32). */
@@ -214,7 +216,7 @@ export class Cluster implements ServedCluster {
       const communicatorId = randomUUID();
       const peers = regs.map((r) => r.collectiveAddress);
       await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({
-        communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '', fabric,
+        communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '', fabric, spinUs: opts.spinUs === undefined ? '' : String(opts.spinUs),
       }, startTimeout)))]);
       const options = {
         topK: opts.topK ?? 64, maxPicked: opts.maxPicked ?? 1, maxTokensPerStep: opts.maxTokensPerStep ?? 64,

@@ -1,6 +1,7 @@
 // The Worker gRPC service of one rank: communicator, shard, step stream, caches.
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveError, Communicator, Endpoint, FABRIC_ENV } from '@octoserve/collectives';
+import { CollectiveError, Communicator, Endpoint, FABRIC_ENV, parseSpin } from '@octoserve/collectives';
+import type { SpinSetting } from '@octoserve/collectives';
 import { ModelError, openCheckpoint, parseWeightFormat, quantizationHaloSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
 import type { ModelConfig, ModelParams, WeightFormat } from '@octoserve/model';
 import type {
@@ -74,6 +75,11 @@ function uploadedSlice(chunk: TensorChunk__Output): { slice: AnyShardSlice; byte
   return { slice: { name: chunk.name, shape: [rows, cols], q, padLeft, padRight }, bytes: new Uint8Array(buffer) };
 }
 
+/** A request's spin_us: '' leaves the worker's own setting ($OCTOSERVE_SPIN_US, else auto). */
+function spinSetting(value: string): SpinSetting | undefined {
+  return value === '' ? undefined : parseSpin(value, 'InitCommunicator spin_us');
+}
+
 export class WorkerService {
   private comm: Communicator | undefined;
   private loaded: Loaded | undefined;
@@ -99,7 +105,7 @@ export class WorkerService {
     this.comm = await Communicator.create({
       rank: req.rank, worldSize: req.peerAddresses.length, peers: req.peerAddresses, communicatorId: req.communicatorId,
       endpoint: this.endpoint, deadlineMs: req.deadlineMs || undefined, connectTimeoutMs: req.deadlineMs || undefined,
-      allReduceAlgorithm: (req.algorithm || undefined) as never, log: this.id.log,
+      allReduceAlgorithm: (req.algorithm || undefined) as never, spinUs: spinSetting(req.spinUs), log: this.id.log,
       clusterToken: this.security.clusterToken, tls: this.security.tls,
     });
   }

@@ -6,9 +6,9 @@ import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@oc
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
 import type { WeightFormat } from '@octoserve/model';
-import type { Fabric } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
-import { fabricListFlag } from './fabric-flag.js';
+import { fabricListFlag, spinListFlag } from './fabric-flag.js';
 import { action, flag, listFlag, newCommand, numberFlag } from './flags.js';
 import { WORKER_COMMAND } from './worker-command.js';
 
@@ -28,6 +28,7 @@ interface DecodeFlags {
   medusaChoices?: string;
   weights?: string[];
   fabric?: Fabric[];
+  spinUs?: SpinSetting[];
   json?: string;
   trace?: string;
 }
@@ -90,6 +91,7 @@ export function benchDecodeCommand(): Command {
     .addOption(listFlag('--weights LIST', 'weight formats to run side by side, each on its own cluster: f32, q8, q4 ' +
       '(block-quantized matmul weights), q8a8, q4a8 (the same with int8 activations; the run reports how many tokens agree with f32); default f32'))
     .addOption(fabricListFlag())
+    .addOption(spinListFlag())
     .addOption(flag('--json FILE', 'also write the results as JSON'))
     .addOption(flag('--trace FILE', 'also write a Chrome trace (chrome://tracing, Perfetto) of every run: per rank its segment runs, ' +
       'all-reduce waits, steps and idle time; the coordinator\'s round trips, merging and Medusa verification'));
@@ -112,17 +114,23 @@ export function benchDecodeCommand(): Command {
     const medusaRuns: SideRun[] = [];
     const trace = flags.trace === undefined ? undefined : new ChromeTrace({ model: modelPath, tp });
     const traced = (label: string): { tracer?: ClusterTracer } => (trace === undefined ? {} : { tracer: new ClusterTracer(trace, label, tp) });
-    for (const fabric of fabrics) for (const weights of formats) {
-      const f32 = runs.find((r, i) => formats[i % formats.length] === 'f32' && Math.floor(i / formats.length) === fabrics.indexOf(fabric));
-      const tag = (formats.length === 1 && weights === 'f32' ? '' : ` ${weights}`) + (fabrics.length > 1 ? ` ${fabric}` : '');
-      const on = { ...base, weights, ...(fabric === undefined ? {} : { fabric }) };
-      process.stderr.write(`starting ${tp} workers on ${modelPath} (${weights} weights${fabric === undefined ? '' : `, ${fabric} fabric`})...\n`);
+    const spins: (SpinSetting | undefined)[] = flags.spinUs ?? [undefined];
+    const variants = fabrics.flatMap((fabric) => spins.flatMap((spin) => formats.map((weights) => ({ fabric, spin, weights }))));
+    const done: { fabric?: Fabric; spin?: SpinSetting; weights: WeightFormat; run: SideRun }[] = [];
+    for (const { fabric, spin, weights } of variants) {
+      const f32 = done.find((d) => d.weights === 'f32' && d.fabric === fabric && d.spin === spin)?.run;
+      const tag = (formats.length === 1 && weights === 'f32' ? '' : ` ${weights}`) + (fabrics.length > 1 ? ` ${fabric}` : '') +
+        (spins.length > 1 ? ` spin=${spin}` : '');
+      const on = { ...base, weights, ...(fabric === undefined ? {} : { fabric }), ...(spin === undefined ? {} : { spinUs: spin }) };
+      process.stderr.write(`starting ${tp} workers on ${modelPath} (${weights} weights${fabric === undefined ? '' : `, ${fabric} fabric`}` +
+        `${spin === undefined ? '' : `, spin ${spin}`})...\n`);
       const label = `baseline tp=${tp}${tag}`;
       const cluster = await Cluster.start({ ...on, ...traced(label) });
       try {
         const run: SideRun = await benchDecode(cluster, label, prompts, plainDecode(cluster, budget));
         if (f32 !== undefined) run.agreementWithF32 = tokenAgreement(run, f32);
         runs.push(run);
+        done.push({ fabric, spin, weights, run });
       } finally {
         await cluster.close();
       }
@@ -138,7 +146,7 @@ export function benchDecodeCommand(): Command {
       }
     }
     for (const run of [...runs, ...medusaRuns]) process.stdout.write(table(run) + '\n');
-    if (formats.length > 1 || fabrics.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
+    if (variants.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
     const [baseline, withMedusa] = [runs[0], medusaRuns[0]];
     const speedup = baseline !== undefined && withMedusa !== undefined ? withMedusa.tokPerS / baseline.tokPerS : undefined;
     if (speedup !== undefined) {
@@ -147,7 +155,7 @@ export function benchDecodeCommand(): Command {
     if (trace !== undefined && flags.trace !== undefined) trace.writeTo(flags.trace);
     const jsonPath = flags.json;
     if (jsonPath !== undefined) {
-      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
+      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), spin_us: spins.map((v) => v ?? null), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
     }
     return 0;
   });

@@ -1,7 +1,8 @@
 // --fabric: the collective data plane a cluster's ranks all-reduce over, for the commands that
 // start ranks (launch, generate --tp, worker). Every rank of a cluster must speak the same one.
-import { DEFAULT_FABRIC, FABRIC_ENV, FABRICS, parseFabric } from '@octoserve/collectives';
-import type { Fabric } from '@octoserve/collectives';
+// --spin-us: how long a rank waiting for a peer polls before it sleeps.
+import { DEFAULT_FABRIC, DEFAULT_SPIN_US, FABRIC_ENV, FABRICS, SPIN_ENV, parseFabric, parseSpin } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import type { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { choiceFlag, flag, splitList } from './flags.js';
@@ -21,4 +22,28 @@ export function fabricListFlag(): Option {
         throw new UsageError((err as Error).message);
       }
     }))]);
+}
+
+const SPIN_HELP = `how long a rank waiting for a peer's part of an all-reduce keeps polling before it sleeps: microseconds, or auto ` +
+  `(${DEFAULT_SPIN_US} when the ranks fit in the cores, else 0: a spinning rank holds its core)`;
+
+function spinValue(flagName: string): (v: string) => SpinSetting {
+  return (v: string): SpinSetting => {
+    try {
+      return parseSpin(v, flagName);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  };
+}
+
+/** --spin-us N|auto for the commands that start a cluster (sent to every rank). */
+export function spinFlag(): Option {
+  return flag('--spin-us N', `${SPIN_HELP} (default: each worker's $${SPIN_ENV}, else auto)`).argParser(spinValue('--spin-us'));
+}
+
+/** --spin-us LIST for the benchmark that runs each setting side by side. */
+export function spinListFlag(): Option {
+  return flag('--spin-us LIST', `the wait spins to run side by side, comma-separated: ${SPIN_HELP} (default: each worker's $${SPIN_ENV}, else auto)`)
+    .argParser((v: string): SpinSetting[] => [...new Set(splitList(v).map(spinValue('--spin-us')))]);
 }

@@ -15,7 +15,7 @@ export interface RequestFlags {
 }
 
 /** Local-only flags of `generate` (as opts() names them, and as typed): the cluster's own model and options apply instead. */
-const LOCAL_ONLY = [['model', 'model'], ['tokenizer', 'tokenizer'], ['tp', 'tp'], ['load', 'load'], ['weights', 'weights'], ['fabric', 'fabric'], ['verbose', 'verbose'], ['medusa', 'medusa'],
+const LOCAL_ONLY = [['model', 'model'], ['tokenizer', 'tokenizer'], ['tp', 'tp'], ['load', 'load'], ['weights', 'weights'], ['fabric', 'fabric'], ['spinUs', 'spin-us'], ['verbose', 'verbose'], ['medusa', 'medusa'],
   ['medusaChoices', 'medusa-choices'], ['acceptance', 'acceptance']] as const;
 
 /** A request's limits, beyond what each command's flag parser checked already. */

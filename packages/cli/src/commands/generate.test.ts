@@ -91,6 +91,7 @@ describe('octoserve generate: bad input', () => {
       ['--temperature=-1', null, /--temperature must be a number >= 0, got '-1'/],
       ['--temperature', '-1', /Option '--temperature' argument is ambiguous/],
       ['--top-p', '1.5', /--top-p must be a number .*<= 1, got '1.5'/],
+      ['--spin-us', 'fast', /--spin-us takes 'auto' or whole microseconds 0\.\.100000, got 'fast'/],
     ] as const) {
       const r = runCli(['generate', '--model', 'unused', flag, ...(value === null ? [] : [value])]);
       assert.equal(r.status, 2, `${flag} ${value}`);

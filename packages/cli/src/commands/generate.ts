@@ -8,9 +8,9 @@ import {
 import {
   ReferenceMedusaBackend, loadMedusa, medusaGenerate, treeLimits, type AcceptanceMode, type MedusaBackend, type MedusaTree,
 } from '@octoserve/medusa';
-import type { Fabric } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
-import { fabricFlag } from './fabric-flag.js';
+import { fabricFlag, spinFlag } from './fabric-flag.js';
 import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { generateOnCluster, type RequestFlags } from './generate-cluster.js';
 import { WORKER_COMMAND } from './worker-command.js';
@@ -33,6 +33,7 @@ interface GenerateFlags extends RequestFlags {
   load?: 'read' | 'upload';
   weights?: WeightFormat;
   fabric?: Fabric;
+  spinUs?: SpinSetting;
   verbose?: boolean;
   medusa?: string;
   medusaChoices?: string;
@@ -84,17 +85,17 @@ function medusaRun(backend: MedusaBackend, tree: MedusaTree, medusa: MedusaFlags
 
 /** Generation on N local workers (with Medusa when asked); the cluster is stopped (no worker left behind) whatever happens. */
 /** How `generate --tp` starts its cluster. */
-interface ClusterChoice { tp: number; load: string; weights: WeightFormat; verbose: boolean; fabric: Fabric | undefined }
+interface ClusterChoice { tp: number; load: string; weights: WeightFormat; verbose: boolean; fabric: Fabric | undefined; spinUs: SpinSetting | undefined }
 
 async function withCluster(model: LoadedModel, c: ClusterChoice, s: Sampling, medusa: MedusaFlags | null, body: (run: Run, maxSeqLen: number) => Promise<void>): Promise<void> {
-  const { tp, load, weights, verbose, fabric } = c;
+  const { tp, load, weights, verbose, fabric, spinUs } = c;
   const modelPath = model.checkpoint.path;
   const tree = medusa === null ? undefined : loadMedusa(model.checkpoint.config, { dir: medusa.dir, choices: medusa.choices }).tree;
   model.checkpoint.close();
   const log = verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   const cluster = await Cluster.start({
     modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), loadMode: load === 'upload' ? 'upload' : 'read', weights, log,
-    ...(fabric === undefined ? {} : { fabric }),
+    ...(fabric === undefined ? {} : { fabric }), ...(spinUs === undefined ? {} : { spinUs }),
     ...(medusa === null || tree === undefined ? {} : { medusa: { path: medusa.dir, topK: treeLimits(tree).topK }, maxPicked: treeLimits(tree).maxPicked }),
   });
   const onSignal = (): void => { void cluster.close().finally(() => process.exit(130)); };
@@ -146,6 +147,7 @@ export function generateCommand(): Command {
       'q8a8 or q4a8 (the same weights, with int8 activations on the workers: faster, agreeing with the reference on most tokens)', WEIGHT_FORMATS))
     .addOption(flag('--verbose', "with --tp: show the workers' and coordinator's log lines"))
     .addOption(fabricFlag())
+    .addOption(spinFlag())
     .addOption(flag('--medusa DIR', "decode with Medusa heads (a directory in FasterDecoding's or vLLM's layout, e.g. from " +
       '`octoserve medusa train`); with --tp the workers hold the heads vocabulary-parallel'))
     .addOption(flag('--medusa-choices C', "the candidate tree: mc_sim_7b_63 (the default, cut to the heads' count), stories260k, " +
@@ -155,7 +157,7 @@ export function generateCommand(): Command {
       'samples the rest with --seed; it is not lossless (and ignores --top-k / --top-p)', ['greedy', 'typical']))
     .addOption(flag('--cluster ADDR', 'send the prompt to the running cluster at ADDR (host:port of a coordinator, e.g. from ' +
       '`octoserve launch`) instead of running a model here; only this flag does it, $OCTOSERVE_CLUSTER does not. The cluster\'s own ' +
-      'model, tp and Medusa apply, so --model, --tokenizer, --tp, --load, --weights, --fabric, --verbose, --medusa, --medusa-choices and --acceptance cannot ' +
+      'model, tp and Medusa apply, so --model, --tokenizer, --tp, --load, --weights, --fabric, --spin-us, --verbose, --medusa, --medusa-choices and --acceptance cannot ' +
       'be given with it. The sampling flags go with the request; those not given take the cluster\'s defaults (--seed: chosen by the ' +
       'cluster and shown in the stats). The output is the same; the prompt is echoed as given, and stats also has "queue_ms", "steps", ' +
       '"tokens_per_step", "seed" and "coordinator" (the host:port that ran it)'))
@@ -197,7 +199,7 @@ export function generateCommand(): Command {
     const run = tp === 0
       ? (body: (run: Run, maxSeqLen: number) => Promise<void>) => withReference(model, sampling, medusa, weights, body)
       : (body: (run: Run, maxSeqLen: number) => Promise<void>) =>
-        withCluster(model, { tp, load, weights, verbose: flags.verbose === true, fabric: flags.fabric }, sampling, medusa, body);
+        withCluster(model, { tp, load, weights, verbose: flags.verbose === true, fabric: flags.fabric, spinUs: flags.spinUs }, sampling, medusa, body);
     await run(async (generateOn) => {
       if (!json) {
         for (let i = 1; i < promptIds.length; i++) out.write(tokenizer.decodePiece(promptIds[i - 1]!, promptIds[i]!));

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { serveCluster } from '@octoserve/coordinator';
 import { WEIGHT_FORMATS, type WeightFormat } from '@octoserve/model';
-import type { Fabric } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import { UsageError } from '../errors.js';
-import { fabricFlag } from './fabric-flag.js';
+import { fabricFlag, spinFlag } from './fabric-flag.js';
 import { action, choiceFlag, flag, newCommand, numberFlag } from './flags.js';
 import { addSecurityFlags, internalSecurityFromFlags, readFlagFile, securityValues } from './internal-security.js';
 import { exitAfterStop } from './lifetime.js';
@@ -43,6 +43,7 @@ interface LaunchFlags {
   load?: 'read' | 'upload';
   weights?: WeightFormat;
   fabric?: Fabric;
+  spinUs?: SpinSetting;
   expectWorkers?: number;
   registry?: string;
   stepTimeoutMs?: number;
@@ -105,6 +106,7 @@ export function launchCommand(): Command {
     .addOption(choiceFlag('--weights W', 'matmul weights of every worker: f32 (default), q8 or q4 (block-quantized at load, blocks of 32 ' +
       'along the input dimension), q8a8 or q4a8 (the same with int8 activations); the coordinator tells each worker, local or started by hand', WEIGHT_FORMATS))
     .addOption(fabricFlag())
+    .addOption(spinFlag())
     .addOption(numberFlag('--expect-workers N', 'start no workers: wait for N to register (implies --tp N)', { min: 1, max: 64, integer: true }))
     .addOption(flag('--registry ADDR', 'host:port where workers register (default 127.0.0.1:0 for local workers; --host:50052 with --expect-workers)'))
     .addOption(numberFlag('--step-timeout-ms MS', 'the most one cluster step may take before the cluster counts as failed (a hung worker or a ' +
@@ -144,6 +146,7 @@ export function launchCommand(): Command {
       tp: expect > 0 ? expect : flags.tp ?? 8,
       workerCommand: expect > 0 ? undefined : WORKER_COMMAND,
       ...(flags.weights === undefined ? {} : { weights: flags.weights }), ...(flags.fabric === undefined ? {} : { fabric: flags.fabric }),
+      ...(flags.spinUs === undefined ? {} : { spinUs: flags.spinUs }),
       registry: flags.registry ?? (expect > 0 ? `${host}:50052` : '127.0.0.1:0'),
       loadMode: flags.load ?? 'read',
       host, port: flags.port ?? 50051,

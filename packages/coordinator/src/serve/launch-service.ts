@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { adminTokenFile } from '@octoserve/client';
-import type { Fabric } from '@octoserve/collectives';
+import type { Fabric, SpinSetting } from '@octoserve/collectives';
 import { DEFAULT_CHOICES_NAME, loadMedusa, treeLimits, type MedusaTree } from '@octoserve/medusa';
 import { openModel, progressBar, type ProgressBar, type WeightFormat } from '@octoserve/model';
 import type { InternalTls } from '@octoserve/wire';
@@ -53,6 +53,8 @@ export interface LaunchServiceOptions {
   medusa?: { dir: string; choices?: string | undefined } | undefined;
   /** The collective fabric of every rank (default: $OCTOSERVE_FABRIC, else the default). */
   fabric?: Fabric | undefined;
+  /** How long a rank waiting in an all-reduce polls before it sleeps, µs or 'auto' (default: each worker's own). */
+  spinUs?: SpinSetting | undefined;
   /** How every worker holds its matmul weights (default: each worker's own --weights, else f32). */
   weights?: WeightFormat | undefined;
   startTimeoutMs: number;
@@ -213,6 +215,7 @@ export async function serveCluster(options: LaunchServiceOptions): Promise<numbe
     startTimeoutMs: options.startTimeoutMs, stepTimeoutMs: options.stepTimeoutMs, clusterToken,
     ...(options.internalTls === undefined ? {} : { tls: options.internalTls }),
     ...(options.fabric === undefined ? {} : { fabric: options.fabric }),
+    ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }),
     ...(options.weights === undefined ? {} : { weights: options.weights }),
     onShardLoaded: (_rank, loaded) => bar?.update(loaded),
     ...(tracing === undefined ? {} : { tracer: new ClusterTracer(tracing.trace, `coordinator tp=${tp}`, tp) }),

@@ -1,0 +1,53 @@
+// The wait spin: its settings, the 'auto' rule, and that a spin ends (when the wait does, or at its bound).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_SPIN_US, MAX_SPIN_US, SPIN_ENV, parseSpin, resolveSpinUs, spinWhile } from './wait-spin.js';
+
+test('parseSpin takes auto or whole microseconds and names the source of anything else', () => {
+  assert.equal(parseSpin('auto', '--spin-us'), 'auto');
+  assert.equal(parseSpin(' 250 ', '--spin-us'), 250);
+  assert.equal(parseSpin('0', '--spin-us'), 0);
+  for (const bad of ['', '-1', '1.5', 'fast', String(MAX_SPIN_US + 1)]) {
+    assert.throws(() => parseSpin(bad, '--spin-us'), (e: Error) => e.message.includes('--spin-us') && e.message.includes(`'${bad}'`), bad);
+  }
+});
+
+test("auto spins only when the world fits in the host's cores; a number is taken as given; the environment is the default", () => {
+  const saved = process.env[SPIN_ENV];
+  try {
+    delete process.env[SPIN_ENV];
+    assert.equal(resolveSpinUs(undefined, 2, 2), DEFAULT_SPIN_US);
+    assert.equal(resolveSpinUs('auto', 4, 2), 0);
+    assert.equal(resolveSpinUs('auto', 1, 2), 0, 'a world of one never waits');
+    assert.equal(resolveSpinUs(50, 8, 2), 50);
+    process.env[SPIN_ENV] = '0';
+    assert.equal(resolveSpinUs(undefined, 2, 2), 0);
+    assert.equal(resolveSpinUs(120, 2, 2), 120, 'an option beats the environment');
+    process.env[SPIN_ENV] = 'soon';
+    assert.throws(() => resolveSpinUs(undefined, 2, 2), new RegExp(SPIN_ENV));
+  } finally {
+    if (saved === undefined) delete process.env[SPIN_ENV];
+    else process.env[SPIN_ENV] = saved;
+  }
+});
+
+test('a spin stops once the wait is over, and at its bound while the wait goes on', async () => {
+  let waiting = true;
+  let turns = 0;
+  spinWhile(() => { turns++; return waiting; }, 100_000);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.ok(turns > 5, `the loop kept turning while it waited (${turns} turns)`);
+  waiting = false;
+  await new Promise((r) => setImmediate(r));
+  const after = turns;
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(turns, after, 'no turns after the wait ended');
+
+  let bounded = 0;
+  const t0 = performance.now();
+  spinWhile(() => { bounded++; return true; }, 2_000);
+  await new Promise((r) => setTimeout(r, 20));
+  const n = bounded;
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(bounded, n, `the spin ended at its bound (${(performance.now() - t0).toFixed(1)} ms)`);
+});
