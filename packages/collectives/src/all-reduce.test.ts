@@ -58,7 +58,7 @@ for (const fabric of FABRICS) {
 
   test(`${fabric}: ranks that spin while they wait (and ranks that never do) get the same exact sums`, async () => {
     const N = 3;
-    const cases: AllReduceCase[] = ALGORITHMS.flatMap((algorithm) => [97, 4099].map((length) => ({ algorithm, length, integers: false, inPlace: false })));
+    const cases: AllReduceCase[] = ALGORITHMS.flatMap((algorithm) => [97, 2047, 4099].map((length) => ({ algorithm, length, integers: false, inPlace: false })));
     const seed = 7;
     for (const spin of ['0', '2000']) {
       const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 }, env: { OCTOSERVE_SPIN_US: spin } }));

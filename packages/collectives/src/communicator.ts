@@ -28,7 +28,7 @@ import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
-import { resolveSpinUs } from './wait-spin.js';
+import { resolveSpinUs, SPIN_MAX_BYTES } from './wait-spin.js';
 import type { SpinSetting } from './wait-spin.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
 import type { WireFormat } from './wire-dtype.js';
@@ -129,7 +129,7 @@ export class Communicator {
   private idleWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm) {
+  private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm, private readonly spinUs: number) {
     this.rank = options.rank;
     this.worldSize = options.worldSize;
     this.communicatorId = options.communicatorId;
@@ -164,10 +164,10 @@ export class Communicator {
     const endpoint = options.endpoint ?? await Endpoint.bind(options.peers[options.rank] as string, { ...security, fabric });
     const me = { communicatorId: options.communicatorId, worldSize: options.worldSize, rank: options.rank, address: options.peers[options.rank] as string };
     const spinUs = resolveSpinUs(options.spinUs, options.worldSize);
-    if (spinUs > 0) options.log?.(`rank ${options.rank}: a wait for a peer polls for up to ${spinUs} us before it sleeps`);
-    const mesh = new Mesh(me, options.peers, endpoint, security, spinUs);
+    if (spinUs > 0) options.log?.(`rank ${options.rank}: a wait for a peer polls for up to ${spinUs} us before it sleeps (operations up to ${SPIN_MAX_BYTES / 1024} KiB)`);
+    const mesh = new Mesh(me, options.peers, endpoint, security);
     await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);
-    return new Communicator(mesh, options, algorithm);
+    return new Communicator(mesh, options, algorithm, spinUs);
   }
 
   /** The error that aborted this communicator, if any. */
@@ -322,6 +322,7 @@ export class Communicator {
     if (failed !== undefined) { this.startNext(); throw failed; }
     const ctx = this.ctx;
     ctx.reset(seq, op, total, wireDtypeOf(wire));
+    this.mesh.spinUs = total * 4 <= SPIN_MAX_BYTES ? this.spinUs : 0;
     const timer = setTimeout(() => {
       const waiting = ctx.waitingOn >= 0 ? `still waiting for ${this.mesh.peerName(ctx.waitingOn)}` : 'not waiting on any peer';
       this.mesh.fail(new CollectiveError('DEADLINE',

@@ -16,8 +16,7 @@ export class Mailbox {
   /** Why no more frames will come (peer closed or lost); set once. */
   private endReason: CollectiveError | undefined;
 
-  /** `spinUs`: how long a receive that has to wait keeps the event loop polling (see wait-spin.ts). */
-  constructor(private readonly peerName: string, private readonly spinUs = 0) {}
+  constructor(private readonly peerName: string) {}
 
   /**
    * Accepts a frame that arrived from the peer. `finishedSeq` is the last
@@ -54,8 +53,8 @@ export class Mailbox {
       `${this.peerName} sent op #${got} while this rank still expects frames of op #${want}: the ranks disagree about op #${want} (different calls, lengths or algorithms)`);
   }
 
-  /** The next frame of operation `seq`, now or when it arrives. */
-  next(seq: number): Frame | Promise<Frame> {
+  /** The next frame of operation `seq`, now or when it arrives (polling for up to `spinUs` first: wait-spin.ts). */
+  next(seq: number, spinUs = 0): Frame | Promise<Frame> {
     if (this.head < this.queue.length) {
       const f = this.queue[this.head] as Frame;
       if (f.seq !== seq) throw this.movedOn(f.seq, seq);
@@ -70,7 +69,7 @@ export class Mailbox {
       this.resolveWaiter = resolve;
       this.rejectWaiter = reject;
     });
-    spinWhile(this.isWaiting, this.spinUs);
+    spinWhile(this.isWaiting, spinUs);
     return p;
   }
 

@@ -50,11 +50,13 @@ export class Mesh {
   /** The last operation this rank finished (frames for it are refused). */
   finishedSeq = 0;
 
-  /** `spinUs`: how long each receive that has to wait keeps polling before it sleeps (wait-spin.ts). */
-  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}, spinUs = 0) {
+  /** How long a receive of the running operation that has to wait keeps polling before it sleeps, µs (wait-spin.ts). */
+  spinUs = 0;
+
+  constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}) {
     this.peers = addresses.map((address, rank) => rank === me.rank ? undefined : {
       rank, address, name: `rank ${rank} (${address})`, out: undefined, conn: undefined, accepted: false,
-      box: new Mailbox(`rank ${rank} (${address})`, spinUs), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
+      box: new Mailbox(`rank ${rank} (${address})`), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
     });
   }
 
@@ -233,7 +235,7 @@ export class Mesh {
 
   next(peer: number, seq: number): Frame | Promise<Frame> {
     if (this.failure !== undefined) throw this.failure;
-    return (this.peers[peer] as Peer).box.next(seq);
+    return (this.peers[peer] as Peer).box.next(seq, this.spinUs);
   }
 
   /** Marks operation `seq` finished; a frame of it still queued means the peer sent too many. */

@@ -10,7 +10,8 @@
 // though: with more ranks than cores it takes the time the rank it waits for needs (tp=4 on
 // 2 cores, q4: 40 tok/s without, 26 with a 300 us spin). So 'auto' spins only
 // when the world fits in this host's cores, and bounds each wait's spin; after it the rank
-// sleeps as before. MPI's and NCCL's busy-polling make the same trade.
+// sleeps as before; operations above SPIN_MAX_BYTES do not spin at all. MPI's and NCCL's
+// busy-polling make the same trade.
 import { availableParallelism } from 'node:os';
 import { CollectiveError } from './errors.js';
 
@@ -18,6 +19,13 @@ import { CollectiveError } from './errors.js';
 export const SPIN_ENV = 'OCTOSERVE_SPIN_US';
 /** The spin of 'auto' when the world fits in the cores, µs. */
 export const DEFAULT_SPIN_US = 300;
+/**
+ * Operations above this many bytes never spin: their waits are longer, and a spinning rank takes
+ * CPU that the copies and a third process on the host need. 2 ranks, 2 cores, p50 of 3 rounds,
+ * without / with a 300 us spin: 1 KiB 66 / 20 us, 4 KiB 50 / 19-22, but 16 KiB 78 / 41-65 in
+ * some rounds and 395-695 in others, 64 KiB (ring) 207 / 185-753.
+ */
+export const SPIN_MAX_BYTES = 8 * 1024;
 /** The most a wait may spin, µs (beyond this a rank would rather sleep). */
 export const MAX_SPIN_US = 100_000;
 
