@@ -3,7 +3,7 @@
 // operation (higher seq) starts again at index 0. Anything else is refused.
 import type { Frame } from './frame-codec.js';
 import { CollectiveError } from './errors.js';
-import { spinWhile } from './wait-spin.js';
+import { WaitSpin } from './wait-spin.js';
 
 export class Mailbox {
   private queue: Frame[] = [];
@@ -69,11 +69,11 @@ export class Mailbox {
       this.resolveWaiter = resolve;
       this.rejectWaiter = reject;
     });
-    spinWhile(this.isWaiting, spinUs);
+    this.spin.start(spinUs);
     return p;
   }
 
-  private readonly isWaiting = (): boolean => this.resolveWaiter !== undefined;
+  private readonly spin = new WaitSpin(() => this.resolveWaiter !== undefined);
 
   /** True when a frame of operation `seq` is still queued (the peer sent more than expected). */
   hasLeftover(seq: number): boolean {

@@ -1,7 +1,7 @@
 // The wait spin: its settings, the 'auto' rule, and that a spin ends (when the wait does, or at its bound).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SPIN_US, MAX_SPIN_US, SPIN_ENV, parseSpin, resolveSpinUs, spinWhile } from './wait-spin.js';
+import { DEFAULT_SPIN_US, MAX_SPIN_US, SPIN_ENV, parseSpin, resolveSpinUs, WaitSpin } from './wait-spin.js';
 
 test('parseSpin takes auto or whole microseconds and names the source of anything else', () => {
   assert.equal(parseSpin('auto', '--spin-us'), 'auto');
@@ -35,9 +35,11 @@ test('a spin keeps the loop turning while the wait lasts, and stops once it is o
   const loopTurns = async (n: number): Promise<void> => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
   let waiting = true;
   let turns = 0;
-  spinWhile(() => { turns++; return waiting; }, 10_000_000);
+  const spin = new WaitSpin(() => { turns++; return waiting; });
+  spin.start(10_000_000);
+  spin.start(10_000_000); // a second start while it runs adds no second loop
   await loopTurns(50);
-  assert.ok(turns >= 45, `the spin turned with the loop while it waited (${turns} turns in 50 loop turns)`);
+  assert.ok(turns >= 45 && turns <= 52, `the spin turned once per loop turn while it waited (${turns} turns in 50 loop turns)`);
   waiting = false;
   await loopTurns(2);
   const after = turns;
@@ -46,7 +48,7 @@ test('a spin keeps the loop turning while the wait lasts, and stops once it is o
   assert.equal(turns, after, 'no turns after the one that saw the wait end');
 
   let bounded = 0;
-  spinWhile(() => { bounded++; return true; }, 2_000);
+  new WaitSpin(() => { bounded++; return true; }).start(2_000);
   await new Promise((r) => setTimeout(r, 30));
   await loopTurns(2);
   const n = bounded;

@@ -5,8 +5,9 @@
 // when idle). On the reference machine (2 cores, loopback) a 3 KiB ping-pong between two Node
 // processes took 57 us round trip (Unix socket; 76 over TCP) that way, and 12 us when each side
 // kept the loop turning (setImmediate, so each turn polls with a zero timeout) while it waited.
-// Decoding the stories110M shape at tp=2 (q4a8, 3 prompts x 128 tokens, medians of 3 interleaved
-// runs) the step p50 went 9.97 -> 8.78 ms, tok/s 86.7 -> 88.2. A spinning rank holds its core,
+// Decoding the stories110M shape at tp=2 (q4a8, 3 prompts x 128 tokens, medians of 3 rounds of
+// `bench decode --spin-us 0,30,100,300`) the step p50 went 9.89 -> 8.82 (30 us) -> 7.85 (100) ->
+// 7.45 ms (300), tok/s 84.1 -> 96.6. A spinning rank holds its core,
 // though: with more ranks than cores it takes the time the rank it waits for needs (tp=4 on
 // 2 cores, q4: 40 tok/s without, 26 with a 300 us spin). So 'auto' spins only
 // when the world fits in this host's cores, and bounds each wait's spin; after it the rank
@@ -51,12 +52,28 @@ export function resolveSpinUs(setting: SpinSetting | undefined, worldSize: numbe
   return worldSize > 1 && worldSize <= cores ? DEFAULT_SPIN_US : 0;
 }
 
-/** Keeps the event loop polling until `waiting()` turns false or `spinUs` have passed. */
-export function spinWhile(waiting: () => boolean, spinUs: number): void {
-  if (spinUs <= 0) return;
-  const until = performance.now() + spinUs / 1000;
-  const turn = (): void => {
-    if (waiting() && performance.now() < until) setImmediate(turn);
+/**
+ * Keeps the event loop polling while a receive waits, for at most a bound per wait. Made once per
+ * waiter; a wait allocates nothing here. Each turn is one setImmediate, whose Immediate object
+ * Node allocates: there is no other way for JavaScript to let libuv poll without blocking.
+ */
+export class WaitSpin {
+  private until = 0;
+  private running = false;
+
+  constructor(private readonly waiting: () => boolean) {}
+
+  /** Polls until the wait ends or `spinUs` have passed (0: not at all). */
+  start(spinUs: number): void {
+    if (spinUs <= 0) return;
+    this.until = performance.now() + spinUs / 1000;
+    if (this.running) return;
+    this.running = true;
+    setImmediate(this.turn);
+  }
+
+  private readonly turn = (): void => {
+    if (this.waiting() && performance.now() < this.until) setImmediate(this.turn);
+    else this.running = false;
   };
-  setImmediate(turn);
 }
