@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { selectAllReduce } from './auto-select.js';
 import { FABRICS } from './fabric.js';
+import type { Fabric } from './fabric.js';
 import { AUTO_TABLES } from './auto-table.js';
 import type { AllReduceAlgorithm, AllReduceAlgorithmName } from './auto-select.js';
 import { referenceSum } from './reference-sum.js';
@@ -28,6 +29,22 @@ function lengthsFor(N: number): number[] {
   return [0, 1, 2, N - 1, N + 1, 7, 13, 97, 257, 1009, 4099];
 }
 
+/** Every rank's two runs of each case (scenario allReduceCases) equal, bit for bit, the reference sum in the algorithm's order. */
+function assertReferenceSums(out: Float32Array[][], cases: readonly AllReduceCase[], fabric: Fabric, N: number, seed: number, what: string): void {
+  cases.forEach((c, k) => {
+    const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
+    const ran = c.algorithm === 'auto' ? selectAllReduce(AUTO_TABLES[fabric], N, c.length * 4) : c.algorithm;
+    const want = bits(referenceSum(inputs, ran));
+    for (let r = 0; r < N; r++) {
+      for (let rep = 0; rep < 2; rep++) {
+        const got = (out[r] as Float32Array[])[2 * k + rep] as Float32Array;
+        assert.equal(got.length, c.length);
+        assert.ok(bits(got).equals(want), `${what}${c.algorithm} (${ran}) length ${c.length} ${c.integers ? 'integers' : 'random'} rank ${r} run ${rep}: differs from the reference`);
+      }
+    }
+  });
+}
+
 for (const fabric of FABRICS) {
   for (const N of [2, 3, 4, 5, 6, 7, 8]) {
     test(`${fabric}: world ${N}: every algorithm, lengths 0, 1, primes and non-multiples of ${N}, exact and bit-identical`, async () => {
@@ -41,18 +58,7 @@ for (const fabric of FABRICS) {
       const seed = 100 + N;
       // 1 KiB chunks: messages of a few thousand floats already travel as several frames
       const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 } }));
-      cases.forEach((c, k) => {
-        const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
-        const ran = c.algorithm === 'auto' ? selectAllReduce(AUTO_TABLES[fabric], N, c.length * 4) : c.algorithm;
-        const want = bits(referenceSum(inputs, ran));
-        for (let r = 0; r < N; r++) {
-          for (let rep = 0; rep < 2; rep++) {
-            const got = (out[r] as Float32Array[])[2 * k + rep] as Float32Array;
-            assert.equal(got.length, c.length);
-            assert.ok(bits(got).equals(want), `${c.algorithm} (${ran}) length ${c.length} ${c.integers ? 'integers' : 'random'} rank ${r} run ${rep}: differs from the reference`);
-          }
-        }
-      });
+      assertReferenceSums(out, cases, fabric, N, seed, '');
     });
   }
 
@@ -62,12 +68,7 @@ for (const fabric of FABRICS) {
     const seed = 7;
     for (const spin of ['0', '2000']) {
       const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 1024 }, env: { OCTOSERVE_SPIN_US: spin } }));
-      cases.forEach((c, k) => {
-        const inputs = Array.from({ length: N }, (_, r) => inputFor(seed, r, c.length, c.integers));
-        const ran = c.algorithm === 'auto' ? selectAllReduce(AUTO_TABLES[fabric], N, c.length * 4) : c.algorithm;
-        const want = bits(referenceSum(inputs, ran));
-        for (let r = 0; r < N; r++) assert.ok(bits((out[r] as Float32Array[])[2 * k] as Float32Array).equals(want), `spin ${spin}: ${c.algorithm} length ${c.length} rank ${r}`);
-      });
+      assertReferenceSums(out, cases, fabric, N, seed, `spin ${spin} us: `);
     }
   });
 

@@ -129,7 +129,7 @@ export class Communicator {
   private idleWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm, private readonly spinUs: number) {
+  private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm, spinUs: number) {
     this.rank = options.rank;
     this.worldSize = options.worldSize;
     this.communicatorId = options.communicatorId;
@@ -141,7 +141,7 @@ export class Communicator {
     this.autoTable = options.autoTable ?? AUTO_TABLES[mesh.fabric];
     this.chunkElems = (options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4;
     this.peers = otherRanks(options.rank, options.worldSize);
-    this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers);
+    this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers, spinUs);
   }
 
   /** Binds (or takes) this rank's endpoint, connects to every peer, and resolves once the world is formed. */
@@ -322,7 +322,6 @@ export class Communicator {
     if (failed !== undefined) { this.startNext(); throw failed; }
     const ctx = this.ctx;
     ctx.reset(seq, op, total, wireDtypeOf(wire));
-    this.mesh.spinUs = total * 4 <= SPIN_MAX_BYTES ? this.spinUs : 0;
     const timer = setTimeout(() => {
       const waiting = ctx.waitingOn >= 0 ? `still waiting for ${this.mesh.peerName(ctx.waitingOn)}` : 'not waiting on any peer';
       this.mesh.fail(new CollectiveError('DEADLINE',

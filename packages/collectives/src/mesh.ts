@@ -50,9 +50,6 @@ export class Mesh {
   /** The last operation this rank finished (frames for it are refused). */
   finishedSeq = 0;
 
-  /** How long a receive of the running operation that has to wait keeps polling before it sleeps, µs (wait-spin.ts). */
-  spinUs = 0;
-
   constructor(private readonly me: Identity, addresses: readonly string[], private readonly endpoint: Endpoint, private readonly security: TransportSecurity = {}) {
     this.peers = addresses.map((address, rank) => rank === me.rank ? undefined : {
       rank, address, name: `rank ${rank} (${address})`, out: undefined, conn: undefined, accepted: false,
@@ -233,9 +230,10 @@ export class Mesh {
     (p.out as AcceptedLink).write(frame);
   }
 
-  next(peer: number, seq: number): Frame | Promise<Frame> {
+  /** The next frame of operation `seq` from `peer`; a wait polls for up to `spinUs` before it sleeps. */
+  next(peer: number, seq: number, spinUs = 0): Frame | Promise<Frame> {
     if (this.failure !== undefined) throw this.failure;
-    return (this.peers[peer] as Peer).box.next(seq, this.spinUs);
+    return (this.peers[peer] as Peer).box.next(seq, spinUs);
   }
 
   /** Marks operation `seq` finished; a frame of it still queued means the peer sent too many. */

@@ -8,6 +8,7 @@ import type { DataHeader, Frame } from './frame-codec.js';
 import type { Mesh } from './mesh.js';
 import { applyPayload, bytesPerElement, encodeElements, roundTripInPlace, wireFormatName } from './wire-dtype.js';
 import type { Scratch } from './wire-dtype.js';
+import { SPIN_MAX_BYTES } from './wait-spin.js';
 
 const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OpCode).map(([k, v]) => [v, k.toLowerCase().replaceAll('_', '-')]));
 
@@ -29,6 +30,8 @@ export class OpContext {
   dtype: WireDtype = WireDtype.F32;
   /** True when values lose bits on the wire (bf16/f16): senders must round their own copies too. */
   lossy = false;
+  /** How long this operation's receives poll before they sleep, µs: 0 above SPIN_MAX_BYTES. */
+  private waitSpinUs = 0;
   /** The peer a receive is waiting on (-1: none), for deadline messages. */
   waitingOn = -1;
   private readonly nextIndex: Int32Array;  // [worldSize] next frame index to each peer
@@ -41,6 +44,7 @@ export class OpContext {
     readonly chunkElems: number,     // elements per frame at most
     readonly scratch: Scratch,
     readonly peers: readonly number[], // every rank but this one, in rank order
+    private readonly spinUs = 0,       // how long a receive that has to wait polls first (wait-spin.ts)
   ) {
     this.nextIndex = new Int32Array(worldSize);
     this.header = { seq: 0, index: 0, op: this.op, step: 0, offset: 0, count: 0, dtype: this.dtype, total: 0 };
@@ -54,6 +58,7 @@ export class OpContext {
     this.dtype = dtype;
     this.lossy = dtype !== WireDtype.F32;
     this.waitingOn = -1;
+    this.waitSpinUs = total * 4 <= SPIN_MAX_BYTES ? this.spinUs : 0;
     this.nextIndex.fill(0);
     const h = this.header;
     h.seq = seq; h.op = op; h.total = total; h.dtype = dtype;
@@ -103,7 +108,7 @@ export class OpContext {
    */
   async recv(peer: number, step: number, offset: number, count: number, dst: Float32Array, at: number, add: boolean): Promise<void> {
     this.waitingOn = peer;
-    const f = await this.mesh.next(peer, this.seq);
+    const f = await this.mesh.next(peer, this.seq, this.waitSpinUs);
     this.waitingOn = -1;
     this.check(peer, f, step, offset, count);
     applyPayload(add, dst, at, f.payload, f.dtype, count, this.scratch);

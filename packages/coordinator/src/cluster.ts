@@ -61,8 +61,6 @@ export interface ClusterOptions {
   tls?: InternalTls;
   /** Record every step into this trace (see Cluster.traceWith). */
   tracer?: ClusterTracer;
-  /** Single-token steps of a scratch sequence run once the shards are loaded (default WARMUP_STEPS; 0: none). */
-  warmupSteps?: number;
 }
 
 /**
@@ -243,7 +241,7 @@ export class Cluster implements ServedCluster {
       cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}),
         new StepEmbedding(table, config.dim, options.maxTokensPerStep));
       if (earlyExit !== undefined) cluster.workerExited(earlyExit);
-      await Promise.race([exited, cluster.warmUp(opts.warmupSteps ?? WARMUP_STEPS, log)]);
+      await Promise.race([exited, cluster.warmUp(WARMUP_STEPS, log)]);
       if (opts.tracer !== undefined) cluster.traceWith(opts.tracer);
       return cluster;
     } catch (err) {

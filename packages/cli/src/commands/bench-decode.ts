@@ -110,7 +110,6 @@ export function benchDecodeCommand(): Command {
     const base = { modelPath, tp, workerCommand: WORKER_COMMAND, clusterToken: newClusterToken(), allReduceAlgorithm: flags.algo };
     const formats = weightFormats(flags.weights);
     const fabrics: (Fabric | undefined)[] = flags.fabric ?? [undefined];
-    const runs: SideRun[] = [];
     const medusaRuns: SideRun[] = [];
     const trace = flags.trace === undefined ? undefined : new ChromeTrace({ model: modelPath, tp });
     const traced = (label: string): { tracer?: ClusterTracer } => (trace === undefined ? {} : { tracer: new ClusterTracer(trace, label, tp) });
@@ -129,7 +128,6 @@ export function benchDecodeCommand(): Command {
       try {
         const run: SideRun = await benchDecode(cluster, label, prompts, plainDecode(cluster, budget));
         if (f32 !== undefined) run.agreementWithF32 = tokenAgreement(run, f32);
-        runs.push(run);
         done.push({ fabric, spin, weights, run });
       } finally {
         await cluster.close();
@@ -145,6 +143,7 @@ export function benchDecodeCommand(): Command {
         }
       }
     }
+    const runs = done.map((d) => d.run);
     for (const run of [...runs, ...medusaRuns]) process.stdout.write(table(run) + '\n');
     if (variants.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
     const [baseline, withMedusa] = [runs[0], medusaRuns[0]];

@@ -7,6 +7,17 @@ import type { Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { choiceFlag, flag, splitList } from './flags.js';
 
+/** A collectives parser whose errors become usage errors (exit 2, the flag named). */
+function asUsage<T>(parse: (v: string) => T): (v: string) => T {
+  return (v: string): T => {
+    try {
+      return parse(v);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  };
+}
+
 export function fabricFlag(): Option {
   return choiceFlag('--fabric NAME', `the all-reduce data plane between ranks: grpc (gRPC streams) or socket (framed TCP, mutual TLS when ` +
     `configured); every rank of a cluster must speak the same (default $${FABRIC_ENV}, else ${DEFAULT_FABRIC})`, FABRICS);
@@ -15,35 +26,20 @@ export function fabricFlag(): Option {
 /** --fabric LIST for the benchmarks that run each fabric side by side. */
 export function fabricListFlag(): Option {
   return flag('--fabric LIST', `the all-reduce data planes to run side by side: ${FABRICS.join(', ')} (default: $${FABRIC_ENV}, else ${DEFAULT_FABRIC})`)
-    .argParser((v: string): Fabric[] => [...new Set(splitList(v).map((f) => {
-      try {
-        return parseFabric(f, '--fabric');
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-    }))]);
+    .argParser((v: string): Fabric[] => [...new Set(splitList(v).map(asUsage((f) => parseFabric(f, '--fabric'))))]);
 }
 
 const SPIN_HELP = `how long a rank waiting for a peer's part of an all-reduce keeps polling before it sleeps: microseconds, or auto ` +
   `(${DEFAULT_SPIN_US} when the ranks fit in the cores, else 0: a spinning rank holds its core)`;
 
-function spinValue(flagName: string): (v: string) => SpinSetting {
-  return (v: string): SpinSetting => {
-    try {
-      return parseSpin(v, flagName);
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  };
-}
 
 /** --spin-us N|auto for the commands that start a cluster (sent to every rank). */
 export function spinFlag(): Option {
-  return flag('--spin-us N', `${SPIN_HELP} (default: each worker's $${SPIN_ENV}, else auto)`).argParser(spinValue('--spin-us'));
+  return flag('--spin-us N', `${SPIN_HELP} (default: each worker's $${SPIN_ENV}, else auto)`).argParser(asUsage((v) => parseSpin(v, '--spin-us')));
 }
 
 /** --spin-us LIST for the benchmark that runs each setting side by side. */
 export function spinListFlag(): Option {
   return flag('--spin-us LIST', `the wait spins to run side by side, comma-separated: ${SPIN_HELP} (default: each worker's $${SPIN_ENV}, else auto)`)
-    .argParser((v: string): SpinSetting[] => [...new Set(splitList(v).map(spinValue('--spin-us')))]);
+    .argParser((v: string): SpinSetting[] => [...new Set(splitList(v).map(asUsage((s) => parseSpin(s, '--spin-us'))))]);
 }
