@@ -33,7 +33,8 @@ describe('Medusa on a cluster', () => {
           const r = await medusaGenerate(backend, c.prompt_token_ids, { tree, acceptance: 'greedy', maxTokens: 257 - c.prompt_token_ids.length, stopIds: [1, 2] });
           await cluster.release([10 + i]);
           assert.deepEqual(r.tokenIds, c.generated_token_ids, `"${c.prompt}" at tp=${tp} with ${name}`);
-          assert.equal(backend.timings.allReducesPerStep, 2 * 5, 'a tree step still costs two all-reduces per layer');
+          // a tree step costs what a plain step does: two all-reduces per layer, none on one rank (one graph)
+          assert.equal(backend.timings.allReducesPerStep, tp === 1 ? 0 : 2 * 5, 'a tree step costs more all-reduces than a plain step');
           steps += r.stats.steps;
           tokens += r.tokenIds.length;
         }

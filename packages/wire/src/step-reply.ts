@@ -125,9 +125,10 @@ export function decodeStepReply(r: StepReply__Output): RankRows {
 /**
  * A traced step's spans (StepReply.spans): [n, 4] float64 little-endian, each span
  * (kind, layer, start_ms, end_ms) with times from the start of the step on the worker. The
- * kind is an index into SPAN_KINDS; layer is -1 for spans outside a layer (the head).
+ * kind is an index into SPAN_KINDS; layer is -1 for spans outside a layer (the head, and the stack:
+ * a single rank's whole step as one graph).
  */
-export const SPAN_KINDS = ['attention', 'ffn', 'head', 'allreduce'] as const;
+export const SPAN_KINDS = ['attention', 'ffn', 'head', 'allreduce', 'stack'] as const;
 export type SpanKind = (typeof SPAN_KINDS)[number];
 export const SPAN_FIELDS = 4;
 

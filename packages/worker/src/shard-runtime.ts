@@ -4,11 +4,14 @@
 // Per layer (runLayer): attention segment (an ONNX run per sequence: attention reads that
 // sequence's KV cache) → all-reduce → residual add → feed-forward segment (all rows at once)
 // → all-reduce → residual add. Then the head segment.
+// A single rank (tp = 1) has no all-reduce between the segments: with `stack` it runs the
+// whole step as one graph per sequence (buildStackGraph), one onnxruntime call instead of
+// 2 per layer + 1.
 import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './onnx/segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, stackCacheNames } from './onnx/segments.js';
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
@@ -38,7 +41,18 @@ export interface RuntimeOptions {
   threads?: number;
   /** 'cpu' (default) or 'cuda' / 'cuda:I' (onnxruntime's CUDA provider, when installed). */
   device?: string;
+  /**
+   * Run each sequence's whole step as one graph (only for a single rank: its all-reduces are
+   * no-ops). Sequences of one step then run one after another rather than batched through each
+   * matmul, and the layer observer is not called.
+   */
+  stack?: boolean;
 }
+
+/** How a runtime runs a step: a graph per segment, or (a single rank) one graph for the whole step. */
+type Sessions =
+  | { kind: 'segments'; attention: ort.InferenceSession[]; feedForward: ort.InferenceSession[]; head: ort.InferenceSession }
+  | { kind: 'stack'; stack: ort.InferenceSession; layers: number };
 
 /** onnxruntime execution providers for a device name. */
 export function executionProviders(device = 'cpu'): ort.InferenceSession.ExecutionProviderConfig[] {
@@ -125,7 +139,7 @@ export class ShardRuntime {
   private readonly partial: RowBuffer<Float32Array>;   // [maxTokens, dim] this rank's block output, all-reduced in place
   private readonly kNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim] one sequence's new keys (after RoPE)
   private readonly vNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim]
-  private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim / 2], masks [T, maxSeq + T]
+  private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim], masks [T, maxSeq + T]
   private readonly ids: RowBuffer<BigInt64Array>;      // [maxTokens, maxPicked]
   private readonly invTemp: RowBuffer<Float32Array>;   // [maxTokens, 1]
   private readonly uniforms: RowBuffer<Float32Array>;  // [maxTokens, 1]
@@ -143,6 +157,9 @@ export class ShardRuntime {
   private readonly pastTensor = new ort.Tensor('int32', this.past, [1]);
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
+  private readonly stackIo = new Map<number, SegmentIo>();                                // by (T, offset)
+  /** The stack graph's new keys/values of every layer: [maxTokens, nKv * headDim] each. */
+  private readonly stackKv: { k: RowBuffer<Float32Array>; v: RowBuffer<Float32Array> }[];
   /** Time spent in onnxruntime and in all-reduce during the last step. */
   readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0, allReduceAlgorithm: '', allReduceBytes: 0 };
   /** The spans of the current step, when it is traced (the worker begins and encodes them). */
@@ -155,9 +172,7 @@ export class ShardRuntime {
     readonly shape: SegmentShape,
     weights: ShardWeights,
     private readonly opts: RuntimeOptions,
-    private readonly attention: ort.InferenceSession[],
-    private readonly feedForward: ort.InferenceSession[],
-    private readonly headSession: ort.InferenceSession,
+    private readonly sessions: Sessions,
   ) {
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
@@ -166,7 +181,7 @@ export class ShardRuntime {
     this.x = floats(n, dim);
     this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
-    this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs);
+    this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs, shape.ropeLayout);
     this.ids = longs(n, opts.maxPicked);
     this.invTemp = floats(n, 1);
     this.uniforms = floats(n, 1);
@@ -179,6 +194,8 @@ export class ShardRuntime {
       const width = medusa.heads.length * medusa.topK;
       this.medusaOut = { values: floats(n, width), indices: longs(n, width) };
     }
+    const stackLayers = sessions.kind === 'stack' ? sessions.layers : 0;
+    this.stackKv = Array.from({ length: stackLayers }, () => ({ k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
 
   static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
@@ -187,6 +204,10 @@ export class ShardRuntime {
       executionProviders: executionProviders(opts.device),
     };
     const load = (bytes: Uint8Array): Promise<ort.InferenceSession> => ort.InferenceSession.create(bytes, sessionOptions);
+    if (opts.stack === true) {
+      const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
+      return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack, layers: weights.layers.length });
+    }
     const attention: ort.InferenceSession[] = [];
     const feedForward: ort.InferenceSession[] = [];
     for (const [l, w] of weights.layers.entries()) {
@@ -194,7 +215,13 @@ export class ShardRuntime {
       feedForward.push(await load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
     }
     const head = await load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
-    return new ShardRuntime(shape, weights, opts, attention, feedForward, head);
+    return new ShardRuntime(shape, weights, opts, { kind: 'segments', attention, feedForward, head });
+  }
+
+  /** How a step runs, for the load log: 'one graph per step' or 'N graphs per step'. */
+  get graphs(): string {
+    const s = this.sessions;
+    return s.kind === 'stack' ? 'one graph per sequence and step' : `${2 * s.attention.length + 1} graphs per step`;
   }
 
   /** ort.Tensor views of a cache's per-layer buffers, made once per cache. */
@@ -238,9 +265,52 @@ export class ShardRuntime {
     if (rows > this.opts.maxTokens) throw new Error(`step has ${rows} tokens; this worker takes at most ${this.opts.maxTokens} per step`);
 
     this.embed(seqs);
+    this.setPicked(rows, picked);
+    const sessions = this.sessions;
+    if (sessions.kind === 'stack') return this.stackStep(sessions.stack, seqs, rows);
     const reducer = this.reducer.over(comm);
-    for (let l = 0; l < this.attention.length; l++) await this.runLayer(l, seqs, rows, reducer);
-    return this.head(rows, picked);
+    for (let l = 0; l < sessions.attention.length; l++) await this.runLayer(sessions, l, seqs, rows, reducer);
+    await this.run(sessions.head, this.headIoFor(rows), 'head', -1);
+    return this.headIoFor(rows).outputs;
+  }
+
+  /** Each sequence's whole step in one run of the stack graph, its new K/V into its cache. */
+  private async stackStep(stack: ort.InferenceSession, seqs: readonly SequenceStep[], rows: number): Promise<StepOutputs> {
+    let offset = 0;
+    for (const seq of seqs) {
+      const T = seq.tokens.length;
+      const io = this.stackIoFor(T, offset);
+      const cache = this.cacheViews(seq.cache);
+      for (let l = 0; l < this.stackKv.length; l++) {
+        const names = stackCacheNames(l);
+        io.feeds[names.kCache] = cache.k[l]!;
+        io.feeds[names.vCache] = cache.v[l]!;
+      }
+      this.past[0] = seq.cache.length;
+      await this.run(stack, io, 'stack', -1);
+      for (const [l, kv] of this.stackKv.entries()) seq.cache.write(l, kv.k.data, kv.v.data, T);
+      offset += T;
+    }
+    return this.headIoFor(rows).outputs;
+  }
+
+  private stackIoFor(T: number, offset: number): SegmentIo {
+    const key = rangeKey(T, offset);
+    let io = this.stackIo.get(key);
+    if (io === undefined) {
+      const head = this.headIoFor(T, offset);
+      io = {
+        feeds: { ...head.feeds, cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset), past: this.pastTensor },
+        fetches: { ...head.fetches },
+      };
+      for (const [l, kv] of this.stackKv.entries()) {
+        const names = stackCacheNames(l);
+        io.fetches[names.kNew] = kv.k.rows(T);
+        io.fetches[names.vNew] = kv.v.rows(T);
+      }
+      this.stackIo.set(key, io);
+    }
+    return io;
   }
 
   /**
@@ -249,19 +319,19 @@ export class ShardRuntime {
    *   x += allReduce(wo_r · attention(RoPE(wqkv_r · RMSNorm(x))))
    *   x += allReduce(w2_r · (SiLU(w1_r · RMSNorm(x)) ⊙ w3_r · RMSNorm(x)))
    */
-  private async runLayer(l: number, seqs: readonly SequenceStep[], rows: number, comm: AllReducer): Promise<void> {
+  private async runLayer(sessions: Sessions & { kind: 'segments' }, l: number, seqs: readonly SequenceStep[], rows: number, comm: AllReducer): Promise<void> {
     const x = this.x.array(rows);             // [rows, dim]
     const partial = this.partial.array(rows); // [rows, dim]
 
     // attention rmsnorm, this rank's q/k/v heads, RoPE, attention over each KV cache, its columns of wo
-    await this.attentionBlock(l, seqs);
+    await this.attentionBlock(sessions.attention[l]!, l, seqs);
     await comm.allReduce(partial);
     // residual connection back into x
     addResidual(x, partial);
     this.observer?.(l, 'attention', x);
 
     // ffn rmsnorm, then its rows of w1/w3, silu(w1 x) * w3 x, its columns of w2
-    await this.run(this.feedForward[l]!, this.feedForwardIoFor(rows), 'ffn', l);
+    await this.run(sessions.feedForward[l]!, this.feedForwardIoFor(rows), 'ffn', l);
     await comm.allReduce(partial);
     // residual connection back into x
     addResidual(x, partial);
@@ -288,7 +358,7 @@ export class ShardRuntime {
   }
 
   /** partial ← this rank's attention block of x: one run per sequence (each reads its own KV cache), its new K/V into the cache. */
-  private async attentionBlock(l: number, seqs: readonly SequenceStep[]): Promise<void> {
+  private async attentionBlock(session: ort.InferenceSession, l: number, seqs: readonly SequenceStep[]): Promise<void> {
     let offset = 0;
     for (const seq of seqs) {
       const T = seq.tokens.length;
@@ -297,7 +367,7 @@ export class ShardRuntime {
       io.feeds.k_cache = cache.k[l]!;
       io.feeds.v_cache = cache.v[l]!;
       this.past[0] = seq.cache.length;
-      await this.run(this.attention[l]!, io, 'attention', l);
+      await this.run(session, io, 'attention', l);
       seq.cache.write(l, this.kNew.data, this.vNew.data, T);
       offset += T;
     }
@@ -325,37 +395,37 @@ export class ShardRuntime {
     return io;
   }
 
-  /** Final norm and this rank's vocabulary rows of x: the per-position pieces the coordinator merges. */
-  private async head(rows: number, picked: BigInt64Array | undefined): Promise<StepOutputs> {
+  /** The head's ids: the local vocabulary rows whose logits each row returns (0 where none). */
+  private setPicked(rows: number, picked: BigInt64Array | undefined): void {
     const n = rows * this.opts.maxPicked;
     const ids = this.ids.data;
     if (picked === undefined) ids.fill(0n, 0, n);
     else for (let i = 0; i < n; i++) ids[i] = picked[i]!;
-    const io = this.headIoFor(rows);
-    await this.run(this.headSession, io, 'head', -1);
-    return io.outputs;
   }
 
-  private headIoFor(rows: number): SegmentIo & { outputs: StepOutputs } {
-    let io = this.headIo.get(rows);
+  /** The head's feeds and fetches over rows [offset, offset + rows): final norm and this rank's vocabulary rows of x. */
+  private headIoFor(rows: number, offset = 0): SegmentIo & { outputs: StepOutputs } {
+    const key = rangeKey(rows, offset);
+    let io = this.headIo.get(key);
     if (io === undefined) {
       const o = this.out;
       const m = this.medusaOut;
+      const t = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): ort.Tensor => b.rows(rows, offset);
+      const a = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): A => b.array(rows, offset);
       io = {
-        feeds: { x: this.x.rows(rows), ids: this.ids.rows(rows), inv_temp: this.invTemp.rows(rows), u: this.uniforms.rows(rows) },
+        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms) },
         fetches: {
-          max: o.max.rows(rows), argmax: o.argmax.rows(rows), topk_values: o.topkValues.rows(rows), topk_indices: o.topkIndices.rows(rows),
-          sumexp: o.sumexp.rows(rows), sumexp_logit: o.sumexpLogit.rows(rows), picked: o.picked.rows(rows), hidden: o.hidden.rows(rows), sample: o.sample.rows(rows),
-          ...(m === undefined ? {} : { medusa_topk_values: m.values.rows(rows), medusa_topk_indices: m.indices.rows(rows) }),
+          max: t(o.max), argmax: t(o.argmax), topk_values: t(o.topkValues), topk_indices: t(o.topkIndices),
+          sumexp: t(o.sumexp), sumexp_logit: t(o.sumexpLogit), picked: t(o.picked), hidden: t(o.hidden), sample: t(o.sample),
+          ...(m === undefined ? {} : { medusa_topk_values: t(m.values), medusa_topk_indices: t(m.indices) }),
         },
         outputs: {
-          rows, max: o.max.array(rows), argmax: o.argmax.array(rows), topkValues: o.topkValues.array(rows),
-          topkIndices: o.topkIndices.array(rows), sumexp: o.sumexp.array(rows), sumexpLogit: o.sumexpLogit.array(rows),
-          picked: o.picked.array(rows), hidden: o.hidden.array(rows), sample: o.sample.array(rows),
-          ...(m === undefined ? {} : { medusaValues: m.values.array(rows), medusaIndices: m.indices.array(rows) }),
+          rows, max: a(o.max), argmax: a(o.argmax), topkValues: a(o.topkValues), topkIndices: a(o.topkIndices),
+          sumexp: a(o.sumexp), sumexpLogit: a(o.sumexpLogit), picked: a(o.picked), hidden: a(o.hidden), sample: a(o.sample),
+          ...(m === undefined ? {} : { medusaValues: a(m.values), medusaIndices: a(m.indices) }),
         },
       };
-      this.headIo.set(rows, io);
+      this.headIo.set(key, io);
     }
     return io;
   }

@@ -150,6 +150,8 @@ export class WorkerService {
     const runtime = await ShardRuntime.create(segmentShape(config, shard, config.maxSeqLen), weights, {
       maxTokens, topK: Math.max(1, req.topK || 1), maxPicked,
       ropeFreqs: ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling), threads: this.id.threads, device: this.id.device,
+      // a single rank has no all-reduce between its segments: its whole step is one graph
+      stack: this.id.worldSize === 1,
     });
     this.loaded = {
       config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
@@ -160,7 +162,7 @@ export class WorkerService {
     const weightBytes = shardWeightBytes(weights);
     this.weightBytes = weightBytes;
     const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
-    this.id.log(`rank ${this.id.rank}: shard loaded (${this.weightFormat(req)}; ${describeShardWeights(weights)}) in ${(performance.now() - t0).toFixed(0)} ms`);
+    this.id.log(`rank ${this.id.rank}: shard loaded (${this.weightFormat(req)}; ${describeShardWeights(weights)}; ${runtime.graphs}) in ${(performance.now() - t0).toFixed(0)} ms`);
     return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
   }
 

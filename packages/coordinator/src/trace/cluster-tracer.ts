@@ -25,7 +25,7 @@ export interface StepTracer {
   coordinator(name: string, start: number, end: number, args?: Record<string, unknown>): void;
 }
 
-const SEGMENT_CATEGORY = { attention: 'compute', ffn: 'compute', head: 'compute', allreduce: 'allreduce' } as const;
+const SEGMENT_CATEGORY = { attention: 'compute', ffn: 'compute', head: 'compute', allreduce: 'allreduce', stack: 'compute' } as const;
 
 export class ClusterTracer implements StepTracer {
   private readonly pid: number;
@@ -59,7 +59,7 @@ export class ClusterTracer implements StepTracer {
         step: stepId, compute_ms: reply.computeMs, allreduce_ms: reply.allreduceMs, round_trip_ms: roundTrip,
       });
       for (const s of decodeSpans(reply.spans)) {
-        const name = s.kind === 'head' ? 'head' : s.kind === 'allreduce' ? `L${s.layer} all-reduce` : `L${s.layer} ${s.kind}`;
+        const name = s.layer < 0 ? s.kind : s.kind === 'allreduce' ? `L${s.layer} all-reduce` : `L${s.layer} ${s.kind}`;
         this.trace.span(this.pid, tid, SEGMENT_CATEGORY[s.kind], name, at + s.startMs, at + s.endMs, s.layer < 0 ? undefined : { layer: s.layer });
       }
       this.lastEnd[r] = at + reply.stepMs;

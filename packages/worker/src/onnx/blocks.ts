@@ -9,22 +9,29 @@ export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: string): str
 }
 
 /**
- * Rotary embedding of x: [T, heads * headDim] given cos/sin: [T, 1, headDim/2, 1]
- * (interleaved: pairs (2i, 2i+1), llama2.c) or [T, 1, 1, headDim/2] (half: pairs
- * (i, i + headDim/2), Hugging Face). Returns [T, heads, headDim].
+ * The [headDim, headDim] matrix R with x·R the partner of each element, signed: for a pair (a, b)
+ * (interleaved: elements 2i, 2i+1, llama2.c; half: i, i + headDim/2, Hugging Face), (x·R) holds -b
+ * where x holds a and a where x holds b. Each column has one ±1, so x·R is exact.
  */
-export function rope(
-  g: GraphBuilder, x: string, heads: number, headDim: number,
-  layout: 'interleaved' | 'half', cos: string, sin: string,
-): string {
-  const pairShape = layout === 'interleaved' ? [0, heads, headDim / 2, 2] : [0, heads, 2, headDim / 2];
-  const axis = layout === 'interleaved' ? 3 : 2;
-  const pairs = g.op('Reshape', [x, g.ints(`${x}_pair_shape`, pairShape)]);
-  const [a, b] = g.opN('Split', [pairs], { axis }, 2) as [string, string];
-  const ra = g.op('Sub', [g.op('Mul', [a, cos]), g.op('Mul', [b, sin])]);
-  const rb = g.op('Add', [g.op('Mul', [a, sin]), g.op('Mul', [b, cos])]);
-  const rotated = g.op('Concat', [ra, rb], { axis });
-  return g.op('Reshape', [rotated, g.ints(`${x}_head_shape`, [0, heads, headDim])]);
+export function ropeRotation(headDim: number, layout: 'interleaved' | 'half'): Float32Array {
+  const r = new Float32Array(headDim * headDim);
+  for (let i = 0; i < headDim / 2; i++) {
+    const a = layout === 'interleaved' ? 2 * i : i;
+    const b = layout === 'interleaved' ? 2 * i + 1 : i + headDim / 2;
+    r[b * headDim + a] = -1;   // column a takes -x[b]
+    r[a * headDim + b] = 1;    // column b takes x[a]
+  }
+  return r;
+}
+
+/**
+ * Rotary embedding of x: [T, heads * headDim] → [T, heads, headDim]: x·cos + (x·R)·sin, that is
+ * a·cos - b·sin and b·cos + a·sin for each pair (a, b), with cos/sin [T, 1, headDim] holding each
+ * element's angle (its pair's) and R from ropeRotation.
+ */
+export function rope(g: GraphBuilder, x: string, heads: number, headDim: number, rotation: string, cos: string, sin: string): string {
+  const xh = g.op('Reshape', [x, g.ints(`${x}_head_shape`, [0, heads, headDim])]);
+  return g.op('Add', [g.op('Mul', [xh, cos]), g.op('Mul', [g.op('MatMul', [xh, rotation]), sin])]);
 }
 
 /** SiLU(gate) * up. */

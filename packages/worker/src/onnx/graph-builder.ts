@@ -54,8 +54,35 @@ export class GraphBuilder {
   private counter = 0;
   /** Operator domains besides the standard one that the graph's nodes use. */
   private readonly domains = new Set<string>();
+  /** What initializer names start with while a block is added (scoped). */
+  private scope = '';
 
   constructor(readonly name: string) {}
+
+  /**
+   * Runs `build` with every initializer it adds named `prefix` + its name, so a block that names
+   * its constants ('eps', 'wqkv') can be added to one graph once per layer.
+   */
+  scoped<T>(prefix: string, build: () => T): T {
+    const outer = this.scope;
+    this.scope = outer + prefix;
+    try {
+      return build();
+    } finally {
+      this.scope = outer;
+    }
+  }
+
+  /** A name no other value of the graph has, for an intermediate a block names itself. */
+  fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  private init(name: string, dataType: number, dims: readonly number[], rawData: Uint8Array): string {
+    const scopedName = this.scope + name;
+    this.inits.push({ name: scopedName, dataType, dims: [...dims], rawData });
+    return scopedName;
+  }
 
   input(name: string, dims: readonly Dim[], elemType: number = DataType.FLOAT): string {
     this.inputs.push(valueInfo(name, elemType, dims));
@@ -72,35 +99,29 @@ export class GraphBuilder {
     if (count !== data.length) {
       throw new Error(`initializer ${name}: dims [${dims.join(', ')}] hold ${count} floats, data has ${data.length}`);
     }
-    this.inits.push({ name, dataType: DataType.FLOAT, dims: [...dims], rawData: bytesOf(data) });
-    return name;
+    return this.init(name, DataType.FLOAT, dims, bytesOf(data));
   }
 
   /** A uint8 initializer (packed quantized weights). */
   bytes(name: string, data: Uint8Array, dims: readonly number[]): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`initializer ${name}: dims [${dims.join(', ')}] hold ${count} bytes, data has ${data.length}`);
-    this.inits.push({ name, dataType: DataType.UINT8, dims: [...dims], rawData: data });
-    return name;
+    return this.init(name, DataType.UINT8, dims, data);
   }
 
   /** An int64 constant (shapes, axes). */
   ints(name: string, values: readonly number[]): string {
-    const data = BigInt64Array.from(values, (v) => BigInt(v));
-    this.inits.push({ name, dataType: DataType.INT64, dims: [values.length], rawData: bytesOf(data) });
-    return name;
+    return this.init(name, DataType.INT64, [values.length], bytesOf(BigInt64Array.from(values, (v) => BigInt(v))));
   }
 
   /** An int32 constant (Slice bounds beside an int32 input, which a step sets without a BigInt). */
   ints32(name: string, values: readonly number[]): string {
-    this.inits.push({ name, dataType: DataType.INT32, dims: [values.length], rawData: bytesOf(Int32Array.from(values)) });
-    return name;
+    return this.init(name, DataType.INT32, [values.length], bytesOf(Int32Array.from(values)));
   }
 
   /** A float32 scalar constant. */
   scalar(name: string, value: number): string {
-    this.inits.push({ name, dataType: DataType.FLOAT, dims: [], rawData: bytesOf(Float32Array.of(value)) });
-    return name;
+    return this.init(name, DataType.FLOAT, [], bytesOf(Float32Array.of(value)));
   }
 
   /** Adds a node; returns its outputs' names (`outputs` names them, else they are generated). */

@@ -9,7 +9,7 @@
 // The head segment applies the final norm and the rank's vocabulary rows to x,
 // and reduces the logits to what the coordinator merges.
 import { GraphBuilder } from './graph-builder.js';
-import { rmsNorm, rope, swiGlu } from './blocks.js';
+import { rmsNorm, rope, ropeRotation, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
 import { linear, projection, type MatrixWeight } from './linear.js';
 
@@ -40,63 +40,60 @@ function residualStream(g: GraphBuilder, s: SegmentShape): string {
   return g.input('x', ['tokens', s.dim]);
 }
 
+/** What every attention block of a step reads besides x and its cache, prepared once per graph (attentionInputs). */
+interface AttentionInputNames {
+  cos: string; sin: string;   // [T, 1, headDim]: each element's angle
+  rotation: string;           // [headDim, headDim] (ropeRotation)
+  mask: string;               // [T, past + T]: the committed slots' columns, then the new tokens'
+  past: string;               // [1] int32
+}
+
+/** The names, in one graph, of what an attention block reads and writes. */
+interface AttentionNames extends AttentionInputNames {
+  x: string; kCache: string; vCache: string;
+  partial: string; kNew: string; vNew: string;
+}
+
 /**
- * Inputs: x [T, dim]; cos, sin [T, headDim/2]; mask [T, maxSeq + T] (0 or -inf:
- * cache slots first, then the new tokens, so a tree mask is just the last T columns);
- * k_cache, v_cache [nKv, 1, maxSeq, headDim]; past [1] int32, the committed slots (only those
- * are read: a step's attention costs the context it has, not maxSeq).
- * Outputs: partial [T, dim]; k_new, v_new [T, nKv * headDim] (k after RoPE).
+ * Reads x [T, dim], the prepared inputs, and k_cache, v_cache [nKv, 1, maxSeq, headDim] of
+ * which only the first `past` slots are read (a step's attention costs the context it has, not
+ * maxSeq). Writes partial [T, dim] and k_new, v_new [T, nKv * headDim] (k after RoPE).
  */
-export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
-  const g = new GraphBuilder(name);
-  const { headDim: hd, nHeads, nKvHeads, maxSeq } = s;
+function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, io: AttentionNames): void {
+  const { headDim: hd, nHeads, nKvHeads } = s;
   const group = nHeads / nKvHeads;
-  const x = residualStream(g, s);
-  const cosIn = g.input('cos', ['tokens', hd / 2]);
-  const sinIn = g.input('sin', ['tokens', hd / 2]);
-  const mask = g.input('mask', ['tokens', 'slots']);
-  const kCache = g.input('k_cache', [nKvHeads, 1, maxSeq, hd]);
-  const vCache = g.input('v_cache', [nKvHeads, 1, maxSeq, hd]);
-  const past = g.input('past', [1], DataType.INT32);
-  g.output('partial', ['tokens', s.dim]);
-  g.output('k_new', ['tokens', nKvHeads * hd]);
-  g.output('v_new', ['tokens', nKvHeads * hd]);
 
-  // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]
+  // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]; RoPE on q and k together
   const eps = g.scalar('eps', s.normEps);
-  const xn = rmsNorm(g, x, g.weight('attn_norm', w.attnNorm, [s.dim]), eps);
+  const xn = rmsNorm(g, io.x, g.weight('attn_norm', w.attnNorm, [s.dim]), eps);
   const qkv = linear(g, xn, 'wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]);
-  const [q, k, v] = g.opN('Split', [qkv, g.ints('qkv_split', [nHeads * hd, nKvHeads * hd, nKvHeads * hd])], { axis: 1 }, ['q', 'k', 'v_new']) as [string, string, string];
-
-  // RoPE on q and k; cos/sin broadcast over heads: [T, 1, hd/2, 1] or [T, 1, 1, hd/2]
-  const trig = s.ropeLayout === 'interleaved' ? [0, 1, hd / 2, 1] : [0, 1, 1, hd / 2];
-  const cos = g.op('Reshape', [cosIn, g.ints('cos_shape', trig)]);
-  const sin = g.op('Reshape', [sinIn, g.ints('sin_shape', trig)]);
-  const qr = rope(g, q, nHeads, hd, s.ropeLayout, cos, sin);                 // [T, nHeads, hd]
-  const kr = rope(g, k, nKvHeads, hd, s.ropeLayout, cos, sin);               // [T, nKv, hd]
-  g.op('Reshape', [kr, g.ints('k_new_shape', [0, nKvHeads * hd])], {}, 'k_new');
+  const [qk] = g.opN('Split', [qkv, g.ints('qk_v_split', [(nHeads + nKvHeads) * hd, nKvHeads * hd])], { axis: 1 }, [g.fresh('qk'), io.vNew]) as [string];
+  const v = io.vNew;
+  const qkr = rope(g, qk, nHeads + nKvHeads, hd, io.rotation, io.cos, io.sin);                     // [T, nHeads + nKv, hd]
+  const [qr, kr] = g.opN('Split', [qkr, g.ints('q_k_split', [nHeads, nKvHeads])], { axis: 1 }, 2) as [string, string];
+  g.op('Reshape', [kr, g.ints('k_new_shape', [0, nKvHeads * hd])], {}, io.kNew);
 
   // queries grouped by their KV head (head h uses KV head h / group): [nKv, group, T, hd], pre-scaled
   const qScaled = g.op('Mul', [qr, g.scalar('attn_scale', 1 / Math.sqrt(hd))]);
   const qHeads = g.op('Transpose', [qScaled], { perm: [1, 0, 2] });                          // [nHeads, T, hd]
   const qGroups = g.op('Reshape', [qHeads, g.ints('q_group_shape', [nKvHeads, group, -1, hd])]);
   const kNewT = g.op('Transpose', [kr], { perm: [1, 2, 0] });                                 // [nKv, hd, T]
-  const kNew = g.op('Unsqueeze', [kNewT, g.ints('axis_1', [1])]);                              // [nKv, 1, hd, T]
+  const axis1 = g.ints('axis_1', [1]);
+  const kNew = g.op('Unsqueeze', [kNewT, axis1]);                                              // [nKv, 1, hd, T]
   const vHeads = g.op('Reshape', [v, g.ints('v_head_shape', [0, nKvHeads, hd])]);             // [T, nKv, hd]
-  const vNew = g.op('Unsqueeze', [g.op('Transpose', [vHeads], { perm: [1, 0, 2] }), 'axis_1']); // [nKv, 1, T, hd]
+  const vNew = g.op('Unsqueeze', [g.op('Transpose', [vHeads], { perm: [1, 0, 2] }), axis1]);   // [nKv, 1, T, hd]
 
-  // the committed slots of the cache, L = past: [nKv, 1, L, hd], and their mask columns beside the new tokens'
-  const [zero, end, axis1, axis2, axis3] = (
-    [['s_zero', 0], ['s_end', 2 ** 31 - 1], ['s_axis_1', 1], ['s_axis_2', 2], ['s_axis_3', 3]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string, string, string];
-  const kPast = g.op('Slice', [kCache, zero, past, axis2]);
-  const vPast = g.op('Slice', [vCache, zero, past, axis2]);
-  const maskNew = g.op('Slice', [mask, g.ints32('s_max_seq', [maxSeq]), end, axis1]);
-  const maskUsed = g.op('Concat', [g.op('Slice', [mask, zero, past, axis1]), maskNew], { axis: 1 });  // [T, L + T]
+  // the committed slots of the cache, L = past: [nKv, 1, L, hd]
+  const [zero, end, axis2, axis3] = (
+    [['s_zero', 0], ['s_end', 2 ** 31 - 1], ['s_axis_2', 2], ['s_axis_3', 3]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string, string];
+  const past = io.past;
+  const kPast = g.op('Slice', [io.kCache, zero, past, axis2]);
+  const vPast = g.op('Slice', [io.vCache, zero, past, axis2]);
 
   // scores over the cache slots, then the new tokens; masked softmax: [nKv, group, T, L + T]
   const kPastT = g.op('Transpose', [kPast], { perm: [0, 1, 3, 2] });                           // [nKv, 1, hd, L]
   const scores = g.op('Concat', [g.op('MatMul', [qGroups, kPastT]), g.op('MatMul', [qGroups, kNew])], { axis: 3 });
-  const probs = g.op('Softmax', [g.op('Add', [scores, maskUsed])], { axis: -1 });
+  const probs = g.op('Softmax', [g.op('Add', [scores, io.mask])], { axis: -1 });
   const pCache = g.op('Slice', [probs, zero, past, axis3]);
   const pNew = g.op('Slice', [probs, past, end, axis3]);
   const out = g.op('Add', [g.op('MatMul', [pCache, vPast]), g.op('MatMul', [pNew, vNew])]); // [nKv, group, T, hd]
@@ -104,19 +101,62 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   // heads back to [T, nHeads * hd], then this rank's columns of wo: a partial sum
   const heads = g.op('Reshape', [out, g.ints('out_head_shape', [nHeads, -1, hd])]);                // [nHeads, T, hd]
   const flat = g.op('Reshape', [g.op('Transpose', [heads], { perm: [1, 0, 2] }), g.ints('out_flat_shape', [0, nHeads * hd])]);
-  linear(g, flat, 'wo', w.wo, [s.dim, nHeads * hd], 'partial');
+  linear(g, flat, 'wo', w.wo, [s.dim, nHeads * hd], io.partial);
+}
+
+/**
+ * The graph inputs every attention block of a step reads, prepared once: cos, sin [T, headDim]
+ * (each element's angle, AttentionInputs); mask [T, maxSeq + T] (0 or -inf: cache slots first,
+ * then the new tokens, so a tree mask is just the last T columns), of which the committed slots'
+ * columns and the new tokens' are kept; past [1] int32, the committed slots.
+ */
+function attentionInputs(g: GraphBuilder, s: SegmentShape): AttentionInputNames {
+  const hd = s.headDim;
+  const trig = g.ints('trig_shape', [0, 1, hd]);   // [T, 1, hd]: broadcast over heads
+  const cos = g.op('Reshape', [g.input('cos', ['tokens', hd]), trig]);
+  const sin = g.op('Reshape', [g.input('sin', ['tokens', hd]), trig]);
+  const mask = g.input('mask', ['tokens', 'slots']);
+  const past = g.input('past', [1], DataType.INT32);
+  const [zero, end, axis1] = ([['m_zero', 0], ['m_end', 2 ** 31 - 1], ['m_axis_1', 1]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string];
+  const maskNew = g.op('Slice', [mask, g.ints32('m_max_seq', [s.maxSeq]), end, axis1]);
+  const maskUsed = g.op('Concat', [g.op('Slice', [mask, zero, past, axis1]), maskNew], { axis: 1 });  // [T, L + T]
+  return { cos, sin, rotation: g.weight('rope_rotation', ropeRotation(hd, s.ropeLayout), [hd, hd]), mask: maskUsed, past };
+}
+
+/** The graph outputs of a layer's new keys and values, [T, nKv * headDim]. */
+function newKeyValueOutputs(g: GraphBuilder, s: SegmentShape, kNew: string, vNew: string): void {
+  g.output(kNew, ['tokens', s.nKvHeads * s.headDim]);
+  g.output(vNew, ['tokens', s.nKvHeads * s.headDim]);
+}
+
+/** The attention segment: x, the attention inputs and one layer's cache in; partial, k_new, v_new out (attentionBlock). */
+export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
+  const g = new GraphBuilder(name);
+  const x = residualStream(g, s);
+  const inputs = attentionInputs(g, s);
+  const cacheShape = [s.nKvHeads, 1, s.maxSeq, s.headDim];
+  const kCache = g.input('k_cache', cacheShape);
+  const vCache = g.input('v_cache', cacheShape);
+  g.output('partial', ['tokens', s.dim]);
+  newKeyValueOutputs(g, s, 'k_new', 'v_new');
+  attentionBlock(g, s, w, { x, ...inputs, kCache, vCache, partial: 'partial', kNew: 'k_new', vNew: 'v_new' });
   return g.toBytes();
 }
 
-/** Input: x [T, dim]. Output: partial [T, dim] = w2·(SiLU(w1 xn)·w3 xn), xn = RMSNorm(x), over this rank's rows. */
+/** partial = w2·(SiLU(w1 xn)·w3 xn), xn = RMSNorm(x), over this rank's rows. */
+function feedForwardBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, x: string, partial: string): void {
+  const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
+  const gateUp = linear(g, xn, 'w13', w.w13, [2 * s.hidden, s.dim]);                    // [T, 2 hidden]
+  const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
+  linear(g, swiGlu(g, gate, up), 'w2', w.w2, [s.dim, s.hidden], partial);
+}
+
+/** Input: x [T, dim]. Output: partial [T, dim] (feedForwardBlock). */
 export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerShardWeights): Uint8Array {
   const g = new GraphBuilder(name);
   const x = residualStream(g, s);
   g.output('partial', ['tokens', s.dim]);
-  const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
-  const gateUp = linear(g, xn, 'w13', w.w13, [2 * s.hidden, s.dim]);                    // [T, 2 hidden]
-  const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
-  linear(g, swiGlu(g, gate, up), 'w2', w.w2, [s.dim, s.hidden], 'partial');
+  feedForwardBlock(g, s, w, x, 'partial');
   return g.toBytes();
 }
 
@@ -170,9 +210,7 @@ function medusaHeads(g: GraphBuilder, xn: string, lmHead: (x: string) => string,
  * sumexp [T, 1] = Σ exp(s - max·inv_temp), sumexp_logit [T, 1] = Σ exp(s - max·inv_temp)·s,
  * picked [T, N] logits of `ids`, and hidden [T, dim] (the final-norm hidden state for Medusa heads).
  */
-export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
-  const g = new GraphBuilder(name);
-  const x = residualStream(g, s);
+function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number, x: string): void {
   const ids = g.input('ids', ['tokens', 'picked'], DataType.INT64);
   const invTemp = g.input('inv_temp', ['tokens', 1]);
   const u = g.input('u', ['tokens', 1]);
@@ -192,12 +230,49 @@ export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeig
   g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);
   const scaled = g.op('Mul', [logits, invTemp]);
   const e = g.op('Exp', [g.op('Sub', [scaled, g.op('Mul', [max, invTemp])])]);
-  const total = g.op('ReduceSum', [e, g.ints('last_axis', [-1])], { keepdims: 1 }, 'sumexp');
+  const lastAxis = g.ints('last_axis', [-1]);
+  const total = g.op('ReduceSum', [e, lastAxis], { keepdims: 1 }, 'sumexp');
   // a draw from softmax(s) over this rank's rows: the count of cumulative sums at or below u·total
   const below = g.op('LessOrEqual', [g.op('CumSum', [e, g.ints('cumsum_axis', [1])]), g.op('Mul', [u, total])]);
-  const count = g.op('ReduceSum', [g.op('Cast', [below], { to: DataType.FLOAT }), 'last_axis'], { keepdims: 1 });
+  const count = g.op('ReduceSum', [g.op('Cast', [below], { to: DataType.FLOAT }), lastAxis], { keepdims: 1 });
   g.op('Cast', [g.op('Min', [count, g.scalar('last_row', vocabRows - 1)])], { to: DataType.INT64 }, 'sample');
-  g.op('ReduceSum', [g.op('Mul', [e, scaled]), 'last_axis'], { keepdims: 1 }, 'sumexp_logit');
+  g.op('ReduceSum', [g.op('Mul', [e, scaled]), lastAxis], { keepdims: 1 }, 'sumexp_logit');
   g.op('GatherElements', [logits, ids], { axis: 1 }, 'picked');
+}
+
+/** The head segment: x in, the per-position pieces the coordinator merges out (headBlock). */
+export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
+  const g = new GraphBuilder(name);
+  headBlock(g, s, w, vocabRows, topK, residualStream(g, s));
+  return g.toBytes();
+}
+
+/** The names of layer l's cache inputs and new key/value outputs in the stack graph. */
+export const stackCacheNames = (l: number) => ({ kCache: `k_cache_${l}`, vCache: `v_cache_${l}`, kNew: `k_new_${l}`, vNew: `v_new_${l}` }) as const;
+
+/**
+ * A single rank's whole step as one graph (tp = 1, where no all-reduce separates the segments):
+ * every layer's attention and feed-forward blocks with their residual adds, then the head.
+ * Inputs: those of the attention segment with k_cache_l / v_cache_l per layer, and the head's;
+ * outputs: k_new_l / v_new_l per layer and the head's.
+ */
+export function buildStackGraph(name: string, s: SegmentShape, layers: readonly LayerShardWeights[], head: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
+  const g = new GraphBuilder(name);
+  let x = residualStream(g, s);
+  const inputs = attentionInputs(g, s);
+  const cacheShape = [s.nKvHeads, 1, s.maxSeq, s.headDim];
+  for (const [l, w] of layers.entries()) {
+    const names = stackCacheNames(l);
+    const kCache = g.input(names.kCache, cacheShape);
+    const vCache = g.input(names.vCache, cacheShape);
+    newKeyValueOutputs(g, s, names.kNew, names.vNew);
+    const attention = g.fresh(`l${l}_attention`);
+    g.scoped(`l${l}_attention_`, () => attentionBlock(g, s, w, { x, ...inputs, kCache, vCache, partial: attention, kNew: names.kNew, vNew: names.vNew }));
+    x = g.op('Add', [x, attention]);
+    const ffn = g.fresh(`l${l}_ffn`);
+    g.scoped(`l${l}_ffn_`, () => feedForwardBlock(g, s, w, x, ffn));
+    x = g.op('Add', [x, ffn]);
+  }
+  g.scoped('head_', () => headBlock(g, s, head, vocabRows, topK, x));
   return g.toBytes();
 }
