@@ -64,8 +64,7 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
   const group = nHeads / nKvHeads;
 
   // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]; RoPE on q and k together
-  const eps = g.scalar('eps', s.normEps);
-  const xn = rmsNorm(g, io.x, g.weight('attn_norm', w.attnNorm, [s.dim]), eps);
+  const xn = rmsNorm(g, io.x, g.weight('attn_norm', w.attnNorm, [s.dim]), s.normEps);
   const qkv = linear(g, xn, 'wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]);
   const [qk] = g.opN('Split', [qkv, g.ints('qk_v_split', [(nHeads + nKvHeads) * hd, nKvHeads * hd])], { axis: 1 }, [g.fresh('qk'), io.vNew]) as [string];
   const v = io.vNew;
@@ -145,7 +144,7 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
 
 /** partial = w2·(SiLU(w1 xn)·w3 xn), xn = RMSNorm(x), over this rank's rows. */
 function feedForwardBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, x: string, partial: string): void {
-  const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), g.scalar('eps', s.normEps));
+  const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), s.normEps);
   const gateUp = linear(g, xn, 'w13', w.w13, [2 * s.hidden, s.dim]);                    // [T, 2 hidden]
   const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
   linear(g, swiGlu(g, gate, up), 'w2', w.w2, [s.dim, s.hidden], partial);
@@ -220,7 +219,7 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   }
   g.output('picked', ['tokens', 'picked']);
   g.output('hidden', ['tokens', s.dim]);
-  const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), g.scalar('eps', s.normEps));
+  const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), s.normEps);
   g.op('Identity', [xn], {}, 'hidden');
   const lmHead = projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
   const logits = lmHead(xn);                                                               // [T, vocabRows]
