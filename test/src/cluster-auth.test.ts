@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveError, Communicator, Endpoint, resolveFabric, type CollectiveTls } from '@octoserve/collectives';
+import { CollectiveError, Communicator, Endpoint, resolveFabric, SocketConnection, type CollectiveTls } from '@octoserve/collectives';
 import { Cluster, ClusterTokenSource, newClusterToken, planShards } from '@octoserve/coordinator';
 import { generateFrom } from '@octoserve/model';
 import { workerServices } from '@octoserve/wire';
@@ -113,6 +113,20 @@ test('a worker with a wrong or no cluster token cannot register and exits non-ze
   }
 });
 
+/** Opens a step link to `address` as an outsider: the communicator id, then one step; resolves with how the worker answered. */
+function stepLinkAsOutsider(address: string, communicatorId: string, security: { clusterToken?: string }): Promise<{ code: number; details: string }> {
+  const steps = workerServices().Worker.service.Steps;
+  return new Promise((resolve) => {
+    const link = new SocketConnection(address, {
+      onMessage: () => { link.drop(); resolve({ code: -1, details: 'the worker answered a step' }); },
+      onStatus: (code, details) => resolve({ code, details }),
+    }, security);
+    link.write(Buffer.from(communicatorId, 'utf8'));
+    const req: StepRequest = { stepId: 1, sequences: [{ sequenceId: 99, tokens: [1], positions: [0], reset: true, keepAll: false, temperature: 0 }] };
+    link.write(steps.requestSerialize(req));
+  });
+}
+
 describe('a cluster with a token', () => {
   const token = newClusterToken();
   let cluster: Cluster;
@@ -169,6 +183,27 @@ describe('a cluster with a token', () => {
       }
     }
     await assertGoldens(cluster, 2, 40, 3);
+  });
+
+  test('an outsider\'s step link is refused: without the token UNAUTHENTICATED, with it but another communicator FAILED_PRECONDITION; steps go on', async (t) => {
+    const links = cluster.stepAddresses;
+    if (FABRIC !== 'socket') {
+      assert.deepEqual(links, links.map(() => ''), 'off the socket fabric the steps go over the Steps stream');
+      t.diagnostic(`the ${FABRIC} fabric has no step link: the Steps stream is checked above`);
+      return;
+    }
+    assert.equal(links.filter((a) => a !== '').length, 2, `every rank offers a step link: ${links.join(', ')}`);
+    for (const address of links) {
+      for (const given of [undefined, 'wrong']) {
+        const r = await stepLinkAsOutsider(address, 'intruder', given === undefined ? {} : { clusterToken: given });
+        assert.equal(r.code, grpc.status.UNAUTHENTICATED, `${address}: ${r.details}`);
+        assert.match(r.details, /belongs to another cluster: missing or wrong cluster token/);
+      }
+      const r = await stepLinkAsOutsider(address, 'intruder', { clusterToken: token });
+      assert.equal(r.code, grpc.status.FAILED_PRECONDITION, `${address}: ${r.details}`);
+      assert.match(r.details, /serves communicator .*; the step link names intruder/);
+    }
+    await assertGoldens(cluster, 5, 40, 4);
   });
 });
 

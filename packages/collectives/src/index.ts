@@ -7,6 +7,8 @@ export type {
   CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
 } from './communicator.js';
 export { Endpoint } from './transport.js';
+export { SocketListener, SocketConnection } from './socket-transport.js';
+export { LinkStatus, linkStatusText, type AcceptedLink } from './link.js';
 export type { EndpointOptions } from './transport.js';
 export { FABRICS, FABRIC_ENV, DEFAULT_FABRIC, parseFabric, fabricFromEnv, resolveFabric } from './fabric.js';
 export type { Fabric } from './fabric.js';

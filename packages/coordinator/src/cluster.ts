@@ -213,7 +213,7 @@ export class Cluster implements ServedCluster {
       for (const r of regs) clients.push(new RankClient(r.rank, r.address, security));
       const communicatorId = randomUUID();
       const peers = regs.map((r) => r.collectiveAddress);
-      await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({
+      const inits = await Promise.race([exited, Promise.all(clients.map((c) => c.initCommunicator({
         communicatorId, rank: c.rank, peerAddresses: peers, deadlineMs: 30_000, algorithm: opts.allReduceAlgorithm ?? '', fabric, spinUs: opts.spinUs === undefined ? '' : String(opts.spinUs),
       }, startTimeout)))]);
       const options = {
@@ -237,7 +237,9 @@ export class Cluster implements ServedCluster {
         return loading.then((reply) => { opts.onShardLoaded?.(c.rank, ++loaded); return reply; });
       }))]);
       log(`coordinator: ${opts.tp} shards loaded in ${(performance.now() - t0).toFixed(0)} ms`);
-      for (const c of clients) c.openSteps(communicatorId);
+      const links = inits.filter((r) => r.stepAddress !== '').length;
+      for (const [i, c] of clients.entries()) c.openSteps(communicatorId, inits[i]?.stepAddress ?? '');
+      log(`coordinator: steps go to ${links === opts.tp ? 'every rank over its socket step link' : links === 0 ? 'every rank over its gRPC Steps stream' : `${links} ranks over socket step links, the rest over gRPC`}`);
       cluster = new Cluster(config, plan, { ...options, medusaHeads: heads?.numHeads ?? 0, medusaTopK: opts.medusa?.topK ?? 0 }, server, clients, regs, workers, opts.onFailure ?? (() => {}),
         new StepEmbedding(table, config.dim, options.maxTokensPerStep));
       if (earlyExit !== undefined) cluster.workerExited(earlyExit);
@@ -316,6 +318,11 @@ export class Cluster implements ServedCluster {
       clearTimeout(timer);
       this.embedding.done(x);
     }
+  }
+
+  /** Each rank's step link ('' where steps go over its gRPC Steps stream). */
+  get stepAddresses(): string[] {
+    return this.clients.map((c) => c.stepAddress);
   }
 
   /** Each rank's health, or why it did not answer within `timeoutMs`. */

@@ -18,6 +18,7 @@ export type { LoadShardReply, LoadShardReply__Output } from './gen/octoserve/v1/
 export type { RegisterRequest, RegisterRequest__Output } from './gen/octoserve/v1/RegisterRequest.js';
 export type { RegisterReply, RegisterReply__Output } from './gen/octoserve/v1/RegisterReply.js';
 export type { InitCommunicatorRequest, InitCommunicatorRequest__Output } from './gen/octoserve/v1/InitCommunicatorRequest.js';
+export type { InitCommunicatorReply, InitCommunicatorReply__Output } from './gen/octoserve/v1/InitCommunicatorReply.js';
 export type { UploadShardMessage, UploadShardMessage__Output } from './gen/octoserve/v1/UploadShardMessage.js';
 export type { TensorChunk, TensorChunk__Output } from './gen/octoserve/v1/TensorChunk.js';
 export type { HealthReply, HealthReply__Output } from './gen/octoserve/v1/HealthReply.js';

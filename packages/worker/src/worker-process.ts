@@ -96,7 +96,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const security: InternalSecurity = { clusterToken: opts.clusterToken ?? '', tls: opts.tls };
   const bound = await Endpoint.bind(`${host}:${opts.collectivePort ?? 0}`, { ...security, ...(opts.fabric === undefined ? {} : { fabric: opts.fabric }) });
   const collectiveAddress = `${shown}:${bound.address.slice(bound.address.lastIndexOf(':') + 1)}`;
-  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, weights: opts.weights, log, onCoordinatorLost: opts.onCoordinatorLost }, bound, security);
+  const service = new WorkerService({ rank: opts.rank, worldSize: opts.worldSize, device: opts.device ?? 'cpu', threads: opts.threads ?? 1, weights: opts.weights, log, onCoordinatorLost: opts.onCoordinatorLost, stepLinkHosts: { listen: host, advertise: shown } }, bound, security);
   // every Worker call without the cluster token ends UNAUTHENTICATED before its handler runs
   const server = new grpc.Server(internalServerOptions(INTERNAL_SERVER_OPTIONS, security, 'this worker'));
   server.addService(guardRequests(workerServices().Worker.service, 'octoserve/v1/worker.proto', 'octoserve.v1.Worker'), service.handlers() as unknown as grpc.UntypedServiceImplementation);

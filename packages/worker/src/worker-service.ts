@@ -1,14 +1,14 @@
 // The Worker gRPC service of one rank: communicator, shard, step stream, caches.
 import * as grpc from '@grpc/grpc-js';
-import { CollectiveError, Communicator, Endpoint, FABRIC_ENV, parseSpin } from '@octoserve/collectives';
-import type { SpinSetting } from '@octoserve/collectives';
+import { CollectiveError, Communicator, Endpoint, FABRIC_ENV, parseSpin, SocketListener } from '@octoserve/collectives';
+import type { AcceptedLink, SpinSetting } from '@octoserve/collectives';
 import { ModelError, openCheckpoint, parseWeightFormat, quantizationHaloSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
 import type { ModelConfig, ModelParams, WeightFormat } from '@octoserve/model';
 import type {
-  HealthReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
+  HealthReply, InitCommunicatorReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, TensorChunk__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
-import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, QUANT_BLOCK_COLUMNS, readShardSlices, RpcError, uint32View, type AnyShardSlice, type ShardAssignment } from '@octoserve/wire';
+import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, QUANT_BLOCK_COLUMNS, readShardSlices, RpcError, uint32View, workerServices, type AnyShardSlice, type ShardAssignment } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
@@ -47,6 +47,11 @@ export interface WorkerIdentity {
   log: (line: string) => void;
   /** The coordinator's step stream of this worker's communicator ended: the cluster this worker served is gone. */
   onCoordinatorLost?: (why: string) => void;
+  /**
+   * Where a step link may listen on the socket fabric (the host this worker binds) and the host it
+   * is reached at (its advertised name); without it the coordinator steps it over the Steps stream.
+   */
+  stepLinkHosts?: { listen: string; advertise: string };
 }
 
 /**
@@ -87,13 +92,14 @@ export class WorkerService {
   private state: 'idle' | 'loading' | 'ready' | 'stepping' = 'idle';
   private lastStepMs = 0;
   private weightBytes = 0;
+  private stepListener: SocketListener | undefined;
 
   /** `security`: what the communicator presents to its peers (the endpoint was bound with the same). */
   constructor(readonly id: WorkerIdentity, private readonly endpoint: Endpoint, private readonly security: InternalSecurity = {}) {}
 
   get communicator(): Communicator | undefined { return this.comm; }
 
-  private async initCommunicator(req: InitCommunicatorRequest__Output): Promise<void> {
+  private async initCommunicator(req: InitCommunicatorRequest__Output): Promise<InitCommunicatorReply> {
     if (req.rank !== this.id.rank || req.peerAddresses.length !== this.id.worldSize) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `this worker is rank ${this.id.rank} of ${this.id.worldSize}; the request names rank ${req.rank} with ${req.peerAddresses.length} peers`);
     }
@@ -108,6 +114,20 @@ export class WorkerService {
       allReduceAlgorithm: (req.algorithm || undefined) as never, spinUs: spinSetting(req.spinUs), log: this.id.log,
       clusterToken: this.security.clusterToken, tls: this.security.tls,
     });
+    return { stepAddress: await this.listenForSteps() };
+  }
+
+  /**
+   * On the socket fabric, a listener for the coordinator's step link (the same records, token
+   * check and TLS as the collective links); returns its advertised address, '' when there is none.
+   */
+  private async listenForSteps(): Promise<string> {
+    const hosts = this.id.stepLinkHosts;
+    if (this.endpoint.fabric !== 'socket' || hosts === undefined) return '';
+    const listener = await SocketListener.bind(`${hosts.listen}:0`, this.security);
+    listener.serve((link) => this.serveStepLink(link));
+    this.stepListener = listener;
+    return `${hosts.advertise}:${listener.address.slice(listener.address.lastIndexOf(':') + 1)}`;
   }
 
   /** What a load request must hold before anything is read: one shard, for this rank, once. */
@@ -248,7 +268,7 @@ export class WorkerService {
         Promise.resolve().then(() => fn(checkDecoded(call.request as object) as Req)).then((res) => cb(null, res), (err: unknown) => cb(workerError(err).toStatus()));
       };
     return {
-      InitCommunicator: unary((req: InitCommunicatorRequest__Output) => this.initCommunicator(req).then(() => ({}))),
+      InitCommunicator: unary((req: InitCommunicatorRequest__Output) => this.initCommunicator(req)),
       LoadShard: unary(async (req: LoadShardRequest__Output) => {
         const shard = this.checkLoad(req);
         const ckpt = openCheckpoint(req.modelPath);
@@ -327,7 +347,63 @@ export class WorkerService {
     call.on('error', () => { failed = true; });
   }
 
+  /**
+   * The step link: its first record names the communicator (the link is then this worker's
+   * lifeline, as the Steps stream is), each later one is a StepRequest answered by a StepReply in
+   * order; a failed step refuses the link with its status, as the stream ends with it.
+   */
+  private serveStepLink(link: AcceptedLink): void {
+    const steps = workerServices().Worker.service.Steps;
+    let chain = Promise.resolve();
+    let lifeline = false;
+    let failed = false;
+    let lost = false;
+    // once the link named this worker's communicator, its end (or a failed step, which ends it) is the cluster's
+    const gone = (why: string): void => {
+      if (lifeline && !lost) { lost = true; this.id.onCoordinatorLost?.(why); }
+    };
+    const refuse = (err: unknown): void => {
+      failed = true;
+      const e = workerError(err);
+      link.refuse(e.code, e.message);
+      gone(`a step failed (${e.message})`);
+    };
+    let opened = false;
+    link.listen({
+      onMessage: (frame) => {
+        if (failed) return;
+        if (!opened) {
+          opened = true;
+          const id = frame.toString('utf8');
+          if (this.comm === undefined || id !== this.comm.communicatorId) {
+            refuse(new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} serves communicator ${this.comm?.communicatorId ?? '(none yet)'}; the step link names ${id.slice(0, 100)}`));
+          } else {
+            lifeline = true;
+          }
+          return;
+        }
+        chain = chain.then(async () => {
+          if (failed) return;
+          let stepId = 0;
+          try {
+            const req = checkDecoded(steps.requestDeserialize(frame) as StepRequest__Output);
+            stepId = req.stepId;
+            link.write(steps.responseSerialize(await this.step(req)));
+          } catch (err) {
+            this.id.log(`rank ${this.id.rank}: step ${stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
+            refuse(err);
+          }
+        });
+      },
+      onLost: (what, reason) => {
+        failed = true;
+        gone(what === 'dropped' ? 'the coordinator closed its step link' : `the coordinator's step link broke (${reason ?? 'no reason given'})`);
+      },
+    });
+  }
+
   async close(): Promise<void> {
+    this.stepListener?.close();
     await this.comm?.close();
   }
 }

@@ -20,8 +20,10 @@ const EPILOG = `A coordinator that starts its workers itself hands them its toke
 environment ($OCTOSERVE_CLUSTER_TOKEN, $OCTOSERVE_INTERNAL_TLS_CA/CERT/KEY as PEM text).
 
 The worker exits when the process that started it goes away, on SIGTERM or SIGINT, and when it
-cannot register in time. It also exits, with code 75, when its coordinator's step stream ends
-(the coordinator stopped, or restarted the cluster after a fault): a supervisor (systemd's
+cannot register in time. It also exits, with code 75, when its coordinator's step channel ends
+(on the socket fabric a step link, the collective links' records with the same token check and
+TLS; on the gRPC fabric the Steps stream), because the coordinator stopped, or restarted the
+cluster after a fault: a supervisor (systemd's
 Restart=, a Kubernetes pod) then starts a fresh worker, which registers again.`;
 
 interface WorkerFlags {
