@@ -93,6 +93,6 @@ test('a Q4_0 GGUF runs as stored: the workers hold its 4-bit blocks, and every t
   for (const extra of [['--tp', '2', '--verbose'], ['--tp', '4'], ['--tp', '8', '--load', 'upload']]) {
     const { ids, stderr } = await greedy(file, extra);
     assert.deepEqual(ids, floats, `generate ${extra.join(' ')}`);
-    if (extra.includes('--verbose')) assert.match(stderr, /rank 0: shard loaded \(f32; [\d.]+ MB: \d+ weights in float32, \d+ in 4-bit blocks\)/);
+    if (extra.includes('--verbose')) assert.match(stderr, /rank 0: shard loaded \(f32; [\d.]+ MB: \d+ weights in float32, \d+ in 4-bit blocks; 11 graphs per step\)/);
   }
 });
