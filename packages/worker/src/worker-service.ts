@@ -80,6 +80,15 @@ function uploadedSlice(chunk: TensorChunk__Output): { slice: AnyShardSlice; byte
   return { slice: { name: chunk.name, shape: [rows, cols], q, padLeft, padRight }, bytes: new Uint8Array(buffer) };
 }
 
+/** A step link's record as a StepRequest; bytes that do not decode are INVALID_ARGUMENT, as on the Steps stream. */
+function decodeStepRecord(deserialize: (bytes: Buffer) => unknown, frame: Buffer): StepRequest__Output {
+  try {
+    return deserialize(frame) as StepRequest__Output;
+  } catch (err) {
+    throw new RpcError(grpc.status.INVALID_ARGUMENT, `a step link record that is not a StepRequest (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 /** A request's spin_us: '' leaves the worker's own setting ($OCTOSERVE_SPIN_US, else auto). */
 function spinSetting(value: string): SpinSetting | undefined {
   return value === '' ? undefined : parseSpin(value, 'InitCommunicator spin_us');
@@ -386,7 +395,7 @@ export class WorkerService {
           if (failed) return;
           let stepId = 0;
           try {
-            const req = checkDecoded(steps.requestDeserialize(frame) as StepRequest__Output);
+            const req = checkDecoded(decodeStepRecord(steps.requestDeserialize, frame));
             stepId = req.stepId;
             link.write(steps.responseSerialize(await this.step(req)));
           } catch (err) {
