@@ -7,7 +7,8 @@ export { mergedArgmax, mergedTopK, mergedSoftmaxStats, mergedPicked } from './me
 export { Registry, newClusterToken, type Registration } from './registry.js';
 export type { InternalTls } from '@octoserve/wire';
 export { RankClient, WorkerCallError } from './worker-client.js';
-export { LocalWorkers, CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, WORKER_MALLOC_ENV, type LaunchOptions } from './local-launcher.js';
+export { LocalWorkers, WORKER_MALLOC_ENV, type LaunchOptions } from './local-launcher.js';
+export { CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV } from '@octoserve/wire';
 export { benchDecode, plainDecode, medusaDecode, tokenAgreement, type DecodeBenchRun } from './decode-bench.js';
 export type { RankTotals } from './step-timings.js';
 export { ClusterMedusaBackend } from './cluster-medusa.js';

@@ -2,15 +2,8 @@
 // while the cluster runs fails it at once; closing stops every worker (no orphans).
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import type { InternalTls } from '@octoserve/wire';
+import { CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, type InternalTls } from '@octoserve/wire';
 
-/** The environment that hands a local worker its cluster token (never argv: `ps` shows argv). */
-export const CLUSTER_TOKEN_ENV = 'OCTOSERVE_CLUSTER_TOKEN';
-/**
- * ... and its internal TLS material, as PEM text (not file names: the coordinator may hold it only
- * in memory). Not OCTOSERVE_TLS_CA, which names the client API's CA file.
- */
-export const INTERNAL_TLS_ENV = { ca: 'OCTOSERVE_INTERNAL_TLS_CA', cert: 'OCTOSERVE_INTERNAL_TLS_CERT', key: 'OCTOSERVE_INTERNAL_TLS_KEY' } as const;
 /**
  * glibc's malloc tuning for a worker, unless the environment sets it: allocations of 128 KiB and
  * more are mapped and unmapped on their own. By default glibc raises that threshold up to 32 MiB as

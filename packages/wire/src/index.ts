@@ -4,7 +4,7 @@ export {
 } from './services.js';
 export { guardRequests, requestProblem, checkDecoded, invalidUtf8Field, REQUEST_PROBLEM, limitDetails, MAX_STATUS_DETAILS } from './request-guard.js';
 export {
-  CLUSTER_TOKEN_METADATA, tokenMatches, tokenRefusal, internalServerCredentials, internalChannelCredentials,
+  CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV, CLUSTER_TOKEN_METADATA, tokenMatches, tokenRefusal, internalServerCredentials, internalChannelCredentials,
   sendClusterToken, requireClusterToken, internalServerOptions, internalClientOptions,
 } from './internal-auth.js';
 export type { InternalTls, InternalSecurity } from './internal-auth.js';

@@ -6,6 +6,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 
+/** The environment that hands a local worker its cluster token (never argv: `ps` shows argv). */
+export const CLUSTER_TOKEN_ENV = 'OCTOSERVE_CLUSTER_TOKEN';
+/**
+ * ... and its internal TLS material, as PEM text (not file names: the coordinator may hold it only
+ * in memory). Not OCTOSERVE_TLS_CA, which names the client API's CA file.
+ */
+export const INTERNAL_TLS_ENV = { ca: 'OCTOSERVE_INTERNAL_TLS_CA', cert: 'OCTOSERVE_INTERNAL_TLS_CERT', key: 'OCTOSERVE_INTERNAL_TLS_KEY' } as const;
+
 /** The metadata key every internal call carries the cluster token in. */
 export const CLUSTER_TOKEN_METADATA = 'x-octoserve-cluster-token';
 

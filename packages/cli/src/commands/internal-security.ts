@@ -3,8 +3,9 @@
 // coordinator). A token is never a command-line value: `ps` would show it.
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV } from '@octoserve/coordinator';
-import type { InternalTls } from '@octoserve/coordinator';
+// from wire, not the coordinator: a worker process loads this file and none of the coordinator's packages
+import { CLUSTER_TOKEN_ENV, INTERNAL_TLS_ENV } from '@octoserve/wire';
+import type { InternalTls } from '@octoserve/wire';
 import { UsageError } from '../errors.js';
 import type { Command } from 'commander';
 import { flag } from './flags.js';
