@@ -52,7 +52,7 @@ export interface RuntimeOptions {
 /** How a runtime runs a step: a graph per segment, or (a single rank) one graph for the whole step. */
 type Sessions =
   | { kind: 'segments'; attention: ort.InferenceSession[]; feedForward: ort.InferenceSession[]; head: ort.InferenceSession }
-  | { kind: 'stack'; stack: ort.InferenceSession; layers: number };
+  | { kind: 'stack'; stack: ort.InferenceSession };
 
 /** onnxruntime execution providers for a device name. */
 export function executionProviders(device = 'cpu'): ort.InferenceSession.ExecutionProviderConfig[] {
@@ -158,8 +158,8 @@ export class ShardRuntime {
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   private readonly stackIo = new Map<number, SegmentIo>();                                // by (T, offset)
-  /** The stack graph's new keys/values of every layer: [maxTokens, nKv * headDim] each. */
-  private readonly stackKv: { k: RowBuffer<Float32Array>; v: RowBuffer<Float32Array> }[];
+  /** Per layer, the stack graph's names of its cache and new keys/values, and where those land: [maxTokens, nKv * headDim] each. */
+  private readonly stackKv: { names: ReturnType<typeof stackCacheNames>; k: RowBuffer<Float32Array>; v: RowBuffer<Float32Array> }[];
   /** Time spent in onnxruntime and in all-reduce during the last step. */
   readonly timings: StepTimings = { computeMs: 0, allReduceMs: 0, allReduces: 0, allReduceAlgorithm: '', allReduceBytes: 0 };
   /** The spans of the current step, when it is traced (the worker begins and encodes them). */
@@ -194,8 +194,8 @@ export class ShardRuntime {
       const width = medusa.heads.length * medusa.topK;
       this.medusaOut = { values: floats(n, width), indices: longs(n, width) };
     }
-    const stackLayers = sessions.kind === 'stack' ? sessions.layers : 0;
-    this.stackKv = Array.from({ length: stackLayers }, () => ({ k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
+    const stackLayers = sessions.kind === 'stack' ? weights.layers.length : 0;
+    this.stackKv = Array.from({ length: stackLayers }, (_, l) => ({ names: stackCacheNames(l), k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
 
   static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
@@ -206,7 +206,7 @@ export class ShardRuntime {
     const load = (bytes: Uint8Array): Promise<ort.InferenceSession> => ort.InferenceSession.create(bytes, sessionOptions);
     if (opts.stack === true) {
       const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
-      return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack, layers: weights.layers.length });
+      return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack });
     }
     const attention: ort.InferenceSession[] = [];
     const feedForward: ort.InferenceSession[] = [];
@@ -270,8 +270,9 @@ export class ShardRuntime {
     if (sessions.kind === 'stack') return this.stackStep(sessions.stack, seqs, rows);
     const reducer = this.reducer.over(comm);
     for (let l = 0; l < sessions.attention.length; l++) await this.runLayer(sessions, l, seqs, rows, reducer);
-    await this.run(sessions.head, this.headIoFor(rows), 'head', -1);
-    return this.headIoFor(rows).outputs;
+    const head = this.headIoFor(rows);
+    await this.run(sessions.head, head, 'head', -1);
+    return head.outputs;
   }
 
   /** Each sequence's whole step in one run of the stack graph, its new K/V into its cache. */
@@ -282,13 +283,13 @@ export class ShardRuntime {
       const io = this.stackIoFor(T, offset);
       const cache = this.cacheViews(seq.cache);
       for (let l = 0; l < this.stackKv.length; l++) {
-        const names = stackCacheNames(l);
+        const { names } = this.stackKv[l]!;
         io.feeds[names.kCache] = cache.k[l]!;
         io.feeds[names.vCache] = cache.v[l]!;
       }
       this.past[0] = seq.cache.length;
       await this.run(stack, io, 'stack', -1);
-      for (const [l, kv] of this.stackKv.entries()) seq.cache.write(l, kv.k.data, kv.v.data, T);
+      for (let l = 0; l < this.stackKv.length; l++) seq.cache.write(l, this.stackKv[l]!.k.data, this.stackKv[l]!.v.data, T);
       offset += T;
     }
     return this.headIoFor(rows).outputs;
@@ -303,10 +304,9 @@ export class ShardRuntime {
         feeds: { ...head.feeds, cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset), past: this.pastTensor },
         fetches: { ...head.fetches },
       };
-      for (const [l, kv] of this.stackKv.entries()) {
-        const names = stackCacheNames(l);
-        io.fetches[names.kNew] = kv.k.rows(T);
-        io.fetches[names.vNew] = kv.v.rows(T);
+      for (const { names, k, v } of this.stackKv) {
+        io.fetches[names.kNew] = k.rows(T);
+        io.fetches[names.vNew] = v.rows(T);
       }
       this.stackIo.set(key, io);
     }

@@ -1,14 +1,14 @@
 // The Worker gRPC service of one rank: communicator, shard, step stream, caches.
 import * as grpc from '@grpc/grpc-js';
 import { CollectiveError, Communicator, Endpoint, FABRIC_ENV, parseSpin, SocketListener } from '@octoserve/collectives';
-import type { AcceptedLink, SpinSetting } from '@octoserve/collectives';
+import type { SpinSetting } from '@octoserve/collectives';
 import { ModelError, openCheckpoint, parseWeightFormat, quantizationHaloSlices, resolveConfig, ropeFrequencies } from '@octoserve/model';
 import type { ModelConfig, ModelParams, WeightFormat } from '@octoserve/model';
 import type {
   HealthReply, InitCommunicatorReply, InitCommunicatorRequest__Output, InternalSecurity, LoadShardReply, LoadShardRequest__Output,
   ReleaseRequest__Output, StepReply, StepRequest__Output, TensorChunk__Output, UploadShardMessage__Output, WorkerHandlers,
 } from '@octoserve/wire';
-import { checkDecoded, COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, QUANT_BLOCK_COLUMNS, readShardSlices, RpcError, uint32View, workerServices, type AnyShardSlice, type ShardAssignment } from '@octoserve/wire';
+import { checkDecoded, DEFAULT_MAX_SEQUENCES, encodeStepReply, float32View, QUANT_BLOCK_COLUMNS, readShardSlices, RpcError, uint32View, type AnyShardSlice, type ShardAssignment } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
@@ -16,6 +16,7 @@ import { ShardRuntime } from './shard-runtime.js';
 import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
+import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
 const MAX_SLICE_FLOATS = 2 ** 28;
@@ -80,15 +81,6 @@ function uploadedSlice(chunk: TensorChunk__Output): { slice: AnyShardSlice; byte
   return { slice: { name: chunk.name, shape: [rows, cols], q, padLeft, padRight }, bytes: new Uint8Array(buffer) };
 }
 
-/** A step link's record as a StepRequest; bytes that do not decode are INVALID_ARGUMENT, as on the Steps stream. */
-function decodeStepRecord(deserialize: (bytes: Buffer) => unknown, frame: Buffer): StepRequest__Output {
-  try {
-    return deserialize(frame) as StepRequest__Output;
-  } catch (err) {
-    throw new RpcError(grpc.status.INVALID_ARGUMENT, `a step link record that is not a StepRequest (${err instanceof Error ? err.message : String(err)})`);
-  }
-}
-
 /** A request's spin_us: '' leaves the worker's own setting ($OCTOSERVE_SPIN_US, else auto). */
 function spinSetting(value: string): SpinSetting | undefined {
   return value === '' ? undefined : parseSpin(value, 'InitCommunicator spin_us');
@@ -134,7 +126,7 @@ export class WorkerService {
     const hosts = this.id.stepLinkHosts;
     if (this.endpoint.fabric !== 'socket' || hosts === undefined) return '';
     const listener = await SocketListener.bind(`${hosts.listen}:0`, this.security);
-    listener.serve((link) => this.serveStepLink(link));
+    listener.serve((link) => serveStepLink(this.stepHost(), link));
     this.stepListener = listener;
     return `${hosts.advertise}:${listener.address.slice(listener.address.lastIndexOf(':') + 1)}`;
   }
@@ -298,7 +290,7 @@ export class WorkerService {
         }
       }),
       UploadShard: (call, cb) => this.upload(call).then((res) => cb(null, res), (err: unknown) => cb(workerError(err).toStatus())),
-      Steps: (call) => this.serveSteps(call),
+      Steps: (call) => serveStepStream(this.stepHost(), call),
       Release: unary((req: ReleaseRequest__Output) => { this.release(req); return {}; }),
       Health: unary(() => this.health()),
     };
@@ -328,87 +320,12 @@ export class WorkerService {
     return this.load(request, [...slices.values()].map((r) => r.slice));
   }
 
-  /** The step stream: one reply per request, in order; a failed step ends the stream with its status. */
-  private serveSteps(call: grpc.ServerDuplexStream<StepRequest__Output, StepReply>): void {
-    let chain = Promise.resolve();
-    let failed = false;
-    const id = this.comm?.communicatorId;
-    if (id !== undefined && String(call.metadata.get(COMMUNICATOR_METADATA)[0] ?? '') === id) {
-      let lost = false;
-      const gone = (why: string): void => { if (!lost) { lost = true; this.id.onCoordinatorLost?.(why); } };
-      call.on('end', () => gone('the coordinator closed its step stream'));
-      call.on('cancelled', () => gone('the coordinator\'s step stream was cancelled'));
-      call.on('error', () => gone('the coordinator\'s step stream failed'));
-    }
-    call.on('data', (req: StepRequest__Output) => {
-      chain = chain.then(async () => {
-        if (failed) return;
-        try {
-          call.write(await this.step(checkDecoded(req)));
-        } catch (err) {
-          failed = true;
-          call.emit('error', workerError(err).toStatus()); // grpc-js ends the call with this status
-          this.id.log(`rank ${this.id.rank}: step ${req.stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      });
-    });
-    call.on('end', () => { void chain.then(() => { if (!failed) call.end(); }); });
-    call.on('error', () => { failed = true; });
-  }
-
-  /**
-   * The step link: its first record names the communicator (the link is then this worker's
-   * lifeline, as the Steps stream is), each later one is a StepRequest answered by a StepReply in
-   * order; a failed step refuses the link with its status, as the stream ends with it.
-   */
-  private serveStepLink(link: AcceptedLink): void {
-    const steps = workerServices().Worker.service.Steps;
-    let chain = Promise.resolve();
-    let lifeline = false;
-    let failed = false;
-    let lost = false;
-    // once the link named this worker's communicator, its end (or a failed step, which ends it) is the cluster's
-    const gone = (why: string): void => {
-      if (lifeline && !lost) { lost = true; this.id.onCoordinatorLost?.(why); }
+  /** What the step channels (step-channels.ts) need of this worker, as it stands when one opens. */
+  private stepHost(): StepHost {
+    return {
+      rank: this.id.rank, communicatorId: this.comm?.communicatorId, step: (req) => this.step(req), statusOf: workerError,
+      log: this.id.log, lost: (why) => this.id.onCoordinatorLost?.(why),
     };
-    const refuse = (err: unknown): void => {
-      failed = true;
-      const e = workerError(err);
-      link.refuse(e.code, e.message);
-      gone(`a step failed (${e.message})`);
-    };
-    let opened = false;
-    link.listen({
-      onMessage: (frame) => {
-        if (failed) return;
-        if (!opened) {
-          opened = true;
-          const id = frame.toString('utf8');
-          if (this.comm === undefined || id !== this.comm.communicatorId) {
-            refuse(new RpcError(grpc.status.FAILED_PRECONDITION, `rank ${this.id.rank} serves communicator ${this.comm?.communicatorId ?? '(none yet)'}; the step link names ${id.slice(0, 100)}`));
-          } else {
-            lifeline = true;
-          }
-          return;
-        }
-        chain = chain.then(async () => {
-          if (failed) return;
-          let stepId = 0;
-          try {
-            const req = checkDecoded(decodeStepRecord(steps.requestDeserialize, frame));
-            stepId = req.stepId;
-            link.write(steps.responseSerialize(await this.step(req)));
-          } catch (err) {
-            this.id.log(`rank ${this.id.rank}: step ${stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
-            refuse(err);
-          }
-        });
-      },
-      onLost: (what, reason) => {
-        failed = true;
-        gone(what === 'dropped' ? 'the coordinator closed its step link' : `the coordinator's step link broke (${reason ?? 'no reason given'})`);
-      },
-    });
   }
 
   async close(): Promise<void> {
