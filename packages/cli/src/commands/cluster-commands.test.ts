@@ -26,13 +26,15 @@ describe('a cluster that is not there', () => {
   let address: string;
   before(async () => { address = `127.0.0.1:${await closedPort()}`; });
 
-  const withDeadline = (args: string[]): string[] => [...args, '--deadline-ms', '3000'];
+  // "At once" is well inside the deadline: the refused connection ends the call, not the deadline
+  // (10 s of slack for a loaded host; the CLI alone starts and fails in under a second).
+  const withDeadline = (args: string[]): string[] => [...args, '--deadline-ms', '20000'];
   const cases = [withDeadline(['status']), withDeadline(['jobs', 'get', 'some-job']), ['generate', '--prompt', 'hi']];
   for (const args of cases) {
     test(`${args.join(' ')} exits 1 with one UNAVAILABLE line, at once`, () => {
       const start = Date.now();
       const r = runCli([...args, '--cluster', address]);
-      assert.ok(Date.now() - start < 3_000, `took ${Date.now() - start} ms`);
+      assert.ok(Date.now() - start < 10_000, `took ${Date.now() - start} ms`);
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trimEnd().split('\n');
       assert.equal(lines.length, 1, r.stderr);
