@@ -39,10 +39,14 @@ export function rulesFor(table: AutoTable, worldSize: number): readonly AutoRule
   return table[best] as readonly AutoRule[];
 }
 
-/** The algorithm auto runs for a message of `bytes` bytes. */
-export function selectAllReduce(table: AutoTable, worldSize: number, bytes: number): AllReduceAlgorithmName {
-  const rules = rulesFor(table, worldSize);
+/** The algorithm `rules` (one world size's) pick for a message of `bytes` bytes. */
+export function pickAlgorithm(rules: readonly AutoRule[], bytes: number): AllReduceAlgorithmName {
   for (const r of rules) if (bytes <= r.maxBytes) return r.algorithm;
   return (rules[rules.length - 1] as AutoRule).algorithm;
+}
+
+/** The algorithm auto runs for a message of `bytes` bytes. */
+export function selectAllReduce(table: AutoTable, worldSize: number, bytes: number): AllReduceAlgorithmName {
+  return pickAlgorithm(rulesFor(table, worldSize), bytes);
 }
 

@@ -16,8 +16,8 @@ import { treeAllReduce } from './algorithms/tree.js';
 import { directAllGather, directReduceScatter } from './algorithms/direct.js';
 import { barrier, broadcast, gather } from './algorithms/rooted.js';
 import { otherRanks } from './algorithms/kernels.js';
-import { algorithmFromEnv, ALGORITHM_ENV, selectAllReduce } from './auto-select.js';
-import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoTable } from './auto-select.js';
+import { algorithmFromEnv, ALGORITHM_ENV, pickAlgorithm, rulesFor } from './auto-select.js';
+import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
 import type { CollectiveTls } from './auth.js';
 import { AUTO_TABLES } from './auto-table.js';
 import { CollectiveError, describeError } from './errors.js';
@@ -115,7 +115,8 @@ export class Communicator {
   private readonly deadlineMs: number;
   private readonly closeTimeoutMs: number;
   private readonly defaultAlgorithm: AllReduceAlgorithm;
-  private readonly autoTable: AutoTable;
+  /** The auto table's rules for this world size (looked up once: an operation allocates nothing to choose). */
+  private readonly autoRules: readonly AutoRule[];
   private readonly chunkElems: number;
   private readonly peers: readonly number[];
   private readonly payloadScratch = new Scratch();
@@ -128,6 +129,7 @@ export class Communicator {
   private readonly queue: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private closing: Promise<void> | undefined;
+  private readonly deadline = new OpDeadline((ms) => this.expired(ms));
 
   private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm, spinUs: number) {
     this.rank = options.rank;
@@ -138,7 +140,7 @@ export class Communicator {
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.defaultAlgorithm = defaultAlgorithm;
-    this.autoTable = options.autoTable ?? AUTO_TABLES[mesh.fabric];
+    this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES[mesh.fabric], options.worldSize);
     this.chunkElems = (options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4;
     this.peers = otherRanks(options.rank, options.worldSize);
     this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers, spinUs);
@@ -175,7 +177,7 @@ export class Communicator {
 
   /** The algorithm an all-reduce of `length` floats runs with the given (or default) choice. */
   allReduceAlgorithmFor(length: number, algorithm: AllReduceAlgorithm = this.defaultAlgorithm): AllReduceAlgorithmName {
-    return algorithm === 'auto' ? selectAllReduce(this.autoTable, this.worldSize, length * 4) : algorithm;
+    return algorithm === 'auto' ? pickAlgorithm(this.autoRules, length * 4) : algorithm;
   }
 
   /**
@@ -268,7 +270,7 @@ export class Communicator {
   close(): Promise<void> {
     if (this.closing === undefined) {
       const drained = this.busy ? new Promise<void>((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
-      this.closing = drained.then(() => this.mesh.close(this.closeTimeoutMs));
+      this.closing = drained.then(() => { this.deadline.close(); return this.mesh.close(this.closeTimeoutMs); });
     }
     return this.closing;
   }
@@ -282,7 +284,7 @@ export class Communicator {
   private scatterGatherRing(algorithm: ScatterGatherAlgorithm | undefined, length: number): boolean {
     if (algorithm === 'ring') return true;
     if (algorithm === 'direct') return false;
-    return selectAllReduce(this.autoTable, this.worldSize, length * 4) === 'ring';
+    return pickAlgorithm(this.autoRules, length * 4) === 'ring';
   }
 
   private checkRoot(root: number, what: string): void {
@@ -322,11 +324,7 @@ export class Communicator {
     if (failed !== undefined) { this.startNext(); throw failed; }
     const ctx = this.ctx;
     ctx.reset(seq, op, total, wireDtypeOf(wire));
-    const timer = setTimeout(() => {
-      const waiting = ctx.waitingOn >= 0 ? `still waiting for ${this.mesh.peerName(ctx.waitingOn)}` : 'not waiting on any peer';
-      this.mesh.fail(new CollectiveError('DEADLINE',
-        `${opName(op)} (op #${seq}, ${total} elements) did not finish within ${deadlineMs} ms on rank ${this.rank}; ${waiting}`));
-    }, deadlineMs);
+    this.deadline.arm(deadlineMs);
     try {
       const result = await body(ctx);
       this.mesh.finish(seq);
@@ -336,10 +334,61 @@ export class Communicator {
       this.mesh.fail(e);
       throw this.mesh.failed ?? e;
     } finally {
-      clearTimeout(timer);
+      this.deadline.disarm();
       this.startNext();
     }
   }
+
+  /** The running operation ran past its deadline: the mesh fails, and every rank's pending receive with it. */
+  private expired(deadlineMs: number): void {
+    const ctx = this.ctx;
+    const waiting = ctx.waitingOn >= 0 ? `still waiting for ${this.mesh.peerName(ctx.waitingOn)}` : 'not waiting on any peer';
+    this.mesh.fail(new CollectiveError('DEADLINE',
+      `${opName(ctx.op)} (op #${ctx.seq}, ${ctx.total} elements) did not finish within ${deadlineMs} ms on rank ${this.rank}; ${waiting}`));
+  }
+}
+
+/**
+ * The deadline of the running operation, on one timer that each operation re-arms (refresh()
+ * allocates nothing, where a setTimeout per operation allocated a timer each time). Between
+ * operations the timer does not keep the process alive, and firing then does nothing.
+ */
+class OpDeadline {
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private startedAt = 0;
+  private running = false;
+
+  constructor(private readonly onExpired: (deadlineMs: number) => void) {}
+
+  arm(ms: number): void {
+    this.startedAt = performance.now();
+    this.running = true;
+    if (this.timer === undefined || this.timerMs !== ms) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = setTimeout(this.fire, ms);
+      this.timerMs = ms;
+    } else {
+      this.timer.refresh();
+    }
+    this.timer.ref();
+  }
+
+  disarm(): void {
+    this.running = false;
+    this.timer?.unref();
+  }
+
+  close(): void {
+    this.running = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private readonly fire = (): void => {
+    // armed at the running operation's start, so it fires when that one is due
+    if (this.running && performance.now() - this.startedAt >= this.timerMs - 1) this.onExpired(this.timerMs);
+  };
 }
 
 const ALL_REDUCE_OPS: Record<AllReduceAlgorithmName, OpCode> = {

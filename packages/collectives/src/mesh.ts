@@ -75,9 +75,12 @@ export class Mesh {
     return done.finally(() => clearTimeout(timer));
   }
 
-  private livePeers(): Peer[] {
-    return this.peers.filter((p): p is Peer => p !== undefined);
+  /** Every peer but this rank (the array is fixed at construction: made once, not per operation). */
+  private livePeers(): readonly Peer[] {
+    this.others ??= this.peers.filter((p): p is Peer => p !== undefined);
+    return this.others;
   }
+  private others: Peer[] | undefined;
 
   private checkFormed(): void {
     if (this.ready || this.failure !== undefined) return;
