@@ -131,7 +131,11 @@ export class Communicator {
   private closing: Promise<void> | undefined;
   private readonly deadline = new OpDeadline((ms) => this.expired(ms));
 
+  /** How long a wait for a peer polls before it sleeps, µs, as resolved for this world and host (0: it sleeps at once). */
+  readonly spinUs: number;
+
   private constructor(private readonly mesh: Mesh, options: CommunicatorOptions, defaultAlgorithm: AllReduceAlgorithm, spinUs: number) {
+    this.spinUs = spinUs;
     this.rank = options.rank;
     this.worldSize = options.worldSize;
     this.communicatorId = options.communicatorId;

@@ -20,7 +20,7 @@ export {
 } from './auto-select.js';
 export type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
 export { AUTO_TABLES } from './auto-table.js';
-export { SPIN_ENV, DEFAULT_SPIN_US, MAX_SPIN_US, parseSpin, resolveSpinUs } from './wait-spin.js';
+export { SPIN_ENV, DEFAULT_SPIN_US, MAX_SPIN_US, parseSpin, resolveSpinUs, WaitSpin } from './wait-spin.js';
 export type { SpinSetting } from './wait-spin.js';
 export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';

@@ -12,14 +12,18 @@
 // 2 cores, q4: 40 tok/s without, 26 with a 300 us spin). So 'auto' spins only
 // when the world fits in this host's cores, and bounds each wait's spin; after it the rank
 // sleeps as before; operations above SPIN_MAX_BYTES do not spin at all. MPI's and NCCL's
-// busy-polling make the same trade.
+// busy-polling make the same trade. The bound: a rank that sleeps also computes its next
+// segment on a cold core (a call after idle time costs more, see the worker's compute probe),
+// so it pays to outwait a slow peer, not only a fast one. stories110M shape, tp=2, q4a8, 2 x 256
+// tokens, medians of 3 interleaved rounds of `bench decode --spin-us 300,2000,10000`: 63.0, 63.6,
+// 71.1 tok/s (a step link polls for the next step as long, step-channels.ts in the worker).
 import { availableParallelism } from 'node:os';
 import { CollectiveError } from './errors.js';
 
 /** The environment variable that sets the spin (µs, or 'auto') where no option does. */
 export const SPIN_ENV = 'OCTOSERVE_SPIN_US';
 /** The spin of 'auto' when the world fits in the cores, µs. */
-export const DEFAULT_SPIN_US = 300;
+export const DEFAULT_SPIN_US = 10_000;
 /**
  * Operations above this many bytes never spin: their waits are longer, and a spinning rank takes
  * CPU that the copies and a third process on the host need. 2 ranks, 2 cores, p50 of 3 rounds,

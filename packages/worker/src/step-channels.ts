@@ -3,7 +3,7 @@
 // end at the first failed step with its status, and are the worker's lifeline: when the channel of
 // its communicator ends, the cluster it served is gone.
 import * as grpc from '@grpc/grpc-js';
-import type { AcceptedLink } from '@octoserve/collectives';
+import { WaitSpin, type AcceptedLink } from '@octoserve/collectives';
 import { checkDecoded, COMMUNICATOR_METADATA, RpcError, workerServices } from '@octoserve/wire';
 import type { StepReply, StepRequest__Output } from '@octoserve/wire';
 
@@ -13,6 +13,8 @@ export interface StepHost {
   /** The communicator this worker serves (undefined before InitCommunicator). */
   communicatorId: string | undefined;
   step(req: StepRequest__Output): Promise<StepReply>;
+  /** How long, after answering, a step link polls for the next step before it sleeps, µs (the communicator's spin). */
+  readonly stepSpinUs: number;
   /** The status a failed step ends its channel with. */
   statusOf(err: unknown): RpcError;
   log(line: string): void;
@@ -24,18 +26,23 @@ export interface StepHost {
 class StepQueue {
   private chain = Promise.resolve();
   failed = false;
+  /** Steps pushed and not yet answered (or failed). */
+  pending = 0;
 
   constructor(private readonly host: StepHost, private readonly answer: (reply: StepReply) => void, private readonly fail: (status: RpcError) => void) {}
 
   /** Queues the step `request` decodes (a request that does not decode fails like a step). */
   push(request: () => StepRequest__Output): void {
+    this.pending++;
     this.chain = this.chain.then(async () => {
       if (this.failed) return;
       let stepId = 0;
       try {
         const req = checkDecoded(request());
         stepId = req.stepId;
-        this.answer(await this.host.step(req));
+        const reply = await this.host.step(req);
+        this.pending--;
+        this.answer(reply);
       } catch (err) {
         this.failed = true;
         this.host.log(`rank ${this.host.rank}: step ${stepId} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -85,7 +92,10 @@ function decodeStepRecord(deserialize: (bytes: Buffer) => unknown, frame: Buffer
 /**
  * The step link: its first record names the communicator (the link is then this worker's
  * lifeline), each later one is a StepRequest answered by a StepReply in order; a failed step
- * refuses the link with its status, as the stream ends with it.
+ * refuses the link with its status, as the stream ends with it. After a reply, with no step
+ * queued, the link polls for the next one for the communicator's spin (wait-spin.ts in
+ * @octoserve/collectives): a rank that sleeps between steps starts the next one on a cold core,
+ * as it would start an all-reduce's second half after a sleep.
  */
 export function serveStepLink(host: StepHost, link: AcceptedLink): void {
   const { requestDeserialize, responseSerialize } = workerServices().Worker.service.Steps;
@@ -98,7 +108,11 @@ export function serveStepLink(host: StepHost, link: AcceptedLink): void {
     link.refuse(status.code, status.message);
     ended(`a step failed (${status.message})`);
   };
-  const queue = new StepQueue(host, (reply) => link.write(responseSerialize(reply)), refuse);
+  const queue = new StepQueue(host, (reply) => {
+    link.write(responseSerialize(reply));
+    if (queue.pending === 0) nextStep.start(host.stepSpinUs);
+  }, refuse);
+  const nextStep = new WaitSpin(() => queue.pending === 0 && !queue.failed);
   link.listen({
     onMessage: (frame) => {
       if (queue.failed) return;

@@ -323,7 +323,7 @@ export class WorkerService {
   /** What the step channels (step-channels.ts) need of this worker, as it stands when one opens. */
   private stepHost(): StepHost {
     return {
-      rank: this.id.rank, communicatorId: this.comm?.communicatorId, step: (req) => this.step(req), statusOf: workerError,
+      rank: this.id.rank, communicatorId: this.comm?.communicatorId, step: (req) => this.step(req), stepSpinUs: this.comm?.spinUs ?? 0, statusOf: workerError,
       log: this.id.log, lost: (why) => this.id.onCoordinatorLost?.(why),
     };
   }
