@@ -77,6 +77,15 @@ test('bench decode --trace at tp=8 writes a trace whose ranks nest and add up to
   const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as TraceDocument;
   const run = (JSON.parse(readFileSync(jsonPath, 'utf8')) as { runs: DecodeBenchRun[] }).runs[0] as DecodeBenchRun;
   assert.ok(Array.isArray(trace.traceEvents));
+  // the fixed cost is the step's time outside onnxruntime, by part, as the ranks' means add up
+  const mean = (part: (t: DecodeBenchRun['perRank'][number]) => number): number => run.perRank.reduce((a, t) => a + part(t), 0) / TP;
+  const fixed = run.fixedMsPerStep;
+  for (const [got, want, what] of [[fixed.allReduce, mean((t) => t.allReduce), 'all-reduce'], [fixed.worker, mean((t) => t.workerOther), 'worker'],
+    [fixed.coordinator, mean((t) => t.roundTrip), 'coordinator'], [fixed.onnxruntime, mean((t) => t.compute), 'onnxruntime'],
+    [fixed.total, fixed.allReduce + fixed.worker + fixed.coordinator, 'total']] as const) {
+    assert.ok(Math.abs(got - want) <= 1e-9 + 1e-9 * want && got > 0, `fixed cost ${what}: ${got} ms, the ranks' mean ${want} ms`);
+  }
+  assert.match(r.stdout, new RegExp(`fixed cost per step \\(outside onnxruntime, mean over ranks\\): ${fixed.total.toFixed(3)} ms = all-reduce ${fixed.allReduce.toFixed(3)} \\+ `));
 
   // one process for the run; a coordinator thread and a thread per rank, named
   const meta = trace.traceEvents.filter((e) => e.ph === 'M');

@@ -16,7 +16,7 @@
 // segment on a cold core (a call after idle time costs more, see the worker's compute probe),
 // so it pays to outwait a slow peer, not only a fast one. stories110M shape, tp=2, q4a8, 2 x 256
 // tokens, medians of 3 interleaved rounds of `bench decode --spin-us 300,2000,10000`: 63.0, 63.6,
-// 71.1 tok/s (a step link polls for the next step as long, step-channels.ts in the worker).
+// 71.1 tok/s (a step link polls for the next step as long, up to 1 ms: step-channels.ts in the worker).
 import { availableParallelism } from 'node:os';
 import { CollectiveError } from './errors.js';
 

@@ -26,6 +26,12 @@ export interface DecodeBenchRun {
   perRankTotal: RankTotals[];
   /** Share of the mean step spent waiting in all-reduce (mean over ranks). */
   allReduceShare: number;
+  /**
+   * The fixed cost of a step, mean ms per step over the ranks: what a step costs outside
+   * onnxruntime (waiting in all-reduce, the worker's own step work, the coordinator's round trip),
+   * the part that does not shrink with the model; and onnxruntime's time beside it.
+   */
+  fixedMsPerStep: { allReduce: number; worker: number; coordinator: number; total: number; onnxruntime: number };
   /** Medusa only: the share of steps that accepted a candidate at each tree depth, mean over the prompts. */
   acceptedPerDepth?: number[];
   /** Each rank's resident set size after the run (bytes; 0 where the worker did not answer). */
@@ -92,8 +98,11 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
   }
   const steps = all.wallMs.length + prompts.length;
   const perRank = all.ranks.map((t) => ({ compute: t.compute / steps, allReduce: t.allReduce / steps, workerOther: t.workerOther / steps, roundTrip: t.roundTrip / steps }));
-  const meanStep = perRank.reduce((a, t) => a + t.compute + t.allReduce + t.workerOther + t.roundTrip, 0) / Math.max(1, perRank.length);
-  const meanAllReduce = perRank.reduce((a, t) => a + t.allReduce, 0) / Math.max(1, perRank.length);
+  const mean = (part: (t: RankTotals) => number): number => perRank.reduce((a, t) => a + part(t), 0) / Math.max(1, perRank.length);
+  const meanAllReduce = mean((t) => t.allReduce);
+  const fixed = { allReduce: meanAllReduce, worker: mean((t) => t.workerOther), coordinator: mean((t) => t.roundTrip) };
+  const onnxruntime = mean((t) => t.compute);
+  const meanStep = onnxruntime + fixed.allReduce + fixed.worker + fixed.coordinator;
   const health = await cluster.health(5_000);
   const rssBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.rssBytes)));
   const weightBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.weightBytes)));
@@ -102,6 +111,7 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
     perRank, perRankTotal: all.ranks, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
+    fixedMsPerStep: { ...fixed, total: fixed.allReduce + fixed.worker + fixed.coordinator, onnxruntime },
     ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth: acceptedPerDepth.map((n) => n / prompts.length) }),
   };
 }

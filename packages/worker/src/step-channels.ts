@@ -13,7 +13,7 @@ export interface StepHost {
   /** The communicator this worker serves (undefined before InitCommunicator). */
   communicatorId: string | undefined;
   step(req: StepRequest__Output): Promise<StepReply>;
-  /** How long, after answering, a step link polls for the next step before it sleeps, µs (the communicator's spin). */
+  /** How long, after answering, a step link polls for the next step before it sleeps, µs (the communicator's spin, at most STEP_SPIN_MAX_US). */
   readonly stepSpinUs: number;
   /** The status a failed step ends its channel with. */
   statusOf(err: unknown): RpcError;
@@ -21,6 +21,14 @@ export interface StepHost {
   /** The channel of this worker's communicator ended. */
   lost(why: string): void;
 }
+
+/**
+ * The most a step link polls for the next step, µs. Within a step a rank waits for a peer that is
+ * computing; between steps it waits for the coordinator, which may be serving other work (and on a
+ * small host needs the core): 1 ms covers a round trip here (stories110M shape, tp=2: 1.2-1.5 ms)
+ * without holding a core through an idle cluster's gaps.
+ */
+export const STEP_SPIN_MAX_US = 1_000;
 
 /** One channel's steps, run one at a time in arrival order; none runs after the first that fails. */
 class StepQueue {
@@ -93,7 +101,7 @@ function decodeStepRecord(deserialize: (bytes: Buffer) => unknown, frame: Buffer
  * The step link: its first record names the communicator (the link is then this worker's
  * lifeline), each later one is a StepRequest answered by a StepReply in order; a failed step
  * refuses the link with its status, as the stream ends with it. After a reply, with no step
- * queued, the link polls for the next one for the communicator's spin (wait-spin.ts in
+ * queued, the link polls for the next one for the communicator's spin, up to STEP_SPIN_MAX_US (wait-spin.ts in
  * @octoserve/collectives): a rank that sleeps between steps starts the next one on a cold core,
  * as it would start an all-reduce's second half after a sleep.
  */

@@ -15,7 +15,9 @@ import { WORKER_COMMAND } from './worker-command.js';
 const DESCRIPTION = `Starts N local worker processes, decodes a few prompts greedily (each for --max-tokens tokens,
 ignoring stop tokens so every run has the same length), and prints tok/s, step time p50/p99, and
 per rank where a decode step's time goes: onnxruntime compute, waiting in all-reduce, the rest
-of the worker's step, and the coordinator round trip (gRPC, scheduling, merging).`;
+of the worker's step, and the coordinator round trip (gRPC, scheduling, merging). The fixed cost
+per step is what the last three add up to: a step's time outside onnxruntime, which a smaller
+model or a faster matmul does not take away.`;
 
 interface DecodeFlags {
   model?: string;
@@ -59,6 +61,13 @@ function summary(runs: readonly SideRun[]): string {
 
 export const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
 
+/** The step's fixed cost: its time outside onnxruntime, by part, beside onnxruntime's (means over the ranks). */
+export function fixedCostLine(run: DecodeBenchRun): string {
+  const x = run.fixedMsPerStep;
+  return `  fixed cost per step (outside onnxruntime, mean over ranks): ${x.total.toFixed(3)} ms = all-reduce ${x.allReduce.toFixed(3)} + ` +
+    `worker ${x.worker.toFixed(3)} + coordinator round trip ${x.coordinator.toFixed(3)}; onnxruntime ${x.onnxruntime.toFixed(3)} ms`;
+}
+
 function table(run: DecodeBenchRun): string {
   const f = (x: number, d = 3): string => x.toFixed(d).padStart(9);
   const lines = [
@@ -68,6 +77,7 @@ function table(run: DecodeBenchRun): string {
     `  rank   compute_ms allreduce_ms  worker_ms  roundtrip_ms   (mean per step)    rss_mib weights_mib`,
     ...run.perRank.map((t, r) => `  ${String(r).padStart(4)} ${f(t.compute)}    ${f(t.allReduce)} ${f(t.workerOther)}     ${f(t.roundTrip)}                  ` +
       `${mib(run.rssBytes[r] ?? 0).padStart(9)} ${mib(run.weightBytes[r] ?? 0).padStart(11)}`),
+    fixedCostLine(run),
   ];
   return lines.join('\n');
 }
