@@ -21,6 +21,7 @@ import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } 
 import type { CollectiveTls } from './auth.js';
 import { AUTO_TABLES } from './auto-table.js';
 import { CollectiveError, describeError } from './errors.js';
+import { OpDeadline } from './op-deadline.js';
 import { OpCode } from './frame-codec.js';
 import { Mesh } from './mesh.js';
 import { OpContext, opName } from './op-context.js';
@@ -350,49 +351,6 @@ export class Communicator {
     this.mesh.fail(new CollectiveError('DEADLINE',
       `${opName(ctx.op)} (op #${ctx.seq}, ${ctx.total} elements) did not finish within ${deadlineMs} ms on rank ${this.rank}; ${waiting}`));
   }
-}
-
-/**
- * The deadline of the running operation, on one timer that each operation re-arms (refresh()
- * allocates nothing, where a setTimeout per operation allocated a timer each time). Between
- * operations the timer does not keep the process alive, and firing then does nothing.
- */
-class OpDeadline {
-  private timer: NodeJS.Timeout | undefined;
-  private timerMs = 0;
-  private startedAt = 0;
-  private running = false;
-
-  constructor(private readonly onExpired: (deadlineMs: number) => void) {}
-
-  arm(ms: number): void {
-    this.startedAt = performance.now();
-    this.running = true;
-    if (this.timer === undefined || this.timerMs !== ms) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = setTimeout(this.fire, ms);
-      this.timerMs = ms;
-    } else {
-      this.timer.refresh();
-    }
-    this.timer.ref();
-  }
-
-  disarm(): void {
-    this.running = false;
-    this.timer?.unref();
-  }
-
-  close(): void {
-    this.running = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private readonly fire = (): void => {
-    // armed at the running operation's start, so it fires when that one is due
-    if (this.running && performance.now() - this.startedAt >= this.timerMs - 1) this.onExpired(this.timerMs);
-  };
 }
 
 const ALL_REDUCE_OPS: Record<AllReduceAlgorithmName, OpCode> = {

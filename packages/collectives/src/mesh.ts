@@ -39,6 +39,8 @@ const BROKEN_STREAM_GRACE_MS = 20;
 
 export class Mesh {
   private readonly peers: (Peer | undefined)[];
+  /** Every peer but this rank, in rank order. */
+  private readonly others: readonly Peer[];
   private failure: CollectiveError | undefined;
   private closing = false;
   private tornDown = false;
@@ -55,36 +57,30 @@ export class Mesh {
       rank, address, name: `rank ${rank} (${address})`, out: undefined, conn: undefined, accepted: false,
       box: new Mailbox(`rank ${rank} (${address})`), goodbyeSeq: undefined, goodbyeSent: false, gone: false,
     });
+    this.others = this.peers.filter((p): p is Peer => p !== undefined);
   }
 
   /** Connects to every peer and accepts every peer; resolves when all 2(N-1) streams are checked. */
   form(timeoutMs: number): Promise<void> {
     const done = new Promise<void>((resolve, reject) => { this.formed = { resolve, reject }; });
     const timer = setTimeout(() => {
-      const missingOut = this.livePeers().filter((p) => p.out === undefined).map((p) => p.name);
-      const missingIn = this.livePeers().filter((p) => !p.accepted).map((p) => p.name);
+      const missingOut = this.others.filter((p) => p.out === undefined).map((p) => p.name);
+      const missingIn = this.others.filter((p) => !p.accepted).map((p) => p.name);
       // a peer that never answered: the last connection error says why (refused, TLS handshake)
-      const why = this.livePeers().flatMap((p) => (p.accepted || p.conn?.lastFailure === undefined ? [] : [`${p.name}: ${p.conn.lastFailure}`]));
+      const why = this.others.flatMap((p) => (p.accepted || p.conn?.lastFailure === undefined ? [] : [`${p.name}: ${p.conn.lastFailure}`]));
       this.fail(new CollectiveError('DEADLINE', `communicator '${this.me.communicatorId}' did not form within ${timeoutMs} ms on rank ${this.me.rank}: ` +
         `no accepted stream to ${missingIn.join(', ') || 'nobody'}; none from ${missingOut.join(', ') || 'nobody'}` +
         (why.length > 0 ? `; last connection errors: ${why.join('; ')}` : '')));
     }, timeoutMs);
     this.endpoint.serve((link) => this.accept(link));
-    for (const p of this.livePeers()) this.dial(p);
+    for (const p of this.others) this.dial(p);
     this.checkFormed();
     return done.finally(() => clearTimeout(timer));
   }
 
-  /** Every peer but this rank (the array is fixed at construction: made once, not per operation). */
-  private livePeers(): readonly Peer[] {
-    this.others ??= this.peers.filter((p): p is Peer => p !== undefined);
-    return this.others;
-  }
-  private others: Peer[] | undefined;
-
   private checkFormed(): void {
     if (this.ready || this.failure !== undefined) return;
-    if (this.livePeers().every((p) => p.out !== undefined && p.accepted)) {
+    if (this.others.every((p) => p.out !== undefined && p.accepted)) {
       this.ready = true;
       this.formed?.resolve();
     }
@@ -242,7 +238,7 @@ export class Mesh {
   /** Marks operation `seq` finished; a frame of it still queued means the peer sent too many. */
   finish(seq: number): void {
     this.finishedSeq = seq;
-    for (const p of this.livePeers()) {
+    for (const p of this.others) {
       if (p.box.hasLeftover(seq)) {
         this.fail(new CollectiveError('MISMATCH', `${p.name} sent more frames for op #${seq} than this rank expected: the ranks disagree about the call`));
         throw this.failure;
@@ -260,11 +256,11 @@ export class Mesh {
   fail(err: CollectiveError): void {
     if (this.failure !== undefined) return;
     this.failure = err;
-    for (const p of this.livePeers()) p.box.failWaiter(err);
+    for (const p of this.others) p.box.failWaiter(err);
     this.formed?.reject(err);
     if (this.closing) { this.teardown(); return; }
     const abort = encodeAbortFrame({ rank: this.me.rank, reason: `rank ${this.me.rank}: ${err.message}` });
-    for (const p of this.livePeers()) {
+    for (const p of this.others) {
       if (p.out !== undefined && p.goodbyeSeq === undefined && !p.out.writableEnded) {
         p.out.write(abort);
         p.out.end();
@@ -288,23 +284,23 @@ export class Mesh {
     if (this.closing) return;
     this.closing = true;
     if (this.failure === undefined && this.ready) {
-      for (const p of this.livePeers()) this.sendGoodbye(p);
+      for (const p of this.others) this.sendGoodbye(p);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
         this.closeWaiter = () => {
-          if (this.livePeers().every((p) => p.goodbyeSeq !== undefined || p.gone)) { clearTimeout(timer); resolve(); }
+          if (this.others.every((p) => p.goodbyeSeq !== undefined || p.gone)) { clearTimeout(timer); resolve(); }
         };
         this.closeWaiter();
       });
     }
-    for (const p of this.livePeers()) p.box.end(new CollectiveError('CLOSED', `rank ${this.me.rank} closed its communicator`));
+    for (const p of this.others) p.box.end(new CollectiveError('CLOSED', `rank ${this.me.rank} closed its communicator`));
     this.teardown();
   }
 
   private teardown(): void {
     if (this.tornDown) return;
     this.tornDown = true;
-    for (const p of this.livePeers()) {
+    for (const p of this.others) {
       p.conn?.drop();
     }
     this.endpoint.close();

@@ -99,10 +99,9 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
   const steps = all.wallMs.length + prompts.length;
   const perRank = all.ranks.map((t) => ({ compute: t.compute / steps, allReduce: t.allReduce / steps, workerOther: t.workerOther / steps, roundTrip: t.roundTrip / steps }));
   const mean = (part: (t: RankTotals) => number): number => perRank.reduce((a, t) => a + part(t), 0) / Math.max(1, perRank.length);
-  const meanAllReduce = mean((t) => t.allReduce);
-  const fixed = { allReduce: meanAllReduce, worker: mean((t) => t.workerOther), coordinator: mean((t) => t.roundTrip) };
-  const onnxruntime = mean((t) => t.compute);
-  const meanStep = onnxruntime + fixed.allReduce + fixed.worker + fixed.coordinator;
+  const fixed = { allReduce: mean((t) => t.allReduce), worker: mean((t) => t.workerOther), coordinator: mean((t) => t.roundTrip) };
+  const fixedMsPerStep = { ...fixed, total: fixed.allReduce + fixed.worker + fixed.coordinator, onnxruntime: mean((t) => t.compute) };
+  const meanStep = fixedMsPerStep.onnxruntime + fixedMsPerStep.total;
   const health = await cluster.health(5_000);
   const rssBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.rssBytes)));
   const weightBytes = health.map((h) => (h instanceof Error ? 0 : Number(h.weightBytes)));
@@ -110,8 +109,7 @@ export async function benchDecode(cluster: Cluster, label: string, prompts: read
     rssBytes, weightBytes, tokenIds,
     label, tokens, steps, wallMs, tokPerS: tokens / (wallMs / 1000), tokensPerStep: tokens / steps,
     stepMsP50: percentile(all.wallMs, 50), stepMsP99: percentile(all.wallMs, 99), allReducesPerStep: all.allReducesPerStep,
-    perRank, perRankTotal: all.ranks, allReduceShare: meanStep > 0 ? meanAllReduce / meanStep : 0,
-    fixedMsPerStep: { ...fixed, total: fixed.allReduce + fixed.worker + fixed.coordinator, onnxruntime },
+    perRank, perRankTotal: all.ranks, allReduceShare: meanStep > 0 ? fixed.allReduce / meanStep : 0, fixedMsPerStep,
     ...(acceptedPerDepth === undefined ? {} : { acceptedPerDepth: acceptedPerDepth.map((n) => n / prompts.length) }),
   };
 }

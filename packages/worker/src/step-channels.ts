@@ -13,8 +13,8 @@ export interface StepHost {
   /** The communicator this worker serves (undefined before InitCommunicator). */
   communicatorId: string | undefined;
   step(req: StepRequest__Output): Promise<StepReply>;
-  /** How long, after answering, a step link polls for the next step before it sleeps, µs (the communicator's spin, at most STEP_SPIN_MAX_US). */
-  readonly stepSpinUs: number;
+  /** How long a wait for a peer polls before it sleeps, µs (the communicator's spin; 0 before there is one). */
+  readonly spinUs: number;
   /** The status a failed step ends its channel with. */
   statusOf(err: unknown): RpcError;
   log(line: string): void;
@@ -28,7 +28,7 @@ export interface StepHost {
  * small host needs the core): 1 ms covers a round trip here (stories110M shape, tp=2: 1.2-1.5 ms)
  * without holding a core through an idle cluster's gaps.
  */
-export const STEP_SPIN_MAX_US = 1_000;
+const STEP_SPIN_MAX_US = 1_000;
 
 /** One channel's steps, run one at a time in arrival order; none runs after the first that fails. */
 class StepQueue {
@@ -118,7 +118,7 @@ export function serveStepLink(host: StepHost, link: AcceptedLink): void {
   };
   const queue = new StepQueue(host, (reply) => {
     link.write(responseSerialize(reply));
-    if (queue.pending === 0) nextStep.start(host.stepSpinUs);
+    if (queue.pending === 0) nextStep.start(Math.min(host.spinUs, STEP_SPIN_MAX_US));
   }, refuse);
   const nextStep = new WaitSpin(() => queue.pending === 0 && !queue.failed);
   link.listen({

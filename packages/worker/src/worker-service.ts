@@ -16,7 +16,7 @@ import { ShardRuntime } from './shard-runtime.js';
 import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
-import { serveStepLink, serveStepStream, STEP_SPIN_MAX_US, type StepHost } from './step-channels.js';
+import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
 const MAX_SLICE_FLOATS = 2 ** 28;
@@ -323,7 +323,7 @@ export class WorkerService {
   /** What the step channels (step-channels.ts) need of this worker, as it stands when one opens. */
   private stepHost(): StepHost {
     return {
-      rank: this.id.rank, communicatorId: this.comm?.communicatorId, step: (req) => this.step(req), stepSpinUs: Math.min(this.comm?.spinUs ?? 0, STEP_SPIN_MAX_US), statusOf: workerError,
+      rank: this.id.rank, communicatorId: this.comm?.communicatorId, step: (req) => this.step(req), spinUs: this.comm?.spinUs ?? 0, statusOf: workerError,
       log: this.id.log, lost: (why) => this.id.onCoordinatorLost?.(why),
     };
   }

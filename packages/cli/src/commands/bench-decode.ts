@@ -62,7 +62,7 @@ function summary(runs: readonly SideRun[]): string {
 export const PROMPTS = ['Once upon a time', 'The little dog', 'One day, a girl named Lily', 'Tom and his mom went to the park', 'There was a big tree'];
 
 /** The step's fixed cost: its time outside onnxruntime, by part, beside onnxruntime's (means over the ranks). */
-export function fixedCostLine(run: DecodeBenchRun): string {
+function fixedCostLine(run: DecodeBenchRun): string {
   const x = run.fixedMsPerStep;
   return `  fixed cost per step (outside onnxruntime, mean over ranks): ${x.total.toFixed(3)} ms = all-reduce ${x.allReduce.toFixed(3)} + ` +
     `worker ${x.worker.toFixed(3)} + coordinator round trip ${x.coordinator.toFixed(3)}; onnxruntime ${x.onnxruntime.toFixed(3)} ms`;
