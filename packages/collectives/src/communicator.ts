@@ -21,10 +21,10 @@ import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } 
 import type { CollectiveTls } from './auth.js';
 import { AUTO_TABLES } from './auto-table.js';
 import { CollectiveError, describeError } from './errors.js';
-import { OpDeadline } from './op-deadline.js';
 import { OpCode } from './frame-codec.js';
 import { Mesh } from './mesh.js';
 import { OpContext, opName } from './op-context.js';
+import { OpDeadline } from './op-deadline.js';
 import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';

@@ -6,7 +6,8 @@ import { openCheckpoint, ropeFrequencies, type WeightFormat } from '@octoserve/m
 import { readShardSlices } from '@octoserve/wire';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, type ShardAssignment } from './shard-loader.js';
-import { ShardRuntime, type AllReducer } from './shard-runtime.js';
+import { ShardRuntime } from './shard-runtime.js';
+import type { AllReducer } from './timed-all-reducer.js';
 
 export interface ComputeProbeOptions {
   checkpointPath: string;

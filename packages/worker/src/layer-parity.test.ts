@@ -12,7 +12,8 @@ import type { Checkpoint, LayerObserver, ModelConfig } from '@octoserve/model';
 import { findTestModel, loadGoldenCases } from '@octoserve/testkit';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape } from './shard-loader.js';
-import { ShardRuntime, type AllReducer } from './shard-runtime.js';
+import { ShardRuntime } from './shard-runtime.js';
+import type { AllReducer } from './timed-all-reducer.js';
 
 /** |worker - reference| <= TOLERANCE * (1 + |reference|) at every element. */
 const TOLERANCE = 1e-4;

@@ -16,15 +16,8 @@ import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/s
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
 import { StepSpans } from './step-spans.js';
+import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
-
-/** What the runtime needs of a communicator: an in-place sum across ranks. */
-export interface AllReducer {
-  /** Sums `data` across ranks in place; every rank ends with the same bits. */
-  allReduce(data: Float32Array): Promise<unknown>;
-  /** The algorithm an all-reduce of `length` floats runs (for the step's report). */
-  allReduceAlgorithmFor?(length: number): string;
-}
 
 /** One rank's weights; the token embedding is not among them (the coordinator sends each step's rows). */
 export interface ShardWeights {
@@ -77,47 +70,9 @@ export interface SequenceStep {
   uniforms?: ArrayLike<number>;
 }
 
-/** Head outputs for every row of the step, in sequence order: views into runtime buffers. */
 /** A step's outputs: the rows the reply carries (@octoserve/wire's row layout), and the hidden states. */
 export interface StepOutputs extends LocalStepRows {
   hidden: Float32Array;           // [rows, dim] final-norm hidden states
-}
-
-/** Time spent in onnxruntime and in all-reduce during one step, and what the all-reduces ran. */
-export interface StepTimings {
-  computeMs: number;
-  allReduceMs: number;
-  allReduces: number;
-  allReduceAlgorithm: string;
-  allReduceBytes: number;
-}
-
-/** The step's communicator, with the time each all-reduce takes added to the timings. */
-class TimedAllReducer implements AllReducer {
-  private comm: AllReducer | undefined;
-
-  constructor(private readonly timings: StepTimings, private readonly spans: StepSpans) {}
-
-  over(comm: AllReducer): this {
-    this.comm = comm;
-    return this;
-  }
-
-  async allReduce(data: Float32Array): Promise<void> {
-    if (this.comm === undefined) throw new Error('all-reduce outside a step');
-    const t = this.timings;
-    if (t.allReduces === 0) {
-      t.allReduceAlgorithm = this.comm.allReduceAlgorithmFor?.(data.length) ?? '';
-      t.allReduceBytes = data.byteLength;
-    }
-    const t0 = performance.now();
-    await this.comm.allReduce(data);
-    const t1 = performance.now();
-    t.allReduceMs += t1 - t0;
-    // two per layer: after attention, after the feed-forward block
-    this.spans.record('allreduce', t.allReduces >> 1, t0, t1);
-    t.allReduces++;
-  }
 }
 
 /** x[i] += partial[i]: the residual connection of a block whose output arrived by all-reduce. */

@@ -9,7 +9,8 @@ import { readShardSlices, type ShardAssignment } from '@octoserve/wire';
 import { findTestModel, loadGoldenCases } from '@octoserve/testkit';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape } from './shard-loader.js';
-import { ShardRuntime, type AllReducer, type SequenceStep, type StepOutputs } from './shard-runtime.js';
+import { ShardRuntime, type SequenceStep, type StepOutputs } from './shard-runtime.js';
+import type { AllReducer } from './timed-all-reducer.js';
 
 const DECODE_STEPS = 5;
 const noPeers: AllReducer = { allReduce: async () => undefined };

@@ -17,10 +17,10 @@ export const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
  *   against ~90 and ~750 with this flag; 3 paired runs of 1280 steps: 72.4/70.0/86.2 ->
  *   77.5/71.2/90.3 tok/s, step p99 47/51/38 -> 31/31/24 ms.
  */
-export const WORKER_HEAP_FLAGS = ['--max-semi-space-size=1', '--single-threaded-gc'];
+export const WORKER_GC_FLAGS = ['--max-semi-space-size=1', '--single-threaded-gc'];
 
 /**
  * The command line of a local worker. The V8 flag lets the small hot functions of the step
  * loop and the all-reduce reach optimised code after a few steps instead of thousands.
  */
-export const WORKER_COMMAND: readonly string[] = [process.execPath, ...DEFAULT_RANK_FLAGS, ...WORKER_HEAP_FLAGS, CLI_MAIN, 'worker'];
+export const WORKER_COMMAND: readonly string[] = [process.execPath, ...DEFAULT_RANK_FLAGS, ...WORKER_GC_FLAGS, CLI_MAIN, 'worker'];
