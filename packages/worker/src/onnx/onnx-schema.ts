@@ -20,4 +20,4 @@ export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6
 
 /** IR version and opset of every graph octoserve writes. */
 export const IR_VERSION = 8;
-export const OPSET_VERSION = 17;
+export const OPSET_VERSION = 23;

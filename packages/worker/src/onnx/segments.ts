@@ -61,7 +61,6 @@ interface AttentionNames extends AttentionInputNames {
  */
 function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, io: AttentionNames): void {
   const { headDim: hd, nHeads, nKvHeads } = s;
-  const group = nHeads / nKvHeads;
 
   // RMSNorm, then q/k/v in one matmul: [T, (nHeads + 2 nKv) * hd]; RoPE on q and k together
   const xn = rmsNorm(g, io.x, g.weight('attn_norm', w.attnNorm, [s.dim]), s.normEps);
@@ -72,34 +71,21 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
   const [qr, kr] = g.opN('Split', [qkr, g.ints('q_k_split', [nHeads, nKvHeads])], { axis: 1 }, 2) as [string, string];
   g.op('Reshape', [kr, g.ints('k_new_shape', [0, nKvHeads * hd])], {}, io.kNew);
 
-  // queries grouped by their KV head (head h uses KV head h / group): [nKv, group, T, hd], pre-scaled
-  const qScaled = g.op('Mul', [qr, g.scalar('attn_scale', 1 / Math.sqrt(hd))]);
-  const qHeads = g.op('Transpose', [qScaled], { perm: [1, 0, 2] });                          // [nHeads, T, hd]
-  const qGroups = g.op('Reshape', [qHeads, g.ints('q_group_shape', [nKvHeads, group, -1, hd])]);
-  const kNewT = g.op('Transpose', [kr], { perm: [1, 2, 0] });                                 // [nKv, hd, T]
-  const axis1 = g.ints('axis_1', [1]);
-  const kNew = g.op('Unsqueeze', [kNewT, axis1]);                                              // [nKv, 1, hd, T]
-  const vHeads = g.op('Reshape', [v, g.ints('v_head_shape', [0, nKvHeads, hd])]);             // [T, nKv, hd]
-  const vNew = g.op('Unsqueeze', [g.op('Transpose', [vHeads], { perm: [1, 0, 2] }), axis1]);   // [nKv, 1, T, hd]
+  // the committed slots of the cache, L = past: [nKv, 1, L, hd], which is [1, nKv, L, hd] in memory
+  const [zero, axis2] = ([['s_zero', 0], ['s_axis_2', 2]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string];
+  const pastShape = g.ints('past_shape', [1, nKvHeads, -1, hd]);
+  const kPast = g.op('Reshape', [g.op('Slice', [io.kCache, zero, io.past, axis2]), pastShape]);
+  const vPast = g.op('Reshape', [g.op('Slice', [io.vCache, zero, io.past, axis2]), pastShape]);
 
-  // the committed slots of the cache, L = past: [nKv, 1, L, hd]
-  const [zero, end, axis2, axis3] = (
-    [['s_zero', 0], ['s_end', 2 ** 31 - 1], ['s_axis_2', 2], ['s_axis_3', 3]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string, string];
-  const past = io.past;
-  const kPast = g.op('Slice', [io.kCache, zero, past, axis2]);
-  const vPast = g.op('Slice', [io.vCache, zero, past, axis2]);
+  // one Attention node (ONNX opset 23): the query heads grouped by KV head, scaled by 1/sqrt(hd),
+  // scores over the cache slots then the new tokens, the mask added, softmax, the values' sum
+  const qSeq = g.op('Reshape', [qr, g.ints('q_seq_shape', [1, -1, nHeads * hd])]);          // [1, T, nHeads * hd]
+  const kvSeqShape = g.ints('kv_seq_shape', [1, -1, nKvHeads * hd]);
+  const [out] = g.opN('Attention', [qSeq, g.op('Reshape', [io.kNew, kvSeqShape]), g.op('Reshape', [v, kvSeqShape]), io.mask, kPast, vPast],
+    { q_num_heads: nHeads, kv_num_heads: nKvHeads, scale: { float: 1 / Math.sqrt(hd) } }, 3) as [string];   // [1, T, nHeads * hd]
 
-  // scores over the cache slots, then the new tokens; masked softmax: [nKv, group, T, L + T]
-  const kPastT = g.op('Transpose', [kPast], { perm: [0, 1, 3, 2] });                           // [nKv, 1, hd, L]
-  const scores = g.op('Concat', [g.op('MatMul', [qGroups, kPastT]), g.op('MatMul', [qGroups, kNew])], { axis: 3 });
-  const probs = g.op('Softmax', [g.op('Add', [scores, io.mask])], { axis: -1 });
-  const pCache = g.op('Slice', [probs, zero, past, axis3]);
-  const pNew = g.op('Slice', [probs, past, end, axis3]);
-  const out = g.op('Add', [g.op('MatMul', [pCache, vPast]), g.op('MatMul', [pNew, vNew])]); // [nKv, group, T, hd]
-
-  // heads back to [T, nHeads * hd], then this rank's columns of wo: a partial sum
-  const heads = g.op('Reshape', [out, g.ints('out_head_shape', [nHeads, -1, hd])]);                // [nHeads, T, hd]
-  const flat = g.op('Reshape', [g.op('Transpose', [heads], { perm: [1, 0, 2] }), g.ints('out_flat_shape', [0, nHeads * hd])]);
+  // this rank's columns of wo: a partial sum
+  const flat = g.op('Reshape', [out, g.ints('out_flat_shape', [-1, nHeads * hd])]);
   linear(g, flat, 'wo', w.wo, [s.dim, nHeads * hd], io.partial);
 }
 
@@ -146,7 +132,7 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
 function feedForwardBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, x: string, partial: string): void {
   const xn = rmsNorm(g, x, g.weight('ffn_norm', w.ffnNorm, [s.dim]), s.normEps);
   const gateUp = linear(g, xn, 'w13', w.w13, [2 * s.hidden, s.dim]);                    // [T, 2 hidden]
-  const [gate, up] = g.opN('Split', [gateUp], { axis: 1 }, 2) as [string, string];
+  const [gate, up] = g.opN('Split', [gateUp], { axis: 1, num_outputs: 2 }, 2) as [string, string];
   linear(g, swiGlu(g, gate, up), 'w2', w.w2, [s.dim, s.hidden], partial);
 }
 
@@ -224,12 +210,12 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   const lmHead = projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
   const logits = lmHead(xn);                                                               // [T, vocabRows]
   if (w.medusa !== undefined) medusaHeads(g, xn, lmHead, s, w.medusa, vocabRows);
-  const max = g.op('ReduceMax', [logits], { axes: [-1], keepdims: 1 }, 'max');
+  const lastAxis = g.ints('last_axis', [-1]);
+  const max = g.op('ReduceMax', [logits, lastAxis], { keepdims: 1 }, 'max');
   g.op('ArgMax', [logits], { axis: -1, keepdims: 1, select_last_index: 0 }, 'argmax');
   g.opN('TopK', [logits, g.ints('k', [topK])], { axis: -1, largest: 1, sorted: 1 }, ['topk_values', 'topk_indices']);
   const scaled = g.op('Mul', [logits, invTemp]);
   const e = g.op('Exp', [g.op('Sub', [scaled, g.op('Mul', [max, invTemp])])]);
-  const lastAxis = g.ints('last_axis', [-1]);
   const total = g.op('ReduceSum', [e, lastAxis], { keepdims: 1 }, 'sumexp');
   // a draw from softmax(s) over this rank's rows: the count of cumulative sums at or below u·total
   const below = g.op('LessOrEqual', [g.op('CumSum', [e, g.ints('cumsum_axis', [1])]), g.op('Mul', [u, total])]);
