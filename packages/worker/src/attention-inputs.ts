@@ -1,10 +1,11 @@
 // What the attention segments read besides x and the KV cache, filled once per step (every
-// layer reads the same): the RoPE cos/sin of each token and the additive mask of each
-// sequence. Both come from the functions the reference forward uses (ropeAngles,
-// attendedSlots), so the worker and the reference rotate and mask alike.
+// layer reads the same): the RoPE cos/sin of each token, one per pair (the graphs' rotary node
+// pairs the elements by the model's layout), and the additive mask of each sequence. Both come
+// from the functions the reference forward uses (ropeAngles, attendedSlots), so the worker and
+// the reference rotate and mask alike.
 import ort from 'onnxruntime-node';
 import { attendedSlots, ropeAngles } from '@octoserve/model';
-import { floats, type RowBuffer } from './row-buffer.js';
+import { batchedFloats, type RowBuffer } from './row-buffer.js';
 
 /** One sequence's part of a step, as far as its attention inputs go. */
 export interface AttentionRows {
@@ -14,11 +15,9 @@ export interface AttentionRows {
 }
 
 export class AttentionInputs {
-  /** [maxTokens, headDim]: cos(pos * invFreq) of each element's pair (the graphs' rope, blocks.ts). */
+  /** [maxTokens, headDim / 2]: cos(pos * invFreq) of each pair, as [1, T, headDim / 2] tensors (the graphs' rope, blocks.ts). */
   readonly cos: RowBuffer<Float32Array>;
-  readonly sin: RowBuffer<Float32Array>;   // [maxTokens, headDim]
-  private readonly pairCos: Float32Array;  // [headDim / 2] one token's angles, per pair
-  private readonly pairSin: Float32Array;
+  readonly sin: RowBuffer<Float32Array>;   // [maxTokens, headDim / 2]
   /**
    * [maxTokens, maxSeq + maxTokens]: the sequence whose rows start at r keeps its mask
    * [T, maxSeq + T] (0 attended, -inf not: cache slots, then the new tokens) from r * stride.
@@ -28,14 +27,9 @@ export class AttentionInputs {
   private readonly masks = new Map<number, ort.Tensor>();
   private readonly slots: Int32Array;      // [maxSeq + maxTokens] attended slots of one token
 
-  constructor(
-    private readonly maxSeq: number, maxTokens: number, private readonly headDim: number, private readonly invFreq: Float32Array,
-    private readonly layout: 'interleaved' | 'half',
-  ) {
-    this.cos = floats(maxTokens, headDim);
-    this.sin = floats(maxTokens, headDim);
-    this.pairCos = new Float32Array(headDim / 2);
-    this.pairSin = new Float32Array(headDim / 2);
+  constructor(private readonly maxSeq: number, maxTokens: number, headDim: number, private readonly invFreq: Float32Array) {
+    this.cos = batchedFloats(maxTokens, headDim / 2);
+    this.sin = batchedFloats(maxTokens, headDim / 2);
     this.stride = maxSeq + maxTokens;
     this.maskData = new Float32Array(maxTokens * this.stride);
     this.slots = new Int32Array(maxSeq + maxTokens);
@@ -44,16 +38,13 @@ export class AttentionInputs {
   /** Fills the cos/sin rows [offset, offset + T) and the mask of the sequence whose rows start at offset. */
   fill(seq: AttentionRows, offset: number): void {
     const { maxSeq, slots } = this;
-    const hd = this.headDim;
     const T = seq.positions.length;
     const past = seq.cache.length;
     const cols = maxSeq + T;
     const mask = this.maskData;
     for (let t = 0; t < T; t++) {
-      // RoPE angles of this token's position, each pair's on both of its elements
-      ropeAngles(this.pairCos, this.pairSin, this.invFreq, seq.positions[t]!);
-      this.spread(this.pairCos, this.cos.data, (offset + t) * hd);
-      this.spread(this.pairSin, this.sin.data, (offset + t) * hd);
+      // RoPE angles of this token's position, one per pair
+      ropeAngles(this.cos.data, this.sin.data, this.invFreq, seq.positions[t]!, (offset + t) * this.invFreq.length);
       // mask row: 0 at the slots it attends (cache slot s: column s; new token j: column maxSeq + j)
       const row = offset * this.stride + t * cols;
       mask.fill(-Infinity, row, row + cols);
@@ -62,16 +53,6 @@ export class AttentionInputs {
         const s = slots[k]!;
         mask[row + (s < past ? s : maxSeq + s - past)] = 0;
       }
-    }
-  }
-
-  /** out[at ...] ← each pair's value on its two elements: (2i, 2i + 1) interleaved, (i, i + headDim/2) half. */
-  private spread(pairs: Float32Array, out: Float32Array, at: number): void {
-    const half = pairs.length;
-    for (let i = 0; i < half; i++) {
-      const v = pairs[i]!;
-      if (this.layout === 'interleaved') { out[at + 2 * i] = v; out[at + 2 * i + 1] = v; }
-      else { out[at + i] = v; out[at + i + half] = v; }
     }
   }
 

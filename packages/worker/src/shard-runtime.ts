@@ -94,7 +94,7 @@ export class ShardRuntime {
   private readonly partial: RowBuffer<Float32Array>;   // [maxTokens, dim] this rank's block output, all-reduced in place
   private readonly kNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim] one sequence's new keys (after RoPE)
   private readonly vNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim]
-  private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim], masks [T, maxSeq + T]
+  private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim / 2], masks [T, maxSeq + T]
   private readonly ids: RowBuffer<BigInt64Array>;      // [maxTokens, maxPicked]
   private readonly invTemp: RowBuffer<Float32Array>;   // [maxTokens, 1]
   private readonly uniforms: RowBuffer<Float32Array>;  // [maxTokens, 1]
@@ -136,7 +136,7 @@ export class ShardRuntime {
     this.x = floats(n, dim);
     this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
-    this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs, shape.ropeLayout);
+    this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs);
     this.ids = longs(n, opts.maxPicked);
     this.invTemp = floats(n, 1);
     this.uniforms = floats(n, 1);

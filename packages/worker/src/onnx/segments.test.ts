@@ -69,11 +69,11 @@ for (const layout of ['interleaved', 'half'] as const) {
     }
     // slots past the committed ones hold stale values a step must not read (a dropped Medusa candidate)
     for (let i = 0; i < kCache.length; i++) if (Math.floor(i / hd) % maxSeq >= past) { kCache[i] = 1e4; vCache[i] = 1e4; }
-    // each element's pair angle: pair i is (2i, 2i + 1) interleaved, (i, i + hd/2) half
-    const cos = new Float32Array(T * hd); const sin = new Float32Array(T * hd);
+    // one angle per pair (the layout says which elements pair up: ropeRow below)
+    const cos = new Float32Array(T * hd / 2); const sin = new Float32Array(T * hd / 2);
     for (let t = 0; t < T; t++) for (let i = 0; i < hd / 2; i++) {
       const a = (past + t) / Math.pow(10000, (2 * i) / hd);
-      for (const e of layout === 'interleaved' ? [2 * i, 2 * i + 1] : [i, i + hd / 2]) { cos[t * hd + e] = Math.cos(a); sin[t * hd + e] = Math.sin(a); }
+      cos[t * hd / 2 + i] = Math.cos(a); sin[t * hd / 2 + i] = Math.sin(a);
     }
     const mask = new Float32Array(T * (maxSeq + T)).fill(-Infinity);
     for (let t = 0; t < T; t++) { for (let p = 0; p < past; p++) mask[t * (maxSeq + T) + p] = 0; for (let u = 0; u <= t; u++) mask[t * (maxSeq + T) + maxSeq + u] = 0; }
@@ -81,7 +81,7 @@ for (const layout of ['interleaved', 'half'] as const) {
     const sess = await session(buildAttentionSegment('attn', s, w));
     const out = await sess.run({
       x: new ort.Tensor('float32', x, [T, dim]),
-      cos: new ort.Tensor('float32', cos, [T, hd]), sin: new ort.Tensor('float32', sin, [T, hd]),
+      cos: new ort.Tensor('float32', cos, [1, T, hd / 2]), sin: new ort.Tensor('float32', sin, [1, T, hd / 2]),
       mask: new ort.Tensor('float32', mask, [T, maxSeq + T]),
       k_cache: new ort.Tensor('float32', kCache, [nKvHeads, 1, maxSeq, hd]), v_cache: new ort.Tensor('float32', vCache, [nKvHeads, 1, maxSeq, hd]),
       past: new ort.Tensor('int32', Int32Array.of(past), [1]),

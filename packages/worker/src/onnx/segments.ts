@@ -9,7 +9,7 @@
 // The head segment applies the final norm and the rank's vocabulary rows to x,
 // and reduces the logits to what the coordinator merges.
 import { GraphBuilder } from './graph-builder.js';
-import { rmsNorm, rope, ropeRotation, swiGlu } from './blocks.js';
+import { rmsNorm, rope, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
 import { linear, projection, type MatrixWeight } from './linear.js';
 
@@ -42,8 +42,7 @@ function residualStream(g: GraphBuilder, s: SegmentShape): string {
 
 /** What every attention block of a step reads besides x and its cache, prepared once per graph (attentionInputs). */
 interface AttentionInputNames {
-  cos: string; sin: string;   // [T, 1, headDim]: each element's angle
-  rotation: string;           // [headDim, headDim] (ropeRotation)
+  cos: string; sin: string;   // [1, T, headDim / 2]: each pair's angle
   mask: string;               // [T, past + T]: the committed slots' columns, then the new tokens'
   past: string;               // [1] int32
 }
@@ -66,10 +65,11 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
   const xn = rmsNorm(g, io.x, g.weight('attn_norm', w.attnNorm, [s.dim]), s.normEps);
   const qkv = linear(g, xn, 'wqkv', w.wqkv, [(nHeads + 2 * nKvHeads) * hd, s.dim]);
   const [qk] = g.opN('Split', [qkv, g.ints('qk_v_split', [(nHeads + nKvHeads) * hd, nKvHeads * hd])], { axis: 1 }, [g.fresh('qk'), io.vNew]) as [string];
-  const v = io.vNew;
-  const qkr = rope(g, qk, nHeads + nKvHeads, hd, io.rotation, io.cos, io.sin);                     // [T, nHeads + nKv, hd]
-  const [qr, kr] = g.opN('Split', [qkr, g.ints('q_k_split', [nHeads, nKvHeads])], { axis: 1 }, 2) as [string, string];
-  g.op('Reshape', [kr, g.ints('k_new_shape', [0, nKvHeads * hd])], {}, io.kNew);
+  const qkSeq = g.op('Reshape', [qk, g.ints('qk_seq_shape', [1, -1, (nHeads + nKvHeads) * hd])]);    // [1, T, (nHeads + nKv) * hd]
+  const qkr = rope(g, qkSeq, nHeads + nKvHeads, s.ropeLayout, io.cos, io.sin);
+  const [q, k] = g.opN('Split', [qkr, g.ints('q_k_split', [nHeads * hd, nKvHeads * hd])], { axis: 2 }, 2) as [string, string];
+  g.op('Reshape', [k, g.ints('k_new_shape', [-1, nKvHeads * hd])], {}, io.kNew);
+  const v = g.op('Reshape', [io.vNew, g.ints('v_seq_shape', [1, -1, nKvHeads * hd])]);                // [1, T, nKv * hd]
 
   // the committed slots of the cache, L = past: [nKv, 1, L, hd], which is [1, nKv, L, hd] in memory
   const [zero, axis2] = ([['s_zero', 0], ['s_axis_2', 2]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string];
@@ -79,9 +79,7 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
 
   // one Attention node (ONNX opset 23): the query heads grouped by KV head, scaled by 1/sqrt(hd),
   // scores over the cache slots then the new tokens, the mask added, softmax, the values' sum
-  const qSeq = g.op('Reshape', [qr, g.ints('q_seq_shape', [1, -1, nHeads * hd])]);          // [1, T, nHeads * hd]
-  const kvSeqShape = g.ints('kv_seq_shape', [1, -1, nKvHeads * hd]);
-  const [out] = g.opN('Attention', [qSeq, g.op('Reshape', [io.kNew, kvSeqShape]), g.op('Reshape', [v, kvSeqShape]), io.mask, kPast, vPast],
+  const [out] = g.opN('Attention', [q, k, v, io.mask, kPast, vPast],
     { q_num_heads: nHeads, kv_num_heads: nKvHeads, scale: { float: 1 / Math.sqrt(hd) } }, 3) as [string];   // [1, T, nHeads * hd]
 
   // this rank's columns of wo: a partial sum
@@ -90,22 +88,21 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
 }
 
 /**
- * The graph inputs every attention block of a step reads, prepared once: cos, sin [T, headDim]
- * (each element's angle, AttentionInputs); mask [T, maxSeq + T] (0 or -inf: cache slots first,
+ * The graph inputs every attention block of a step reads, prepared once: cos, sin [1, T, headDim / 2]
+ * (each pair's angle, AttentionInputs); mask [T, maxSeq + T] (0 or -inf: cache slots first,
  * then the new tokens, so a tree mask is just the last T columns), of which the committed slots'
  * columns and the new tokens' are kept; past [1] int32, the committed slots.
  */
 function attentionInputs(g: GraphBuilder, s: SegmentShape): AttentionInputNames {
-  const hd = s.headDim;
-  const trig = g.ints('trig_shape', [0, 1, hd]);   // [T, 1, hd]: broadcast over heads
-  const cos = g.op('Reshape', [g.input('cos', ['tokens', hd]), trig]);
-  const sin = g.op('Reshape', [g.input('sin', ['tokens', hd]), trig]);
+  const half = s.headDim / 2;
+  const cos = g.input('cos', [1, 'tokens', half]);
+  const sin = g.input('sin', [1, 'tokens', half]);
   const mask = g.input('mask', ['tokens', 'slots']);
   const past = g.input('past', [1], DataType.INT32);
   const [zero, end, axis1] = ([['m_zero', 0], ['m_end', 2 ** 31 - 1], ['m_axis_1', 1]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string, string];
   const maskNew = g.op('Slice', [mask, g.ints32('m_max_seq', [s.maxSeq]), end, axis1]);
   const maskUsed = g.op('Concat', [g.op('Slice', [mask, zero, past, axis1]), maskNew], { axis: 1 });  // [T, L + T]
-  return { cos, sin, rotation: g.weight('rope_rotation', ropeRotation(hd, s.ropeLayout), [hd, hd]), mask: maskUsed, past };
+  return { cos, sin, mask: maskUsed, past };
 }
 
 /** The graph outputs of a layer's new keys and values, [T, nKv * headDim]. */
