@@ -78,7 +78,9 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
   const vPast = g.op('Reshape', [g.op('Slice', [io.vCache, zero, io.past, axis2]), pastShape]);
 
   // one Attention node (ONNX opset 23): the query heads grouped by KV head, scaled by 1/sqrt(hd),
-  // scores over the cache slots then the new tokens, the mask added, softmax, the values' sum
+  // scores over the cache slots then the new tokens, the mask added, softmax, the values' sum.
+  // Its other two outputs (past + new keys and values) go unused, but onnxruntime's CPU kernel
+  // refuses a past without them; the new keys and values leave through k_new and v_new.
   const [out] = g.opN('Attention', [q, k, v, io.mask, kPast, vPast],
     { q_num_heads: nHeads, kv_num_heads: nKvHeads, scale: { float: 1 / Math.sqrt(hd) } }, 3) as [string];   // [1, T, nHeads * hd]
 
