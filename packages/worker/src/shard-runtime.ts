@@ -11,7 +11,7 @@ import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, stackCacheNames } from './onnx/segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
@@ -183,10 +183,10 @@ export class ShardRuntime {
   private cacheViews(cache: KvCache): { k: ort.Tensor[]; v: ort.Tensor[] } {
     let views = this.cacheTensors.get(cache);
     if (views === undefined) {
-      const { nKvHeads, headDim, maxSeq } = this.shape;
+      const dims = kvCacheShape(this.shape);
       views = {
-        k: cache.k.map((k) => new ort.Tensor('float32', k, [nKvHeads, 1, maxSeq, headDim])),
-        v: cache.v.map((v) => new ort.Tensor('float32', v, [nKvHeads, 1, maxSeq, headDim])),
+        k: cache.k.map((k) => new ort.Tensor('float32', k, dims)),
+        v: cache.v.map((v) => new ort.Tensor('float32', v, dims)),
       };
       this.cacheTensors.set(cache, views);
     }

@@ -83,7 +83,7 @@ for (const layout of ['interleaved', 'half'] as const) {
       x: new ort.Tensor('float32', x, [T, dim]),
       cos: new ort.Tensor('float32', cos, [1, T, hd / 2]), sin: new ort.Tensor('float32', sin, [1, T, hd / 2]),
       mask: new ort.Tensor('float32', mask, [T, maxSeq + T]),
-      k_cache: new ort.Tensor('float32', kCache, [nKvHeads, 1, maxSeq, hd]), v_cache: new ort.Tensor('float32', vCache, [nKvHeads, 1, maxSeq, hd]),
+      k_cache: new ort.Tensor('float32', kCache, [1, nKvHeads, maxSeq, hd]), v_cache: new ort.Tensor('float32', vCache, [1, nKvHeads, maxSeq, hd]),
       past: new ort.Tensor('int32', Int32Array.of(past), [1]),
     });
 

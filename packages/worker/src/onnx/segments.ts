@@ -54,7 +54,7 @@ interface AttentionNames extends AttentionInputNames {
 }
 
 /**
- * Reads x [T, dim], the prepared inputs, and k_cache, v_cache [nKv, 1, maxSeq, headDim] of
+ * Reads x [T, dim], the prepared inputs, and k_cache, v_cache [1, nKv, maxSeq, headDim] of
  * which only the first `past` slots are read (a step's attention costs the context it has, not
  * maxSeq). Writes partial [T, dim] and k_new, v_new [T, nKv * headDim] (k after RoPE).
  */
@@ -71,11 +71,11 @@ function attentionBlock(g: GraphBuilder, s: SegmentShape, w: LayerShardWeights, 
   g.op('Reshape', [k, g.ints('k_new_shape', [-1, nKvHeads * hd])], {}, io.kNew);
   const v = g.op('Reshape', [io.vNew, g.ints('v_seq_shape', [1, -1, nKvHeads * hd])]);                // [1, T, nKv * hd]
 
-  // the committed slots of the cache, L = past: [nKv, 1, L, hd], which is [1, nKv, L, hd] in memory
-  const [zero, axis2] = ([['s_zero', 0], ['s_axis_2', 2]] as const).map(([name, v]) => g.ints32(name, [v])) as [string, string];
-  const pastShape = g.ints('past_shape', [1, nKvHeads, -1, hd]);
-  const kPast = g.op('Reshape', [g.op('Slice', [io.kCache, zero, io.past, axis2]), pastShape]);
-  const vPast = g.op('Reshape', [g.op('Slice', [io.vCache, zero, io.past, axis2]), pastShape]);
+  // the committed slots of the cache, L = past: [1, nKv, L, hd]
+  const zero = g.ints32('s_zero', [0]);
+  const axis2 = g.ints32('s_axis_2', [2]);
+  const kPast = g.op('Slice', [io.kCache, zero, io.past, axis2]);
+  const vPast = g.op('Slice', [io.vCache, zero, io.past, axis2]);
 
   // one Attention node (ONNX opset 23): the query heads grouped by KV head, scaled by 1/sqrt(hd),
   // scores over the cache slots then the new tokens, the mask added, softmax, the values' sum.
@@ -107,6 +107,11 @@ function attentionInputs(g: GraphBuilder, s: SegmentShape): AttentionInputNames 
   return { cos, sin, mask: maskUsed, past };
 }
 
+/** A layer's K or V cache as the graphs read it: [1, nKv, maxSeq, headDim] (batch, heads, slots, head), KvCache's layout. */
+export function kvCacheShape(s: SegmentShape): number[] {
+  return [1, s.nKvHeads, s.maxSeq, s.headDim];
+}
+
 /** The graph outputs of a layer's new keys and values, [T, nKv * headDim]. */
 function newKeyValueOutputs(g: GraphBuilder, s: SegmentShape, kNew: string, vNew: string): void {
   g.output(kNew, ['tokens', s.nKvHeads * s.headDim]);
@@ -118,7 +123,7 @@ export function buildAttentionSegment(name: string, s: SegmentShape, w: LayerSha
   const g = new GraphBuilder(name);
   const x = residualStream(g, s);
   const inputs = attentionInputs(g, s);
-  const cacheShape = [s.nKvHeads, 1, s.maxSeq, s.headDim];
+  const cacheShape = kvCacheShape(s);
   const kCache = g.input('k_cache', cacheShape);
   const vCache = g.input('v_cache', cacheShape);
   g.output('partial', ['tokens', s.dim]);
@@ -244,7 +249,7 @@ export function buildStackGraph(name: string, s: SegmentShape, layers: readonly 
   const g = new GraphBuilder(name);
   let x = residualStream(g, s);
   const inputs = attentionInputs(g, s);
-  const cacheShape = [s.nKvHeads, 1, s.maxSeq, s.headDim];
+  const cacheShape = kvCacheShape(s);
   for (const [l, w] of layers.entries()) {
     const names = stackCacheNames(l);
     const kCache = g.input(names.kCache, cacheShape);
