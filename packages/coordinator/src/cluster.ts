@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { openCheckpoint, quantizationHaloSlices } from '@octoserve/model';
 import type { ModelConfig, WeightFormat } from '@octoserve/model';
-import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, isQuantizedSlice, readShardSlices, workerServices } from '@octoserve/wire';
+import { decodeStepReply, DEFAULT_MAX_SEQUENCES, guardRequests, INTERNAL_SERVER_OPTIONS, internalServerCredentials, isQuantizedSlice, readShardSlices, uint32View, workerServices } from '@octoserve/wire';
 import type { InternalTls, HealthReply__Output, LoadShardRequest, RankRows, SequenceStep, ShardAssignment, StepReply__Output, UploadShardMessage } from '@octoserve/wire';
 import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import type { MedusaHeads } from '@octoserve/medusa';
@@ -84,13 +84,24 @@ export interface ClusterStep {
   allReduceAlgorithm: string;
   allReduceBytes: number;
   wallMs: number;
+  /** Steps the ranks ran for this request: 1, or more when they chose tokens themselves (`greedy`). */
+  steps: number;
+  /** With `greedy`: the tokens the ranks chose (every rank the same), in order. */
+  greedyIds?: Uint32Array;
+}
+
+/** A step's greedy run on the ranks (StepRequest.greedy_tokens): up to `tokens` tokens chosen there, ending after a stop id. */
+export interface GreedyRun {
+  tokens: number;
+  stopIds: readonly number[];
 }
 
 /** What the decode loops need of a cluster: its model, its limits, and steps. */
 export interface StepRunner {
   readonly config: ModelConfig;
   readonly options: Cluster['options'];
-  step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep>;
+  /** One step; with `greedy`, a runner that can have the ranks choose the tokens (its answer then has greedyIds), else it ignores it. */
+  step(sequences: SequenceStep[], pickedIds?: Uint32Array, greedy?: GreedyRun): Promise<ClusterStep>;
   /** Where the decode loops record their own spans (merging, verification) when the steps are traced. */
   readonly tracer?: StepTracer | undefined;
 }
@@ -145,6 +156,18 @@ function* uploadMessages(modelPath: string, shard: ShardAssignment, load: LoadSh
   } finally {
     ckpt.close();
   }
+}
+
+/** The tokens the ranks chose in a greedy run: the same on every rank, or the cluster is broken. */
+function agreedGreedyIds(stepId: number, replies: readonly StepReply__Output[]): Uint32Array {
+  const first = replies[0]!.greedyIds;
+  for (const [r, reply] of replies.entries()) {
+    if (!reply.greedyIds.equals(first) || reply.greedySteps !== replies[0]!.greedySteps) {
+      throw new ClusterError(`step ${stepId}: rank ${r} chose other tokens than rank 0 in its greedy run (${reply.greedyIds.length / 4} against ${first.length / 4}): the ranks disagree`);
+    }
+  }
+  if (first.length === 0 || first.length % 4 !== 0) throw new ClusterError(`step ${stepId}: a greedy run answered ${first.length} bytes of token ids`);
+  return uint32View(first);
 }
 
 export class Cluster implements ServedCluster {
@@ -291,16 +314,23 @@ export class Cluster implements ServedCluster {
     void this.reason.then(this.onFailure);
   }
 
-  /** Sends one step to every rank and waits (with the step deadline) for all replies. */
-  async step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
+  /**
+   * Sends one step to every rank and waits (with the step deadline, once per step a greedy run
+   * may take) for all replies.
+   */
+  async step(sequences: SequenceStep[], pickedIds?: Uint32Array, greedy?: GreedyRun): Promise<ClusterStep> {
     if (this.failure !== undefined) throw this.failure;
     const stepId = ++this.stepId;
     const t0 = performance.now();
     const x = this.embedding.rows(sequences);
-    const req = { stepId, sequences, x, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength) };
+    const req = {
+      stepId, sequences, x, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength),
+      greedyTokens: greedy?.tokens ?? 0, stopIds: [...(greedy?.stopIds ?? [])],
+    };
+    const timeoutMs = this.options.stepTimeoutMs * Math.max(1, greedy?.tokens ?? 1);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ClusterError(`step ${stepId} got no answer from every rank within ${this.options.stepTimeoutMs} ms`)), this.options.stepTimeoutMs);
+      timer = setTimeout(() => reject(new ClusterError(`step ${stepId} got no answer from every rank within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       const replies = await Promise.race([Promise.all(this.clients.map((c) => c.step(req))), deadline]);
@@ -308,7 +338,8 @@ export class Cluster implements ServedCluster {
       return {
         ranks: replies.map(decodeStepReply), computeMs: replies.map((r) => r.computeMs), allReduceMs: replies.map((r) => r.allreduceMs), workerMs: replies.map((r) => r.stepMs),
         allReduces: replies[0]?.allreduces ?? 0, allReduceAlgorithm: replies[0]?.allreduceAlgorithm ?? '', allReduceBytes: replies[0]?.allreduceBytes ?? 0,
-        wallMs: performance.now() - t0,
+        wallMs: performance.now() - t0, steps: Math.max(1, replies[0]?.greedySteps ?? 1),
+        ...(greedy === undefined ? {} : { greedyIds: agreedGreedyIds(stepId, replies) }),
       };
     } catch (err) {
       const e = this.failure ?? (err instanceof WorkerCallError || err instanceof ClusterError ? err : new ClusterError(String(err)));

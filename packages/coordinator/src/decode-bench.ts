@@ -57,10 +57,10 @@ export function tokenAgreement(run: Pick<DecodeBenchRun, 'tokenIds'>, base: Pick
 /** Generates one prompt as sequence `seq`; returns the result and the timings of its steps. */
 type Decode = (ids: number[], seq: number) => Promise<{ result: GenerateResult; timings: StepTimings; acceptedPerDepth?: number[] }>;
 
-/** Plain greedy decoding: one token per step. */
-export function plainDecode(cluster: Cluster, maxTokens: number): Decode {
+/** Plain greedy decoding: one token per step, `greedyRun` of them chosen on the ranks per step request (ClusterTokenSource). */
+export function plainDecode(cluster: Cluster, maxTokens: number, greedyRun?: number): Decode {
   return async (ids, seq) => {
-    const source = new ClusterTokenSource(cluster, seq, { temperature: 0 });
+    const source = new ClusterTokenSource(cluster, seq, { temperature: 0, ...(greedyRun === undefined ? {} : { greedyRun }) });
     return { result: await generateFrom(source, ids, { maxTokens, stopIds: [] }), timings: source.timings };
   };
 }

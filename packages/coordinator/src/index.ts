@@ -1,7 +1,7 @@
 export { planShards, splitEvenly, ShardingError } from './sharding.js';
 export type { ShardPlan, ShardableShape } from './sharding.js';
 export { Cluster, ClusterError, type ClusterOptions, type ClusterStep } from './cluster.js';
-export { ClusterTokenSource, type ClusterSampling } from './cluster-token-source.js';
+export { ClusterTokenSource, DEFAULT_GREEDY_RUN, type ClusterSampling } from './cluster-token-source.js';
 export { StepTimings, percentile } from './step-timings.js';
 export { mergedArgmax, mergedTopK, mergedSoftmaxStats, mergedPicked } from './merge.js';
 export { Registry, newClusterToken, type Registration } from './registry.js';

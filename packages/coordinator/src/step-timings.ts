@@ -18,11 +18,15 @@ export class StepTimings {
   readonly ranks: RankTotals[] = [];
   allReducesPerStep = 0;
 
+  /** Records a step request; one that ran several steps (a greedy run) counts as that many steps of its mean time. */
   record(step: ClusterStep): void {
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    this.wallMs.push(step.wallMs);
-    this.allReduceMs.push(mean(step.allReduceMs));
-    this.computeMs.push(mean(step.computeMs));
+    const n = step.steps;
+    for (let i = 0; i < n; i++) {
+      this.wallMs.push(step.wallMs / n);
+      this.allReduceMs.push(mean(step.allReduceMs) / n);
+      this.computeMs.push(mean(step.computeMs) / n);
+    }
     this.allReducesPerStep = step.allReduces;
     step.workerMs.forEach((worker, r) => {
       const t = (this.ranks[r] ??= { compute: 0, allReduce: 0, workerOther: 0, roundTrip: 0 });

@@ -55,10 +55,18 @@ export function maxNewTokens(promptTokens: number, context: number): number {
  * keys and values) and returns the token chosen after the last one. The reference engine
  * with a sampler is one; a tensor-parallel cluster, which never ships full logits, is another.
  */
+/** What a decode loop tells its source about the tokens it may still take: a source may work ahead. */
+export interface TokensAhead {
+  /** The most tokens the loop takes from here, the one asked for included. */
+  tokens: number;
+  /** Tokens that end the loop when chosen. */
+  stopIds: readonly number[];
+}
+
 export interface TokenSource {
   /** Positions one sequence can hold. */
   readonly maxSeqLen: number;
-  next(tokens: ArrayLike<number>, positions: ArrayLike<number>): number | Promise<number>;
+  next(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead?: TokensAhead): number | Promise<number>;
 }
 
 /** An Engine whose logits are turned into tokens by `sampler`. */
@@ -87,6 +95,7 @@ export async function generateFrom(source: TokenSource, promptIds: readonly numb
     const positions = Int32Array.from(promptIds, (_, i) => i);
     const token = new Int32Array(1); // the token fed next, and its position
     const pos = new Int32Array(1);
+    const ahead = { tokens: 0, stopIds: options.stopIds };
     let prev = promptIds[n - 1]!;
     let next = await source.next(promptIds, positions);
     for (;;) {
@@ -100,7 +109,8 @@ export async function generateFrom(source: TokenSource, promptIds: readonly numb
       token[0] = next;
       pos[0] = n + tokenIds.length - 1;
       prev = next;
-      next = await source.next(token, pos);
+      ahead.tokens = limit - tokenIds.length;
+      next = await source.next(token, pos, ahead);
     }
   }
   const wallMs = performance.now() - start;

@@ -24,7 +24,7 @@ export { attendedSlots, maskedAttention } from './masked-attention.js';
 export { Sampler, argmax, type SamplingParams } from './sampling.js';
 export { Rng, hashSeed } from './random.js';
 export { type Engine, ReferenceEngine } from './engine.js';
-export { generate, generateFrom, engineTokenSource, checkPromptFits, maxNewTokens, type GenerateOptions, type SourceGenerateOptions, type TokenSource, type GenerateResult, type GenerateStats, type FinishReason, type TokenSampler } from './generate.js';
+export { generate, generateFrom, engineTokenSource, checkPromptFits, maxNewTokens, type GenerateOptions, type SourceGenerateOptions, type TokenSource, type TokensAhead, type GenerateResult, type GenerateStats, type FinishReason, type TokenSampler } from './generate.js';
 export { SynthCheckpoint, SYNTH_SHAPES, synthConfig, isSynthShape, type SynthShape } from './synth.js';
 export { synthTokenizerBytes, writeSynthTokenizer } from './synth-tokenizer.js';
 export { openCheckpoint, findTokenizer, tokenizerCandidates, openModel, defaultModelPath, synthFallbackModel, type LoadedModel, type OpenModelOptions, type DefaultModelOptions } from './model-source.js';

@@ -2,9 +2,10 @@
 // coordinator's plan and never recomputed by a worker) and the table of the slices it is built
 // from. The checkpoint slicer and the worker's shard assembly both read this one table.
 //
-// Slice names and shapes (rows × columns, row-major); no rank holds the token embedding: the
-// coordinator looks each step's rows up and sends them (StepRequest.x), and a shared classifier's
-// 'output' is this rank's rows of the embedding:
+// Slice names and shapes (rows × columns, row-major). A rank holds its vocabulary rows of the
+// token embedding ('embedding', the rows a token it chose on its own comes from: StepRequest's
+// greedy_tokens); the coordinator looks each requested step's rows up and sends them
+// (StepRequest.x). A shared classifier's 'output' is the same rows:
 //   layers.{l}.attention_norm   [1, dim]
 //   layers.{l}.wqkv             [(heads + 2 kvHeads) headDim, dim]  its rows of wq, then wk, then wv
 //   layers.{l}.wo               [dim, heads headDim]                its columns of wo
@@ -13,6 +14,7 @@
 //   layers.{l}.w2               [dim, hidden]                       its columns of w2
 //   norm                        [1, dim]
 //   output                      [vocab, dim]                        its vocabulary rows
+//   embedding                   [vocab, dim]                        its vocabulary rows of tok_embeddings
 
 /** A half-open range [start, end). */
 export interface Range {
@@ -52,6 +54,8 @@ export interface SliceSpec {
   name: string;
   shape: [rows: number, cols: number];
   blocks: SliceBlock[];
+  /** Read as float32 even where the checkpoint stores it block-quantized (a table rows are looked up in, not a matmul weight). */
+  float32?: boolean;
 }
 
 /** The slices rank `a` holds, in the order they are read and sent. */
@@ -78,6 +82,7 @@ export function shardLayout(d: ShardDims, a: ShardAssignment): SliceSpec[] {
   }
   specs.push({ name: 'norm', shape: [1, dim], blocks: [{ tensor: 'norm', rows: all(1), cols: all(dim) }] });
   specs.push({ name: 'output', shape: [rangeSize(a.vocab), dim], blocks: [rowsOf('output', a.vocab)] });
+  specs.push({ name: 'embedding', shape: [rangeSize(a.vocab), dim], blocks: [rowsOf('tok_embeddings', a.vocab)], float32: true });
   return specs;
 }
 
@@ -139,7 +144,7 @@ export interface BlockReader {
  */
 export function* readShardSlices(ckpt: BlockReader, a: ShardAssignment): Generator<AnyShardSlice> {
   for (const spec of shardLayout(ckpt.config, a)) {
-    const q = readQuantizedSlice(ckpt, spec);
+    const q = spec.float32 === true ? undefined : readQuantizedSlice(ckpt, spec);
     if (q !== undefined) { yield q; continue; }
     const parts = spec.blocks.map((b) => ckpt.readBlock(b.tensor, b.rows.start, b.rows.end, b.cols.start, b.cols.end));
     yield { name: spec.name, shape: spec.shape, data: concat(parts, (n) => new Float32Array(n)) };

@@ -1,6 +1,7 @@
-// No rank holds the token embedding: the slices a rank reads (or is uploaded) leave it out, and
-// its shard's weight bytes are its layers, the final norm and its own vocabulary rows of the LM
-// head. With a shared classifier those rows are the embedding's, the only part of it a rank keeps.
+// No rank holds the whole token embedding: the slices a rank reads (or is uploaded) carry only its
+// own vocabulary rows of it (for the tokens it chooses in a greedy run), and its shard's weight
+// bytes are its layers, the final norm and those rows. With a shared classifier in float32 they are
+// the LM head's rows, held once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openCheckpoint } from '@octoserve/model';
@@ -30,6 +31,7 @@ for (const tp of [1, 2]) {
           hidden: split(c.hiddenDim, tp, rank), vocab: split(c.vocabSize, tp, rank),
         };
         assert.ok(!shardLayout(c, shard).some((s) => s.name === 'tok_embeddings'));
+        assert.deepEqual(shardLayout(c, shard).find((s) => s.name === 'embedding')?.shape, [shard.vocab.end - shard.vocab.start, c.dim]);
         const slices = [...readShardSlices(ckpt, shard)];
         assert.deepEqual(slices.filter((s) => s.name === 'tok_embeddings'), []);
         const weights = assembleShard(c, shard, slices);
@@ -45,6 +47,7 @@ for (const tp of [1, 2]) {
         // the LM head rows are the embedding's rows of this rank's vocabulary, bit for bit
         const wcls = weights.head.wcls as Float32Array;
         assert.deepEqual(wcls, embedding.subarray(shard.vocab.start * c.dim, shard.vocab.end * c.dim));
+        assert.equal(weights.embedding, wcls, 'the embedding rows are the LM head\'s, one copy');
       }
     } finally {
       ckpt.close();

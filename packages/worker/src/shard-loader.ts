@@ -93,7 +93,7 @@ export function assembleShard(config: ModelConfig, shard: ShardAssignment, slice
     if (data === undefined) throw new ShardLoadError(`shard slice ${name} is missing (rank ${shard.rank} of ${shard.tp})`);
     return data;
   };
-  /** A vector (the norms): never quantized. */
+  /** A vector (the norms) or the embedding's rows: never quantized. */
   const vector = (name: string): Float32Array => take(name) as Float32Array;
   const layers: LayerShardWeights[] = [];
   for (let l = 0; l < config.nLayers; l++) {
@@ -103,8 +103,11 @@ export function assembleShard(config: ModelConfig, shard: ShardAssignment, slice
       ffnNorm: vector(`${p}ffn_norm`), w13: take(`${p}w13`), w2: take(`${p}w2`),
     });
   }
-  const head = { finalNorm: vector('norm'), wcls: take('output'), ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
-  const floats = { layers, head, vocabRows: size(shard.vocab) };
+  const output = take('output');
+  // a shared classifier read in float32 holds the embedding's rows already: one copy of them
+  const embedding = config.sharedClassifier && output instanceof Float32Array ? output : vector('embedding');
+  const head = { finalNorm: vector('norm'), wcls: output, ...(medusa === undefined || medusa.heads === 0 ? {} : { medusa: medusaWeights(config, shard, medusa, medusaSlices) }) };
+  const floats = { layers, head, vocabRows: size(shard.vocab), embedding };
   try {
     return quantizeShard(config, shard, floats, halos, weights);
   } catch (err) {

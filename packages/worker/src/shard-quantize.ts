@@ -73,13 +73,14 @@ export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: Sh
       },
     }),
   };
-  return { layers, head, vocabRows: w.vocabRows };
+  return { layers, head, vocabRows: w.vocabRows, embedding: w.embedding };
 }
 
 /** Every weight of a shard: the matmul weights and the vectors (norms, Medusa biases). */
 function* shardTensors(w: ShardWeights): Generator<MatrixWeight> {
   for (const l of w.layers) yield* [l.attnNorm, l.wqkv, l.wo, l.ffnNorm, l.w13, l.w2];
   yield* [w.head.finalNorm, w.head.wcls];
+  if (w.embedding !== w.head.wcls) yield w.embedding;
   for (const h of w.head.medusa?.heads ?? []) {
     for (const l of h.layers) yield* [l.w, l.b];
     if (h.output !== null) yield h.output;

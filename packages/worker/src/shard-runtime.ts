@@ -19,11 +19,16 @@ import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
 
-/** One rank's weights; the token embedding is not among them (the coordinator sends each step's rows). */
+/**
+ * One rank's weights. Of the token embedding it holds its vocabulary rows (`embedding`, float32 as
+ * read: the rows of the tokens it chooses itself); the coordinator sends the rows of requested steps.
+ */
 export interface ShardWeights {
   layers: LayerShardWeights[];
   head: HeadShardWeights;
   vocabRows: number;              // this rank's rows of the LM head
+  /** [vocabRows, dim]: with a shared classifier in float32, the same array as head.wcls. */
+  embedding: Float32Array;
 }
 
 export interface RuntimeOptions {

@@ -17,6 +17,8 @@ import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
+import { checkGreedy, GreedyRun, MAX_GREEDY_TOKENS } from './greedy-run.js';
+import { GreedyPick } from './greedy-pick.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
 const MAX_SLICE_FLOATS = 2 ** 28;
@@ -36,6 +38,7 @@ interface Loaded {
   maxSequences: number;
   picked: BigInt64Array;    // [maxTokens, maxPicked] local rows
   foreign: Uint8Array;      // [maxTokens, maxPicked] 1 = another rank's id
+  greedy: GreedyRun;
 }
 
 export interface WorkerIdentity {
@@ -177,6 +180,7 @@ export class WorkerService {
     this.loaded = {
       config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
       picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),
+      greedy: new GreedyRun(runtime, new GreedyPick(shard.rank, shard.tp, config.dim, shard.vocab.start, weights.embedding), config.dim, MAX_GREEDY_TOKENS),
     };
     this.caches.clear();
     this.state = 'ready';
@@ -217,6 +221,7 @@ export class WorkerService {
     if (req.sequences.length === 0) throw invalidStep('a step needs at least one sequence');
     // every sequence is checked before any KV cache is taken, so a refused step changes nothing
     for (const s of req.sequences) checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
+    if (req.greedyTokens > 0) checkGreedy(req, l.config.maxSeqLen, MAX_GREEDY_TOKENS);
     const x = embeddingRows(req, l.config.dim);
     const seqs: SequenceStep[] = [];
     let rows = 0;
@@ -240,13 +245,20 @@ export class WorkerService {
     }
     this.state = 'stepping';
     let out;
+    let chosen: Uint32Array | undefined;
     try {
       out = await l.runtime.step(seqs, comm, foreign === undefined ? undefined : l.picked);
+      if (req.greedyTokens > 0) ({ out, chosen } = await l.greedy.run(seqs[0]!, out, comm, req.greedyTokens, req.stopIds));
     } finally {
       this.state = 'ready';
     }
     this.lastStepMs = performance.now() - t0;
-    return encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs, l.runtime.spans.encode());
+    const reply = encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs, l.runtime.spans.encode());
+    if (chosen !== undefined) {
+      reply.greedyIds = Buffer.from(new Uint8Array(chosen.buffer, chosen.byteOffset, chosen.byteLength)); // a copy: the run reuses its array
+      reply.greedySteps = l.greedy.steps;
+    }
+    return reply;
   }
 
   private release(req: ReleaseRequest__Output): void {

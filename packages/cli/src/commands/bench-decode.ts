@@ -1,7 +1,7 @@
 // `octoserve bench decode`: greedy decoding on a local cluster, with where each step's time goes.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ChromeTrace, Cluster, ClusterTracer, benchDecode, newClusterToken, medusaDecode, plainDecode, tokenAgreement } from '@octoserve/coordinator';
+import { ChromeTrace, Cluster, ClusterTracer, DEFAULT_GREEDY_RUN, benchDecode, newClusterToken, medusaDecode, plainDecode, tokenAgreement } from '@octoserve/coordinator';
 import { DEFAULT_CHOICES_NAME, buildTree, resolveChoices, treeLimits } from '@octoserve/medusa';
 import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
@@ -31,6 +31,7 @@ interface DecodeFlags {
   weights?: string[];
   fabric?: Fabric[];
   spinUs?: SpinSetting[];
+  greedyRun?: string[];
   json?: string;
   trace?: string;
 }
@@ -43,6 +44,19 @@ function weightFormats(list: readonly string[] | undefined): WeightFormat[] {
   }
   return formats as WeightFormat[];
 }
+
+/** --greedy-run 1,16: the tokens per greedy run on the ranks to run side by side (1: the coordinator chooses each). */
+function greedyRuns(list: readonly string[] | undefined): (number | undefined)[] {
+  if (list === undefined) return [undefined];
+  return [...new Set(list)].map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_GREEDY_RUN) throw new UsageError(`--greedy-run takes whole numbers 1..${MAX_GREEDY_RUN} (a comma-separated list), got '${v}'`);
+    return n;
+  });
+}
+
+/** The most tokens one greedy run may take (the workers' MAX_GREEDY_TOKENS). */
+const MAX_GREEDY_RUN = 256;
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 
@@ -102,6 +116,8 @@ export function benchDecodeCommand(): Command {
       '(block-quantized matmul weights), q8a8, q4a8 (the same with int8 activations; the run reports how many tokens agree with f32); default f32'))
     .addOption(fabricListFlag())
     .addOption(spinListFlag())
+    .addOption(listFlag('--greedy-run LIST', `tokens the ranks choose per step request, side by side on each cluster: 1 (the coordinator ` +
+      `chooses every token, one round trip each) to ${MAX_GREEDY_RUN} (default ${DEFAULT_GREEDY_RUN}); traced runs choose on the coordinator`))
     .addOption(flag('--json FILE', 'also write the results as JSON'))
     .addOption(flag('--trace FILE', 'also write a Chrome trace (chrome://tracing, Perfetto) of every run: per rank its segment runs, ' +
       'all-reduce waits, steps and idle time; the coordinator\'s round trips, merging and Medusa verification'));
@@ -124,6 +140,7 @@ export function benchDecodeCommand(): Command {
     const trace = flags.trace === undefined ? undefined : new ChromeTrace({ model: modelPath, tp });
     const traced = (label: string): { tracer?: ClusterTracer } => (trace === undefined ? {} : { tracer: new ClusterTracer(trace, label, tp) });
     const spins: (SpinSetting | undefined)[] = flags.spinUs ?? [undefined];
+    const runLengths = greedyRuns(flags.greedyRun);
     const variants = fabrics.flatMap((fabric) => spins.flatMap((spin) => formats.map((weights) => ({ fabric, spin, weights }))));
     const done: { fabric?: Fabric; spin?: SpinSetting; weights: WeightFormat; run: SideRun }[] = [];
     for (const { fabric, spin, weights } of variants) {
@@ -136,9 +153,12 @@ export function benchDecodeCommand(): Command {
       const label = `baseline tp=${tp}${tag}`;
       const cluster = await Cluster.start({ ...on, ...traced(label) });
       try {
-        const run: SideRun = await benchDecode(cluster, label, prompts, plainDecode(cluster, budget));
-        if (f32 !== undefined) run.agreementWithF32 = tokenAgreement(run, f32);
-        done.push({ fabric, spin, weights, run });
+        for (const greedyRun of runLengths) {
+          const runLabel = label + (runLengths.length > 1 ? ` run=${greedyRun}` : '');
+          const run: SideRun = await benchDecode(cluster, runLabel, prompts, plainDecode(cluster, budget, greedyRun));
+          if (f32 !== undefined) run.agreementWithF32 = tokenAgreement(run, f32);
+          done.push({ fabric, spin, weights, run });
+        }
       } finally {
         await cluster.close();
       }
@@ -155,7 +175,7 @@ export function benchDecodeCommand(): Command {
     }
     const runs = done.map((d) => d.run);
     for (const run of [...runs, ...medusaRuns]) process.stdout.write(table(run) + '\n');
-    if (variants.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
+    if (variants.length * runLengths.length > 1) process.stdout.write(`side by side:\n${summary([...runs, ...medusaRuns])}\n`);
     const [baseline, withMedusa] = [runs[0], medusaRuns[0]];
     const speedup = baseline !== undefined && withMedusa !== undefined ? withMedusa.tokPerS / baseline.tokPerS : undefined;
     if (speedup !== undefined) {
@@ -164,7 +184,7 @@ export function benchDecodeCommand(): Command {
     if (trace !== undefined && flags.trace !== undefined) trace.writeTo(flags.trace);
     const jsonPath = flags.json;
     if (jsonPath !== undefined) {
-      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), spin_us: spins.map((v) => v ?? null), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
+      writeFileSync(jsonPath, JSON.stringify({ model: modelPath, tp, max_tokens: budget, weights: formats, fabrics: fabrics.map((f) => f ?? null), spin_us: spins.map((v) => v ?? null), greedy_run: runLengths.map((v) => v ?? DEFAULT_GREEDY_RUN), runs: [...runs, ...medusaRuns], ...(speedup === undefined ? {} : { speedup, medusa_choices: choices }) }, null, 2) + '\n');
     }
     return 0;
   });

@@ -15,7 +15,7 @@ function samples(text: string): Map<string, number> {
 }
 
 const step = (computeMs: number[], allReduceMs: number[], workerMs: number[], allReduceAlgorithm = 'star', allReduceBytes = 256): ClusterStep =>
-  ({ ranks: [], computeMs, allReduceMs, workerMs, allReduces: 4, allReduceAlgorithm, allReduceBytes, wallMs: 10 });
+  ({ ranks: [], computeMs, allReduceMs, workerMs, allReduces: 4, allReduceAlgorithm, allReduceBytes, wallMs: 10, steps: 1 });
 
 test('counters add up what they are told; gauges read their sources when scraped', async () => {
   const m = new ServingMetrics();

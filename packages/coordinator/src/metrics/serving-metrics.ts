@@ -167,18 +167,22 @@ export class ServingMetrics {
   }
 
   /** One cluster step's timings, per rank, as the workers reported them. */
+  /** Counts a step request: a greedy run's steps each observed with the run's mean. */
   step(step: ClusterStep): void {
-    this.steps.inc();
+    const n = step.steps;
+    this.steps.inc(n);
     const calls = step.allReduces;
     const byAlgorithm = calls > 0 ? this.allReduceChild(step.allReduceAlgorithm || 'unknown', step.allReduceBytes) : undefined;
-    byAlgorithm?.calls.inc(calls);
+    byAlgorithm?.calls.inc(calls * n);
     for (let r = 0; r < step.workerMs.length; r++) {
       const rank = this.rankChildren[r] ?? this.rankChild(r);
-      rank.worker.observe((step.workerMs[r] ?? 0) / 1000);
-      rank.compute.observe((step.computeMs[r] ?? 0) / 1000);
-      const allReduceMs = step.allReduceMs[r] ?? 0;
-      rank.allReduce.observe(allReduceMs / 1000);
-      byAlgorithm?.time.observe(allReduceMs / calls / 1000);
+      const allReduceMs = (step.allReduceMs[r] ?? 0) / n;
+      for (let k = 0; k < n; k++) {
+        rank.worker.observe((step.workerMs[r] ?? 0) / n / 1000);
+        rank.compute.observe((step.computeMs[r] ?? 0) / n / 1000);
+        rank.allReduce.observe(allReduceMs / 1000);
+        byAlgorithm?.time.observe(allReduceMs / calls / 1000);
+      }
     }
   }
 

@@ -26,16 +26,20 @@ export class RecentSteps {
     this.allReduce = rings();
   }
 
+  /** Records a step request; a greedy run's steps each count with the run's mean. */
   record(step: ClusterStep, rows: number): void {
-    const i = this.next;
-    for (let r = 0; r < this.tp; r++) {
-      (this.wall[r] as Float64Array)[i] = step.workerMs[r] ?? 0;
-      (this.compute[r] as Float64Array)[i] = step.computeMs[r] ?? 0;
-      (this.allReduce[r] as Float64Array)[i] = step.allReduceMs[r] ?? 0;
+    const n = step.steps;
+    for (let k = 0; k < n; k++) {
+      const i = this.next;
+      for (let r = 0; r < this.tp; r++) {
+        (this.wall[r] as Float64Array)[i] = (step.workerMs[r] ?? 0) / n;
+        (this.compute[r] as Float64Array)[i] = (step.computeMs[r] ?? 0) / n;
+        (this.allReduce[r] as Float64Array)[i] = (step.allReduceMs[r] ?? 0) / n;
+      }
+      this.next = (i + 1) % RECENT_STEPS;
     }
-    this.next = (i + 1) % RECENT_STEPS;
-    this.steps += 1;
-    this.rows += rows;
+    this.steps += n;
+    this.rows += rows + n - 1;
   }
 
   rank(r: number): RankTimings {

@@ -83,6 +83,13 @@ interface Attempt {
   onMedusaChoice?: (backend: ClusterMedusaBackend, row: number, token: number) => void;
 }
 
+/**
+ * Tokens per greedy run on the ranks while serving (ClusterTokenSource's greedyRun): a run takes
+ * the cluster for this many steps, so a request that arrives meanwhile waits at most this long to
+ * join the batch, while the round trip is paid once per this many tokens.
+ */
+export const SERVING_GREEDY_RUN = 4;
+
 export class ServingEngine {
   readonly batcher: StepBatcher;
   readonly slots: SequenceSlots;
@@ -143,7 +150,10 @@ export class ServingEngine {
       };
       return { result, steps: backend.timings.wallMs.length, spec };
     }
-    const source = new ClusterTokenSource(this.batcher, slot, { temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed, onChoice: attempt.onChoice });
+    // a greedy run holds the cluster for its steps (a request arriving meanwhile waits for them): short runs here
+    const source = new ClusterTokenSource(this.batcher, slot, {
+      temperature: gen.temperature, topK: gen.topK, topP: gen.topP, seed: gen.seed, onChoice: attempt.onChoice, greedyRun: SERVING_GREEDY_RUN,
+    });
     const result = await generateFrom(source, promptIds, { maxTokens, stopIds, onToken });
     return { result, steps: source.timings.wallMs.length };
   }

@@ -4,12 +4,13 @@
 // one step per token of all N instead of N steps: on a message-bound cluster that is most of
 // the serving throughput.
 import type { SequenceStep } from '@octoserve/wire';
-import type { ClusterStep, StepRunner } from '../cluster.js';
+import type { ClusterStep, GreedyRun, StepRunner } from '../cluster.js';
 import type { RankRows } from '@octoserve/wire';
 
 interface PendingStep {
   sequences: SequenceStep[];
   pickedIds: Uint32Array | undefined;
+  greedy: GreedyRun | undefined;
   rows: number;
   resolve: (step: ClusterStep) => void;
   reject: (err: unknown) => void;
@@ -48,13 +49,14 @@ export class StepBatcher implements StepRunner {
   get options(): StepRunner['options'] { return this.cluster.options; }
   get tracer(): StepRunner['tracer'] { return this.cluster.tracer; }
 
-  step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
+  /** Queues a step; a greedy run goes to the cluster when the step has the cluster to itself, else the token is chosen from its rows. */
+  step(sequences: SequenceStep[], pickedIds?: Uint32Array, greedy?: GreedyRun): Promise<ClusterStep> {
     const rows = sequences.reduce((n, s) => n + (s.tokens?.length ?? 0), 0);
     if (rows > this.options.maxTokensPerStep) {
       return Promise.reject(new Error(`a step of ${rows} tokens is more than the cluster's ${this.options.maxTokensPerStep} per step`));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ sequences, pickedIds, rows, resolve, reject });
+      this.pending.push({ sequences, pickedIds, greedy, rows, resolve, reject });
       // gather the steps asked for in this turn of the event loop before sending
       if (!this.inFlight && this.pending.length === 1) setImmediate(() => this.flush());
     });
@@ -82,7 +84,7 @@ export class StepBatcher implements StepRunner {
     if (batch.length === 1) {
       const only = batch[0] as PendingStep;
       try {
-        const step = await this.cluster.step(only.sequences, only.pickedIds);
+        const step = await this.cluster.step(only.sequences, only.pickedIds, only.greedy);
         this.onStep(step, only.sequences.length, totalRows);
         only.resolve(step);
       } catch (err) {

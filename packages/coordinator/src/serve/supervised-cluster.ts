@@ -3,7 +3,7 @@
 // shards reloaded, a new communicator) and lets the generations that were running go on from
 // the tokens they had: they prefill their committed tokens into fresh KV caches. Steps asked
 // for while it restarts fail, and their callers wait in recover().
-import type { ClusterStep, ServedCluster } from '../cluster.js';
+import type { ClusterStep, GreedyRun, ServedCluster } from '../cluster.js';
 import type { Cluster } from '../cluster.js';
 import type { SequenceStep } from '@octoserve/wire';
 
@@ -51,8 +51,8 @@ export class SupervisedCluster implements ServedCluster {
   /** Whether a restart after a fault is under way. */
   get recovering(): boolean { return this.restarting !== undefined; }
 
-  step(sequences: SequenceStep[], pickedIds?: Uint32Array): Promise<ClusterStep> {
-    return this.current.step(sequences, pickedIds);
+  step(sequences: SequenceStep[], pickedIds?: Uint32Array, greedy?: GreedyRun): Promise<ClusterStep> {
+    return this.current.step(sequences, pickedIds, greedy);
   }
 
   health(timeoutMs: number): ReturnType<Cluster['health']> {
