@@ -76,7 +76,7 @@ export class ClusterTokenSource implements TokenSource {
 
   async next(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead?: TokensAhead): Promise<number> {
     if (this.runHead < this.run.length) return this.fromRun(tokens, positions);
-    const greedy = this.greedyRun(tokens, positions, ahead);
+    const greedy = this.greedyRunFor(tokens, positions, ahead);
     if (greedy !== undefined) return this.startRun(tokens, positions, greedy);
     const chunk = this.cluster.options.maxTokensPerStep;
     let last: ClusterStep | undefined;
@@ -105,7 +105,7 @@ export class ClusterTokenSource implements TokenSource {
   }
 
   /** How many tokens the ranks should choose for this call, or undefined where the coordinator chooses. */
-  private greedyRun(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead: TokensAhead | undefined): { tokens: number; stopIds: readonly number[] } | undefined {
+  private greedyRunFor(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead: TokensAhead | undefined): { tokens: number; stopIds: readonly number[] } | undefined {
     if (ahead === undefined || !this.started || tokens.length !== 1 || this.rng !== undefined || this.sampler !== undefined) return undefined;
     if (this.sampling.onChoice !== undefined || this.cluster.tracer !== undefined) return undefined;
     const fit = this.maxSeqLen - (positions[0] as number);

@@ -17,7 +17,9 @@ ignoring stop tokens so every run has the same length), and prints tok/s, step t
 per rank where a decode step's time goes: onnxruntime compute, waiting in all-reduce, the rest
 of the worker's step, and the coordinator round trip (gRPC, scheduling, merging). The fixed cost
 per step is what the last three add up to: a step's time outside onnxruntime, which a smaller
-model or a faster matmul does not take away.`;
+model or a faster matmul does not take away. The ranks choose up to --greedy-run tokens per step
+request themselves (one round trip per run); each step of a run counts with the run's mean time,
+in the step percentiles too.`;
 
 interface DecodeFlags {
   model?: string;
