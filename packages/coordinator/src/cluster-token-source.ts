@@ -109,7 +109,10 @@ export class ClusterTokenSource implements TokenSource {
     if (ahead === undefined || !this.started || tokens.length !== 1 || this.rng !== undefined || this.sampler !== undefined) return undefined;
     if (this.sampling.onChoice !== undefined || this.cluster.tracer !== undefined) return undefined;
     const fit = this.maxSeqLen - (positions[0] as number);
-    const n = Math.min(ahead.tokens, this.sampling.greedyRun ?? DEFAULT_GREEDY_RUN, fit);
+    // the step deadline covers a whole run: keep a run to a quarter of it at the last step's pace
+    const stepMs = this.timings.wallMs[this.timings.wallMs.length - 1] ?? 0;
+    const inTime = stepMs > 0 ? Math.floor(this.cluster.options.stepTimeoutMs / (4 * stepMs)) : 1;
+    const n = Math.min(ahead.tokens, this.sampling.greedyRun ?? DEFAULT_GREEDY_RUN, fit, inTime);
     return n > 1 ? { tokens: n, stopIds: ahead.stopIds } : undefined;
   }
 

@@ -315,8 +315,8 @@ export class Cluster implements ServedCluster {
   }
 
   /**
-   * Sends one step to every rank and waits (with the step deadline, once per step a greedy run
-   * may take) for all replies.
+   * Sends one step to every rank and waits (with the step deadline, for a greedy run's steps
+   * together: a hung rank is noticed as soon as without a run) for all replies.
    */
   async step(sequences: SequenceStep[], pickedIds?: Uint32Array, greedy?: GreedyRun): Promise<ClusterStep> {
     if (this.failure !== undefined) throw this.failure;
@@ -327,7 +327,7 @@ export class Cluster implements ServedCluster {
       stepId, sequences, x, pickedIds: pickedIds === undefined ? Buffer.alloc(0) : Buffer.from(pickedIds.buffer, pickedIds.byteOffset, pickedIds.byteLength),
       greedyTokens: greedy?.tokens ?? 0, stopIds: [...(greedy?.stopIds ?? [])],
     };
-    const timeoutMs = this.options.stepTimeoutMs * Math.max(1, greedy?.tokens ?? 1);
+    const timeoutMs = this.options.stepTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ClusterError(`step ${stepId} got no answer from every rank within ${timeoutMs} ms`)), timeoutMs);
