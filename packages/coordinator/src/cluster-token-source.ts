@@ -5,7 +5,7 @@
 // and answer the loop's next calls without a round trip.
 import { Rng, Sampler } from '@octoserve/model';
 import type { TokenSource, TokensAhead } from '@octoserve/model';
-import type { ClusterStep, StepRunner } from './cluster.js';
+import type { ClusterStep, GreedyRun, StepRunner } from './cluster.js';
 import { mergedArgmax, mergedSample, mergedTopK } from './merge.js';
 import { StepTimings } from './step-timings.js';
 
@@ -105,7 +105,7 @@ export class ClusterTokenSource implements TokenSource {
   }
 
   /** How many tokens the ranks should choose for this call, or undefined where the coordinator chooses. */
-  private greedyRunFor(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead: TokensAhead | undefined): { tokens: number; stopIds: readonly number[] } | undefined {
+  private greedyRunFor(tokens: ArrayLike<number>, positions: ArrayLike<number>, ahead: TokensAhead | undefined): GreedyRun | undefined {
     if (ahead === undefined || !this.started || tokens.length !== 1 || this.rng !== undefined || this.sampler !== undefined) return undefined;
     if (this.sampling.onChoice !== undefined || this.cluster.tracer !== undefined) return undefined;
     const fit = this.maxSeqLen - (positions[0] as number);
@@ -117,7 +117,7 @@ export class ClusterTokenSource implements TokenSource {
   }
 
   /** One step request whose tokens the ranks choose; the first is returned, the rest wait in `run`. */
-  private async startRun(tokens: ArrayLike<number>, positions: ArrayLike<number>, greedy: { tokens: number; stopIds: readonly number[] }): Promise<number> {
+  private async startRun(tokens: ArrayLike<number>, positions: ArrayLike<number>, greedy: GreedyRun): Promise<number> {
     const step = await this.cluster.step([{
       sequenceId: this.sequenceId, tokens: [tokens[0] as number], positions: [positions[0] as number], keepAll: true, reset: false, temperature: 0,
     }], undefined, greedy);
