@@ -21,10 +21,19 @@ function counting(cluster: Cluster): StepRunner & { requests: number } {
   return runner;
 }
 
+/** Runs `body` on a fresh cluster of `tp` local workers, closed after. */
+async function withCluster(tp: number, body: (cluster: Cluster) => Promise<void>): Promise<void> {
+  const cluster = await Cluster.start({ modelPath: model.modelPath, tp, workerCommand: WORKER_COMMAND });
+  try {
+    await body(cluster);
+  } finally {
+    await cluster.close();
+  }
+}
+
 for (const tp of [1, 2, 8]) {
   test(`tp=${tp}: greedy runs of 1, 5 and 16 tokens on the ranks give the goldens, the longer runs in fewer step requests`, async () => {
-    const cluster = await Cluster.start({ modelPath: model.modelPath, tp, workerCommand: WORKER_COMMAND });
-    try {
+    await withCluster(tp, async (cluster) => {
       const c = cases[1] as GoldenCase;
       const n = 120;
       const want = c.generated_token_ids.slice(0, n);
@@ -42,15 +51,12 @@ for (const tp of [1, 2, 8]) {
       }
       // the prefill, then one request a run: ceil((n - 1) / run)
       assert.deepEqual(requests, [n, 1 + Math.ceil((n - 1) / 5), 1 + Math.ceil((n - 1) / 16)]);
-    } finally {
-      await cluster.close();
-    }
+    });
   });
 }
 
 test('a stop id ends a greedy run on the ranks where the coordinator would have stopped, and the next sequence starts clean', async () => {
-  const cluster = await Cluster.start({ modelPath: model.modelPath, tp: 2, workerCommand: WORKER_COMMAND });
-  try {
+  await withCluster(2, async (cluster) => {
     const c = cases[2] as GoldenCase;
     const golden = c.generated_token_ids;
     // a token first chosen in the middle of a run of 16
@@ -66,14 +72,11 @@ test('a stop id ends a greedy run on the ranks where the coordinator would have 
     await cluster.release([1]);
     const again = new ClusterTokenSource(cluster, 2, { temperature: 0 });
     assert.deepEqual((await generateFrom(again, c.prompt_token_ids, { maxTokens: 40, stopIds: [] })).tokenIds, golden.slice(0, 40));
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test('a decode loop that feeds another token than the run chose gets a clear error, not wrong tokens', async () => {
-  const cluster = await Cluster.start({ modelPath: model.modelPath, tp: 2, workerCommand: WORKER_COMMAND });
-  try {
+  await withCluster(2, async (cluster) => {
     const c = cases[0] as GoldenCase;
     const source = new ClusterTokenSource(cluster, 1, { temperature: 0 });
     const ids = c.prompt_token_ids;
@@ -81,9 +84,7 @@ test('a decode loop that feeds another token than the run chose gets a clear err
     const second = await source.next([first], [ids.length], { tokens: 10, stopIds: [] });
     assert.equal(second, c.generated_token_ids[1]);
     await assert.rejects(async () => source.next([first], [ids.length + 1], { tokens: 9, stopIds: [] }), /the ranks ran ahead feeding token \d+ at position \d+; the decode loop fed \d+ at \d+/);
-  } finally {
-    await cluster.close();
-  }
+  });
 });
 
 test('a greedy run the ranks cannot take (two sequences, or past the context) is refused with the reason', async () => {
@@ -93,11 +94,8 @@ test('a greedy run the ranks cannot take (two sequences, or past the context) is
     [[seq(1, 500)], /greedy_tokens 16 after position 500 runs past the context \(512\)/],
   ];
   for (const [sequences, why] of refusals) {
-    const cluster = await Cluster.start({ modelPath: model.modelPath, tp: 2, workerCommand: WORKER_COMMAND });
-    try {
+    await withCluster(2, async (cluster) => {
       await assert.rejects(cluster.step(sequences, undefined, { tokens: 16, stopIds: [] }), why);
-    } finally {
-      await cluster.close();
-    }
+    });
   }
 });

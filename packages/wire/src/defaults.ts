@@ -6,3 +6,6 @@ export const COMMUNICATOR_METADATA = 'x-octoserve-communicator';
 
 /** Sequences (KV caches) a worker holds at once unless LoadShard says otherwise; `launch --max-sequences`'s default. */
 export const DEFAULT_MAX_SEQUENCES = 8;
+
+/** The most tokens one step request may have the ranks choose (StepRequest.greedy_tokens). */
+export const MAX_GREEDY_TOKENS = 256;

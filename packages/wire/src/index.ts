@@ -58,4 +58,4 @@ export {
 } from './shard-layout.js';
 export { encodeStepReply, decodeStepReply, float32View, uint32View, type LocalStepRows, type RankRows, type StepReplyTimings } from './step-reply.js';
 export { encodeSpans, decodeSpans, SPAN_KINDS, SPAN_FIELDS, type SpanKind, type StepSpan } from './step-reply.js';
-export { COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES } from './defaults.js';
+export { COMMUNICATOR_METADATA, DEFAULT_MAX_SEQUENCES, MAX_GREEDY_TOKENS } from './defaults.js';

@@ -2,19 +2,16 @@
 // choose its token themselves (greedy-pick.ts) and go on with single-token steps, each fed the
 // token chosen before, so the coordinator's round trip is paid once for up to MAX_GREEDY_TOKENS
 // tokens instead of once per token. The run's buffers are made once; a step allocates nothing here.
-import type { StepRequest__Output } from '@octoserve/wire';
+import { MAX_GREEDY_TOKENS, type StepRequest__Output } from '@octoserve/wire';
 import type { GreedyPick } from './greedy-pick.js';
 import type { SequenceStep, ShardRuntime, StepOutputs } from './shard-runtime.js';
 import { invalidStep } from './step-codec.js';
 import type { AllReducer } from './timed-all-reducer.js';
 
-/** The most tokens one request may have the ranks choose (the coordinator asks for fewer: see ClusterTokenSource). */
-export const MAX_GREEDY_TOKENS = 256;
-
 /** Checks that a request can run greedily on the ranks: one plain sequence whose run stays inside the context. */
-export function checkGreedy(req: StepRequest__Output, maxSeq: number, most: number): void {
+export function checkGreedy(req: StepRequest__Output, maxSeq: number): void {
   const n = req.greedyTokens;
-  if (n > most) throw invalidStep(`greedy_tokens is ${n}; a step runs at most ${most}`);
+  if (n > MAX_GREEDY_TOKENS) throw invalidStep(`greedy_tokens is ${n}; a step runs at most ${MAX_GREEDY_TOKENS}`);
   if (req.sequences.length !== 1) throw invalidStep(`greedy_tokens needs exactly one sequence; the step has ${req.sequences.length}`);
   const s = req.sequences[0]!;
   if (s.treeMask.length > 0 || req.pickedIds.length > 0 || s.uniforms.length > 0) {
@@ -25,19 +22,18 @@ export function checkGreedy(req: StepRequest__Output, maxSeq: number, most: numb
 }
 
 export class GreedyRun {
-  /** The tokens the last run chose. */
-  private readonly chosen: Uint32Array;
-  /** [dim] the row the next single-token step is fed. */
-  private readonly x: Float32Array;
+  /** The tokens the last run chose, one per step it took. */
+  private readonly chosen = new Uint32Array(MAX_GREEDY_TOKENS);
+  /** The single-token step a run feeds each chosen token to (its cache set per run), and its row [dim]. */
+  private readonly step: SequenceStep;
+  private readonly steps: SequenceStep[];
   private readonly token = [0];
   private readonly position = [0];
   private readonly totals = { computeMs: 0, allReduceMs: 0 };
-  /** Steps the last run took, its request's own included. */
-  steps = 0;
 
-  constructor(private readonly runtime: ShardRuntime, private readonly picker: GreedyPick, dim: number, most: number) {
-    this.chosen = new Uint32Array(most);
-    this.x = new Float32Array(dim);
+  constructor(private readonly runtime: ShardRuntime, private readonly picker: GreedyPick) {
+    this.step = { cache: undefined as never, tokens: this.token, x: new Float32Array(runtime.shape.dim), positions: this.position, temperature: 0 };
+    this.steps = [this.step];
   }
 
   /**
@@ -47,17 +43,17 @@ export class GreedyRun {
    */
   async run(seq: SequenceStep, first: StepOutputs, comm: AllReducer, n: number, stopIds: readonly number[]): Promise<{ out: StepOutputs; chosen: Uint32Array }> {
     const timings = this.runtime.timings;
-    const step: SequenceStep = { cache: seq.cache, tokens: this.token, x: this.x, positions: this.position, temperature: 0 };
+    const step = this.step;
+    step.cache = seq.cache;
     this.totals.computeMs = 0;
     this.totals.allReduceMs = 0;
     let out = first;
     let position = seq.positions[seq.positions.length - 1]!;
     let count = 0;
-    this.steps = 1;
     for (;;) {
       const row = out.rows - 1;
       // its exchange is not one of the step's all-reduces (those carry rows x dim floats): it counts in the worker's own time
-      const token = await this.picker.pick(out.max[row]!, Number(out.argmax[row]!), comm, this.x);
+      const token = await this.picker.pick(out.max[row]!, Number(out.argmax[row]!), comm, step.x);
       this.chosen[count++] = token;
       this.totals.computeMs += timings.computeMs;
       this.totals.allReduceMs += timings.allReduceMs;
@@ -65,8 +61,7 @@ export class GreedyRun {
       seq.cache.commit();
       this.token[0] = token;
       this.position[0] = ++position;
-      out = await this.runtime.step([step], comm);
-      this.steps++;
+      out = await this.runtime.step(this.steps, comm);
     }
     timings.computeMs = this.totals.computeMs;
     timings.allReduceMs = this.totals.allReduceMs;

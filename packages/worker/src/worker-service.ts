@@ -17,7 +17,7 @@ import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
-import { checkGreedy, GreedyRun, MAX_GREEDY_TOKENS } from './greedy-run.js';
+import { checkGreedy, GreedyRun } from './greedy-run.js';
 import { GreedyPick } from './greedy-pick.js';
 
 /** The largest tensor slice an upload may announce (1 GiB of floats). */
@@ -180,7 +180,7 @@ export class WorkerService {
     this.loaded = {
       config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
       picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),
-      greedy: new GreedyRun(runtime, new GreedyPick(shard.rank, shard.tp, config.dim, shard.vocab.start, weights.embedding), config.dim, MAX_GREEDY_TOKENS),
+      greedy: new GreedyRun(runtime, new GreedyPick(shard.rank, shard.tp, config.dim, shard.vocab.start, weights.embedding)),
     };
     this.caches.clear();
     this.state = 'ready';
@@ -221,7 +221,7 @@ export class WorkerService {
     if (req.sequences.length === 0) throw invalidStep('a step needs at least one sequence');
     // every sequence is checked before any KV cache is taken, so a refused step changes nothing
     for (const s of req.sequences) checkSequence(s, l.config.vocabSize, l.config.maxSeqLen);
-    if (req.greedyTokens > 0) checkGreedy(req, l.config.maxSeqLen, MAX_GREEDY_TOKENS);
+    if (req.greedyTokens > 0) checkGreedy(req, l.config.maxSeqLen);
     const x = embeddingRows(req, l.config.dim);
     const seqs: SequenceStep[] = [];
     let rows = 0;
@@ -254,10 +254,8 @@ export class WorkerService {
     }
     this.lastStepMs = performance.now() - t0;
     const reply = encodeStepReply(req.stepId, out, l.shard.vocab, foreign, l.runtime.timings, this.lastStepMs, l.runtime.spans.encode());
-    if (chosen !== undefined) {
-      reply.greedyIds = Buffer.from(new Uint8Array(chosen.buffer, chosen.byteOffset, chosen.byteLength)); // a copy: the run reuses its array
-      reply.greedySteps = l.greedy.steps;
-    }
+    // a copy: the run reuses its array
+    if (chosen !== undefined) reply.greedyIds = Buffer.from(new Uint8Array(chosen.buffer, chosen.byteOffset, chosen.byteLength));
     return reply;
   }
 

@@ -7,6 +7,7 @@ import type { DecodeBenchRun } from '@octoserve/coordinator';
 import { openModel, WEIGHT_FORMATS } from '@octoserve/model';
 import type { WeightFormat } from '@octoserve/model';
 import type { Fabric, SpinSetting } from '@octoserve/collectives';
+import { MAX_GREEDY_TOKENS } from '@octoserve/wire';
 import { UsageError } from '../errors.js';
 import { fabricListFlag, spinListFlag } from './fabric-flag.js';
 import { action, flag, listFlag, newCommand, numberFlag } from './flags.js';
@@ -52,13 +53,10 @@ function greedyRuns(list: readonly string[] | undefined): (number | undefined)[]
   if (list === undefined) return [undefined];
   return [...new Set(list)].map((v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > MAX_GREEDY_RUN) throw new UsageError(`--greedy-run takes whole numbers 1..${MAX_GREEDY_RUN} (a comma-separated list), got '${v}'`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_GREEDY_TOKENS) throw new UsageError(`--greedy-run takes whole numbers 1..${MAX_GREEDY_TOKENS} (a comma-separated list), got '${v}'`);
     return n;
   });
 }
-
-/** The most tokens one greedy run may take (the workers' MAX_GREEDY_TOKENS). */
-const MAX_GREEDY_RUN = 256;
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 
@@ -119,7 +117,7 @@ export function benchDecodeCommand(): Command {
     .addOption(fabricListFlag())
     .addOption(spinListFlag())
     .addOption(listFlag('--greedy-run LIST', `tokens the ranks choose per step request, side by side on each cluster: 1 (the coordinator ` +
-      `chooses every token, one round trip each) to ${MAX_GREEDY_RUN} (default ${DEFAULT_GREEDY_RUN}); traced runs choose on the coordinator`))
+      `chooses every token, one round trip each) to ${MAX_GREEDY_TOKENS} (default ${DEFAULT_GREEDY_RUN}); traced runs choose on the coordinator`))
     .addOption(flag('--json FILE', 'also write the results as JSON'))
     .addOption(flag('--trace FILE', 'also write a Chrome trace (chrome://tracing, Perfetto) of every run: per rank its segment runs, ' +
       'all-reduce waits, steps and idle time; the coordinator\'s round trips, merging and Medusa verification'));
