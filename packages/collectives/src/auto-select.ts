@@ -4,7 +4,7 @@
 // choice (option or OCTOSERVE_ALLREDUCE_ALGO) is read.
 import { CollectiveError } from './errors.js';
 
-export const ALL_REDUCE_ALGORITHMS = ['ring', 'oneshot', 'twoshot', 'star', 'tree'] as const;
+export const ALL_REDUCE_ALGORITHMS = ['ring', 'oneshot', 'twoshot', 'star', 'tree', 'doubling'] as const;
 export type AllReduceAlgorithmName = (typeof ALL_REDUCE_ALGORITHMS)[number];
 export type AllReduceAlgorithm = AllReduceAlgorithmName | 'auto';
 

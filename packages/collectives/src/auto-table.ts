@@ -20,6 +20,10 @@
 //    1 MiB (10.2 ms against star's 11.3);
 //  - 8 ranks: star and tree within 20% of each other to 64 KiB (star 223 / 589 / 1330 at 1 / 16 /
 //    64 KiB), two-shot from 256 KiB (3.8 ms against star's 4.3, 1 MiB 24.0 against 26.5).
+//  - recursive doubling (2026-12-07, medians of 2 rounds, p50 us at 1 / 4 / 16 / 64 KiB): 8 ranks
+//    358 / 438 / 1013 / 1985 against star's 256 / 302 / 479 / 1094; 4 ranks 109 / 151 / 230 / 408
+//    against star's 78 / 89 / 174 / 360. Its log2(N) steps each need both partners on a core;
+//    with N ranks on 2 cores the star's single hub wakes fewer of them.
 import type { AutoTable } from './auto-select.js';
 import type { Fabric } from './fabric.js';
 

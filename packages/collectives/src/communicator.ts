@@ -13,6 +13,7 @@ import { oneShotAllReduce } from './algorithms/one-shot.js';
 import { twoShotAllReduce } from './algorithms/two-shot.js';
 import { starAllReduce } from './algorithms/star.js';
 import { treeAllReduce } from './algorithms/tree.js';
+import { doublingAllReduce } from './algorithms/doubling.js';
 import { directAllGather, directReduceScatter } from './algorithms/direct.js';
 import { barrier, broadcast, gather } from './algorithms/rooted.js';
 import { otherRanks } from './algorithms/kernels.js';
@@ -200,6 +201,7 @@ export class Communicator {
       else if (algorithm === 'oneshot') await oneShotAllReduce(ctx, data, out, this.work(data.length));
       else if (algorithm === 'twoshot') await twoShotAllReduce(ctx, data, out, this.work(blockLength(data.length, this.worldSize, this.rank)));
       else if (algorithm === 'tree') await treeAllReduce(ctx, data, out, this.work(Math.min(data.length, this.chunkElems)));
+      else if (algorithm === 'doubling') await doublingAllReduce(ctx, data, out);
       else await starAllReduce(ctx, data, out);
       return out;
     });
@@ -359,6 +361,7 @@ const ALL_REDUCE_OPS: Record<AllReduceAlgorithmName, OpCode> = {
   twoshot: OpCode.ALL_REDUCE_TWO_SHOT,
   star: OpCode.ALL_REDUCE_STAR,
   tree: OpCode.ALL_REDUCE_TREE,
+  doubling: OpCode.ALL_REDUCE_DOUBLING,
 };
 
 function ignore(): void {

@@ -29,6 +29,7 @@ export const OpCode = {
   BARRIER: 10,
   GATHER: 11,
   ALL_REDUCE_TREE: 12,
+  ALL_REDUCE_DOUBLING: 13,
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 

@@ -1,5 +1,5 @@
 // @octoserve/collectives: one rank's communicator over gRPC streams or framed
-// sockets (the fabric, see fabric.ts): ring, one-shot, two-shot, star and tree
+// sockets (the fabric, see fabric.ts): ring, one-shot, two-shot, star, tree and recursive-doubling
 // all-reduce with auto selection, reduce-scatter, all-gather, broadcast,
 // barrier, gather, plus the all-reduce benchmark driver.
 export { Communicator } from './communicator.js';

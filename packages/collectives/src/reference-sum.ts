@@ -2,6 +2,15 @@
 // of every rank's input in the order each all-reduce algorithm documents.
 import type { AllReduceAlgorithmName } from './auto-select.js';
 import { blockStart } from './partition.js';
+import { powerOfTwoBelow } from './algorithms/doubling.js';
+
+/** Recursive doubling's order: s_r = x_r (+ x_{r+P}), then pairwise sums of neighbours until one is left. */
+function doublingSum(at: (r: number) => number, N: number): number {
+  const P = powerOfTwoBelow(N);
+  let level = Array.from({ length: P }, (_, r) => (r < N - P ? Math.fround(at(r) + at(r + P)) : at(r)));
+  while (level.length > 1) level = level.filter((_, i) => i % 2 === 0).map((v, i) => Math.fround(v + (level[2 * i + 1] as number)));
+  return level[0] as number;
+}
 
 /** The float32 sum of every rank's x[i], in the order the algorithm documents. */
 export function referenceSum(inputs: Float32Array[], algorithm: AllReduceAlgorithmName): Float32Array {
@@ -21,6 +30,8 @@ export function referenceSum(inputs: Float32Array[], algorithm: AllReduceAlgorit
         let acc = at((b + 1) % N, i);
         for (let k = 2; k <= N; k++) acc = Math.fround(acc + at((b + k) % N, i));
         out[i] = acc;
+      } else if (algorithm === 'doubling') {
+        out[i] = doublingSum((r) => at(r, i), N);
       } else if (algorithm === 'tree') {
         const h = Math.floor(N / 2);
         out[i] = h === 0 ? sumRanks(0, N, i) : Math.fround(sumRanks(0, h, i) + sumRanks(h, N, i));
