@@ -52,9 +52,13 @@ export class KvCache {
     for (let t = 0; t < tokens; t++) {
       const slot = this.length + t;
       for (let g = 0; g < nKvHeads; g++) {
+        // element by element: a subarray per head and token would allocate on every step
         const src = t * row + g * headDim;
-        k.set(kNew.subarray(src, src + headDim), (g * maxSeq + slot) * headDim);
-        v.set(vNew.subarray(src, src + headDim), (g * maxSeq + slot) * headDim);
+        const dst = (g * maxSeq + slot) * headDim;
+        for (let i = 0; i < headDim; i++) {
+          k[dst + i] = kNew[src + i]!;
+          v[dst + i] = vNew[src + i]!;
+        }
       }
     }
   }

@@ -15,6 +15,7 @@ import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, build
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
+import { SegmentSession } from './onnx/segment-session.js';
 import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
@@ -49,8 +50,8 @@ export interface RuntimeOptions {
 
 /** How a runtime runs a step: a graph per segment, or (a single rank) one graph for the whole step. */
 type Sessions =
-  | { kind: 'segments'; attention: ort.InferenceSession[]; feedForward: ort.InferenceSession[]; head: ort.InferenceSession }
-  | { kind: 'stack'; stack: ort.InferenceSession };
+  | { kind: 'segments'; attention: SegmentSession[]; feedForward: SegmentSession[]; head: SegmentSession }
+  | { kind: 'stack'; stack: SegmentSession };
 
 /** onnxruntime execution providers for a device name. */
 export function executionProviders(device = 'cpu'): ort.InferenceSession.ExecutionProviderConfig[] {
@@ -163,18 +164,18 @@ export class ShardRuntime {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),
     };
-    const load = (bytes: Uint8Array): Promise<ort.InferenceSession> => ort.InferenceSession.create(bytes, sessionOptions);
+    const load = (bytes: Uint8Array): SegmentSession => new SegmentSession(bytes, sessionOptions);
     if (opts.stack === true) {
-      const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
+      const stack = load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
       return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack });
     }
-    const attention: ort.InferenceSession[] = [];
-    const feedForward: ort.InferenceSession[] = [];
+    const attention: SegmentSession[] = [];
+    const feedForward: SegmentSession[] = [];
     for (const [l, w] of weights.layers.entries()) {
-      attention.push(await load(buildAttentionSegment(`layer${l}_attention`, shape, w)));
-      feedForward.push(await load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
+      attention.push(load(buildAttentionSegment(`layer${l}_attention`, shape, w)));
+      feedForward.push(load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
     }
-    const head = await load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
+    const head = load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
     return new ShardRuntime(shape, weights, opts, { kind: 'segments', attention, feedForward, head });
   }
 
@@ -203,9 +204,9 @@ export class ShardRuntime {
     this.cacheTensors.delete(cache);
   }
 
-  private async run(session: ort.InferenceSession, io: SegmentIo, kind: SpanKind, layer: number): Promise<void> {
+  private run(session: SegmentSession, io: SegmentIo, kind: SpanKind, layer: number): void {
     const t0 = performance.now();
-    await session.run(io.feeds, io.fetches);
+    session.run(io.feeds, io.fetches);
     const t1 = performance.now();
     this.timings.computeMs += t1 - t0;
     this.spans.record(kind, layer, t0, t1);
@@ -231,12 +232,12 @@ export class ShardRuntime {
     const reducer = this.reducer.over(comm);
     for (let l = 0; l < sessions.attention.length; l++) await this.runLayer(sessions, l, seqs, rows, reducer);
     const head = this.headIoFor(rows);
-    await this.run(sessions.head, head, 'head', -1);
+    this.run(sessions.head, head, 'head', -1);
     return head.outputs;
   }
 
   /** Each sequence's whole step in one run of the stack graph, its new K/V into its cache. */
-  private async stackStep(stack: ort.InferenceSession, seqs: readonly SequenceStep[], rows: number): Promise<StepOutputs> {
+  private stackStep(stack: SegmentSession, seqs: readonly SequenceStep[], rows: number): StepOutputs {
     let offset = 0;
     for (const seq of seqs) {
       const T = seq.tokens.length;
@@ -248,7 +249,7 @@ export class ShardRuntime {
         io.feeds[names.vCache] = cache.v[l]!;
       }
       this.past[0] = seq.cache.length;
-      await this.run(stack, io, 'stack', -1);
+      this.run(stack, io, 'stack', -1);
       for (let l = 0; l < this.stackKv.length; l++) seq.cache.write(l, this.stackKv[l]!.k.data, this.stackKv[l]!.v.data, T);
       offset += T;
     }
@@ -284,14 +285,14 @@ export class ShardRuntime {
     const partial = this.partial.array(rows); // [rows, dim]
 
     // attention rmsnorm, this rank's q/k/v heads, RoPE, attention over each KV cache, its columns of wo
-    await this.attentionBlock(sessions.attention[l]!, l, seqs);
+    this.attentionBlock(sessions.attention[l]!, l, seqs);
     await comm.allReduce(partial);
     // residual connection back into x
     addResidual(x, partial);
     this.observer?.(l, 'attention', x);
 
     // ffn rmsnorm, then its rows of w1/w3, silu(w1 x) * w3 x, its columns of w2
-    await this.run(sessions.feedForward[l]!, this.feedForwardIoFor(rows), 'ffn', l);
+    this.run(sessions.feedForward[l]!, this.feedForwardIoFor(rows), 'ffn', l);
     await comm.allReduce(partial);
     // residual connection back into x
     addResidual(x, partial);
@@ -318,7 +319,7 @@ export class ShardRuntime {
   }
 
   /** partial ← this rank's attention block of x: one run per sequence (each reads its own KV cache), its new K/V into the cache. */
-  private async attentionBlock(session: ort.InferenceSession, l: number, seqs: readonly SequenceStep[]): Promise<void> {
+  private attentionBlock(session: SegmentSession, l: number, seqs: readonly SequenceStep[]): void {
     let offset = 0;
     for (const seq of seqs) {
       const T = seq.tokens.length;
@@ -327,7 +328,7 @@ export class ShardRuntime {
       io.feeds.k_cache = cache.k[l]!;
       io.feeds.v_cache = cache.v[l]!;
       this.past[0] = seq.cache.length;
-      await this.run(session, io, 'attention', l);
+      this.run(session, io, 'attention', l);
       seq.cache.write(l, this.kNew.data, this.vNew.data, T);
       offset += T;
     }
