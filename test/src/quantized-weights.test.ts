@@ -115,19 +115,19 @@ test('octoserve generate --weights q4: the same JSON tokens on the reference eng
   assert.match(bad.stderr, /--weights must be one of f32, q8, q4, q8a8, q4a8, got 'q3'/);
 });
 
-test('octoserve bench decode --weights f32,q8,q4,q4a8 runs the formats side by side, with each worker\'s RSS and weights and the tokens\' agreement with f32', async () => {
+test('octoserve bench decode --weights f32,q8,q4,q8a8,q4a8 runs the formats side by side, with each worker\'s RSS and weights and the tokens\' agreement with f32', async () => {
   const json = join(mkdtempSync(join(tmpdir(), 'octoserve-bench-')), 'decode.json');
-  const r = await runCli(['bench', 'decode', '--model', model.modelPath, '--tp', '2', '--max-tokens', '16', '--prompts', '1', '--weights', 'f32,q8,q4,q4a8', '--json', json], undefined, 180_000);
+  const r = await runCli(['bench', 'decode', '--model', model.modelPath, '--tp', '2', '--max-tokens', '16', '--prompts', '1', '--weights', 'f32,q8,q4,q8a8,q4a8', '--json', json], undefined, 180_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /side by side:/);
   const out = JSON.parse(readFileSync(json, 'utf8')) as { weights: string[]; runs: { label: string; tokens: number; tokPerS: number; rssBytes: number[]; weightBytes: number[]; agreementWithF32?: number }[] };
-  assert.deepEqual(out.weights, ['f32', 'q8', 'q4', 'q4a8']);
-  assert.deepEqual(out.runs.map((run) => run.label), ['baseline tp=2 f32', 'baseline tp=2 q8', 'baseline tp=2 q4', 'baseline tp=2 q4a8']);
+  assert.deepEqual(out.weights, ['f32', 'q8', 'q4', 'q8a8', 'q4a8']);
+  assert.deepEqual(out.runs.map((run) => run.label), ['baseline tp=2 f32', 'baseline tp=2 q8', 'baseline tp=2 q4', 'baseline tp=2 q8a8', 'baseline tp=2 q4a8']);
   assert.equal(out.runs[0]!.agreementWithF32, undefined);
   for (const run of out.runs.slice(1)) assert.ok(run.agreementWithF32! >= 0 && run.agreementWithF32! <= 1, `${run.label}: agreement ${run.agreementWithF32}`);
   assert.match(r.stdout, /same_as_f32/);
   // int8 activations change the arithmetic, not the weights
-  assert.deepEqual(out.runs[3]!.weightBytes, out.runs[2]!.weightBytes);
+  assert.deepEqual(out.runs[4]!.weightBytes, out.runs[2]!.weightBytes);
   for (const run of out.runs) {
     assert.equal(run.tokens, 16);
     assert.ok(run.tokPerS > 0);
@@ -135,10 +135,13 @@ test('octoserve bench decode --weights f32,q8,q4,q4a8 runs the formats side by s
     assert.ok(run.rssBytes.every((b) => b > 1e6), 'each rank reports its resident memory');
     assert.equal(run.weightBytes.length, 2);
   }
-  // beside it, the bytes of its weights: 4-bit codes and their scales are fewer than 8-bit, and those fewer than floats
+  // beside it, the bytes of its weights: 4-bit codes and their scales are fewer than 8-bit, and those fewer than floats;
+  // q8 without int8 activations runs on the CPU as the floats it stands for (no fast CPU kernel takes 8-bit blocks with
+  // float activations), so it holds at least f32's bytes
   for (let rank = 0; rank < 2; rank++) {
-    const [f32, q8, q4] = out.runs.map((run) => run.weightBytes[rank] as number);
-    assert.ok(q4! < q8! && q8! < f32!, `rank ${rank}: weight bytes f32 ${f32}, q8 ${q8}, q4 ${q4}`);
+    const [f32, q8, q4, q8a8] = out.runs.map((run) => run.weightBytes[rank] as number);
+    assert.ok(q4! < q8a8! && q8a8! < f32!, `rank ${rank}: weight bytes f32 ${f32}, q8a8 ${q8a8}, q4 ${q4}`);
+    assert.ok(q8! >= f32!, `rank ${rank}: q8 on the CPU holds ${q8} bytes, f32 ${f32}`);
   }
   const bad = await runCli(['bench', 'decode', '--weights', 'f32,q5']);
   assert.equal(bad.code, 2);

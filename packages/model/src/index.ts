@@ -32,7 +32,7 @@ export { downloadVerified, type DownloadOptions } from './download.js';
 export { STORIES260K, EMBEDDED_STORIES260K_DIR, embeddedStories260K, cachedStories260K, stories260KIn, cacheDir, type Stories260KFiles } from './stories260k.js';
 export { stopTokenIds } from './stop-ids.js';
 export { progressBar, liveLine, type ProgressBar, type ProgressOptions, type ProgressStream, type LiveLine } from './progress.js';
-export { QUANT_BLOCK, WEIGHT_FORMATS, QUANTIZED_LAYER_TENSORS, isWeightFormat, parseWeightFormat, weightBits, int8Activations, quantizeMatrix, dequantizeInPlace, layerMatrixShape, blockAlignedRange, kSplitWeights, quantizationHaloSlices, type WeightFormat, type QuantizedMatrix, type ColumnRange, type KSplit, type HaloSlice } from './quantize.js';
+export { QUANT_BLOCK, WEIGHT_FORMATS, QUANTIZED_LAYER_TENSORS, isWeightFormat, parseWeightFormat, weightBits, int8Activations, quantizeMatrix, dequantizeColumns, dequantizeInPlace, layerMatrixShape, blockAlignedRange, kSplitWeights, quantizationHaloSlices, type WeightFormat, type QuantizedMatrix, type ColumnRange, type KSplit, type HaloSlice } from './quantize.js';
 export { openGguf, GgufCheckpoint, ggufConfig, ggufTensorName } from './checkpoint-gguf.js';
 export { writeGguf, encodeGgml, type WriteGgufOptions } from './gguf-checkpoint-write.js';
 export { readGgufHeader, isGgufFile, type GgufHeader, type GgufTensor } from './gguf-read.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { resolveConfig } from './config.js';
 import { ReferenceEngine } from './engine.js';
 import {
-  QUANT_BLOCK, blockAlignedRange, dequantizeInPlace, kSplitWeights, parseWeightFormat, quantizationHaloSlices, quantizeMatrix, type QuantizedMatrix,
+  QUANT_BLOCK, blockAlignedRange, dequantizeColumns, dequantizeInPlace, kSplitWeights, parseWeightFormat, quantizationHaloSlices, quantizeMatrix, type QuantizedMatrix,
 } from './quantize.js';
 import { Rng } from './random.js';
 import { SynthCheckpoint } from './synth.js';
@@ -42,6 +42,10 @@ for (const bits of [8, 4] as const) {
       assert.equal(q.packed.length, n * q.blocks * (QUANT_BLOCK * bits) / 8);
       const deq = dequantizeInPlace(Float32Array.from(w), n, k, bits);
       assert.deepEqual(unpack(q), deq, `[${n}, ${k}]`);
+      // what a worker widens 8-bit blocks to on the CPU: the same floats, for any range of columns
+      assert.deepEqual(dequantizeColumns(q), deq);
+      const [c0, c1] = [Math.min(3, k), k - 1];
+      assert.deepEqual(dequantizeColumns(q, c0, c1), Float32Array.from({ length: n * (c1 - c0) }, (_, i) => deq[Math.floor(i / (c1 - c0)) * k + c0 + (i % (c1 - c0))]!));
       const qmax = (1 << (bits - 1)) - 1;
       for (let r = 0; r < n; r++) {
         for (let c = 0; c < k; c++) {

@@ -114,6 +114,28 @@ export function quantizeMatrix(w: Float32Array, n: number, k: number, bits: 4 | 
   return { bits, n, k, blocks, packed, scales };
 }
 
+/**
+ * Columns [c0, c1) of a quantized matrix as float32 (n, c1 - c0), code x scale as MatMulNBits
+ * dequantizes them (an integer code times a float32 scale, rounded once to float32).
+ */
+export function dequantizeColumns(q: QuantizedMatrix, c0 = 0, c1 = q.k): Float32Array {
+  if (c0 < 0 || c1 > q.k || c0 > c1) throw new ModelError(`dequantizeColumns: columns [${c0}, ${c1}) of a [${q.n}, ${q.k}] matrix`);
+  const cols = c1 - c0;
+  const out = new Float32Array(q.n * cols);
+  const blob = (QUANT_BLOCK * q.bits) / 8;
+  const zp = 1 << (q.bits - 1);
+  for (let r = 0; r < q.n; r++) {
+    for (let c = c0; c < c1; c++) {
+      const b = (c / QUANT_BLOCK) | 0;
+      const i = c % QUANT_BLOCK;
+      const at = (r * q.blocks + b) * blob;
+      const u = q.bits === 8 ? q.packed[at + i]! : (q.packed[at + (i >> 1)]! >> ((i & 1) * 4)) & 0xf;
+      out[r * cols + c - c0] = (u - zp) * q.scales[r * q.blocks + b]!;
+    }
+  }
+  return out;
+}
+
 /** The float32 weights a quantized (n, k) matrix stands for: quantized then dequantized, in place. */
 export function dequantizeInPlace(w: Float32Array, n: number, k: number, bits: 4 | 8): Float32Array {
   if (w.length !== n * k) throw new ModelError(`dequantize: ${w.length} floats for a [${n}, ${k}] matrix`);

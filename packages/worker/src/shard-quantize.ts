@@ -7,7 +7,7 @@
 // with zeros to match, so every tp multiplies by exactly the reference's dequantized weights.
 // Weights the checkpoint stores block-quantized (GGUF Q8_0 / Q4_0) arrive so and stay as they are,
 // whatever the format; q8a8 / q4a8 only turn on their int8 activations.
-import { blockAlignedRange, int8Activations, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
+import { blockAlignedRange, dequantizeColumns, int8Activations, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
 import type { ShardAssignment } from '@octoserve/wire';
 import type { MatrixWeight, QuantizedWeight } from './onnx/linear.js';
 import { matrixBytes } from './onnx/linear.js';
@@ -55,25 +55,48 @@ export function quantizeShard(config: ModelConfig, shard: ShardAssignment, w: Sh
     const data = widen(m as Float32Array, halo, dim, left, right);
     return { q: quantizeMatrix(data, dim, data.length / dim, bits), padLeft: left, padRight: right, int8Activations: int8 };
   };
-  const layers = w.layers.map((l, i): LayerShardWeights => {
-    const [wo, w2] = kSplitWeights(config, shard, i) as [ReturnType<typeof kSplitWeights>[number], ReturnType<typeof kSplitWeights>[number]];
-    return {
-      attnNorm: l.attnNorm, ffnNorm: l.ffnNorm,
-      wqkv: rows(l.wqkv, dim), w13: rows(l.w13, dim),
-      wo: kSplit(l.wo, wo.name, wo.k, wo.slice), w2: kSplit(l.w2, w2.name, w2.k, w2.slice),
-    };
+  return mapMatrices(w, (m, layer, split) => {
+    if (split === undefined) return rows(m, dim);
+    const s = kSplitWeights(config, shard, layer)[split === 'wo' ? 0 : 1]!;
+    return kSplit(m, s.name, s.k, s.slice);
   });
+}
+
+/**
+ * A shard with every matmul weight passed through `f`: the rows-split ones (wqkv, w13, the LM head,
+ * the Medusa projections) with `split` undefined, the K-split wo and w2 of layer `layer` named.
+ */
+function mapMatrices(w: ShardWeights, f: (m: MatrixWeight, layer: number, split?: 'wo' | 'w2') => MatrixWeight): ShardWeights {
+  const layers = w.layers.map((l, i): LayerShardWeights => ({
+    attnNorm: l.attnNorm, ffnNorm: l.ffnNorm,
+    wqkv: f(l.wqkv, i), w13: f(l.w13, i), wo: f(l.wo, i, 'wo'), w2: f(l.w2, i, 'w2'),
+  }));
   const m = w.head.medusa;
   const head: HeadShardWeights = {
-    finalNorm: w.head.finalNorm, wcls: rows(w.head.wcls, dim),
+    finalNorm: w.head.finalNorm, wcls: f(w.head.wcls, -1),
     ...(m === undefined ? {} : {
       medusa: {
         topK: m.topK,
-        heads: m.heads.map((h) => ({ layers: h.layers.map((l) => ({ w: rows(l.w, dim), b: l.b })), output: h.output === null ? null : rows(h.output, dim) })),
+        heads: m.heads.map((h) => ({ layers: h.layers.map((l) => ({ w: f(l.w, -1), b: l.b })), output: h.output === null ? null : f(h.output, -1) })),
       },
     }),
   };
   return { layers, head, vocabRows: w.vocabRows, embedding: w.embedding };
+}
+
+/**
+ * The shard as `device` runs it. onnxruntime's CPU build has no packed kernel for 8-bit blocks
+ * with float32 activations: MatMulNBits then dequantizes all of B on every call (stories110M
+ * shape, tp=1: 3.2 tok/s against 63.9 in f32). On the CPU such weights (q8, a GGUF's Q8_0 tensors)
+ * are widened once, here, to the float32 values MatMulNBits would have multiplied by (their pad
+ * columns dropped: they only ever met zeros) and run as a float Gemm, exact as before and as fast
+ * as f32, at f32's memory. With int8 activations (q8a8) or on CUDA the blocks stay.
+ */
+export function weightsForDevice(w: ShardWeights, device: string): ShardWeights {
+  if (device !== 'cpu') return w;
+  const slow = (m: MatrixWeight): m is QuantizedWeight => !(m instanceof Float32Array) && m.q.bits === 8 && m.int8Activations !== true;
+  if (![...shardTensors(w)].some(slow)) return w;
+  return mapMatrices(w, (m) => (slow(m) ? dequantizeColumns(m.q, m.padLeft, m.q.k - m.padRight) : m));
 }
 
 /** Every weight of a shard: the matmul weights and the vectors (norms, Medusa biases). */

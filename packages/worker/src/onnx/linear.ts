@@ -47,7 +47,8 @@ export function projection(g: GraphBuilder, name: string, w: MatrixWeight, dims:
     // accuracy_level 0: A stays float32 and B is dequantized, (code - zero point) * scale. The CPU
     // build has a packed kernel for this with 4 bits; with 8 it dequantizes all of B on every call
     // (exact, but slower than a float Gemm: stories110M shape, tp=1, 357 ms a step against 42 in
-    // f32). accuracy_level 4 quantizes A to int8 per block and runs integer dot products (23.5 ms
+    // f32), so CPU workers widen such weights at load (weightsForDevice) and they arrive here as
+    // floats. accuracy_level 4 quantizes A to int8 per block and runs integer dot products (23.5 ms
     // with 8 bits, 19.2 with 4, against 24.6 for q4 at level 0).
     const attrs = { K: q.k, N: n, bits: q.bits, block_size: QUANT_BLOCK, accuracy_level: w.int8Activations === true ? 4 : 0 };
     if (bias === undefined) return g.contribOp('MatMulNBits', [a, codes, scales], attrs, out);
