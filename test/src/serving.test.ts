@@ -153,6 +153,10 @@ describe('a launched tp=2 cluster', () => {
   });
 
   test('a cancelled job stops with the tokens it had and says cancelled', async () => {
+    // Three requests share the job's steps: a step then carries a token of each, so the job runs
+    // long enough to be cancelled mid-way however fast the host (alone, it can finish before the
+    // watch's first poll); they end as their goldens, the cancellation notwithstanding.
+    const others = [1, 2, 3].map((i) => client.complete({ prompt: golden(i).prompt, maxTokens: goldenBudget(golden(i)) }));
     const id = await client.submitJob({ prompt: golden(6).prompt, maxTokens: 500 });
     for await (const job of client.watchJob(id)) if (job.tokenIds.length >= 5) break;
     const cancelled = await client.cancelJob(id);
@@ -163,13 +167,15 @@ describe('a launched tp=2 cluster', () => {
     assert.equal(last?.finishReason, 'cancelled');
     assert.ok((last?.tokenIds.length ?? 0) >= 5 && (last?.tokenIds.length ?? 0) < 500, `${last?.tokenIds.length} tokens`);
     assert.deepEqual(last?.tokenIds, golden(6).generated_token_ids.slice(0, last?.tokenIds.length));
+    for (const [k, done] of (await Promise.all(others)).entries()) assert.deepEqual(done.tokenIds, golden(k + 1).generated_token_ids);
   });
 
   test('drain finishes in-flight work, refuses new work with UNAVAILABLE; resume serves again', async () => {
     const c = golden(7);
-    const inFlight = client.complete({ prompt: c.prompt, maxTokens: goldenBudget(c) });
-    await coord.waitFor(/./, 100); // the request is on its way
-    await new Promise((r) => setTimeout(r, 300));
+    let started: () => void = () => {};
+    const streaming = new Promise<void>((resolve) => { started = resolve; });
+    const inFlight = client.complete({ prompt: c.prompt, maxTokens: goldenBudget(c) }, { onTokens: () => started() });
+    await streaming; // its first tokens are out: it is in flight (it may run only a few hundred ms)
     const draining = await client.drain({ wait: false });
     assert.equal(draining.state, 'draining');
     assert.ok(draining.inFlight >= 1, 'the long request is in flight');
