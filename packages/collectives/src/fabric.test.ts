@@ -8,7 +8,7 @@ import { Communicator } from './communicator.js';
 import { CollectiveError } from './errors.js';
 import { DEFAULT_FABRIC, FABRIC_ENV, FABRICS, fabricFromEnv, parseFabric, resolveFabric } from './fabric.js';
 import { allocDataFrame, decodeFrame, encodeAbortFrame, FrameKind, OpCode, WireDtype } from './frame-codec.js';
-import { Deframer } from './length-prefixed.js';
+import { Deframer, RECORD_PREFIX_BYTES, releaseRecord } from './length-prefixed.js';
 import { LinkStatus } from './link.js';
 import { RecordFlag } from './socket-records.js';
 import { SocketConnection } from './socket-transport.js';
@@ -131,4 +131,30 @@ test('socket fabric: frames arrive whole and in order, DATA payloads 4-byte alig
     conn.drop();
     endpoint.close();
   }
+});
+
+test('a large record spanning chunks is read into a pooled buffer, reused only once released; small ones never are', () => {
+  const got: Buffer[] = [];
+  const d = new Deframer((_flag, body) => { got.push(body); return true; });
+  const record = (len: number, fill: number): Buffer => {
+    const b = Buffer.alloc(RECORD_PREFIX_BYTES + len, fill);
+    b[0] = 0;
+    b.writeUInt32BE(len, 1);
+    return b;
+  };
+  const send = (b: Buffer): void => { d.push(b.subarray(0, 1000)); d.push(b.subarray(1000)); }; // split: no view of one chunk
+  const big = 200_000;
+  send(record(big, 1));
+  send(record(big, 2));
+  assert.notEqual(got[1]!.buffer, got[0]!.buffer, 'an unreleased record is not reused');
+  releaseRecord(got[0]!.subarray(10, 20)); // what a receive hands back: a view (its payload) of the record
+  send(record(big, 3));
+  assert.equal(got[2]!.buffer, got[0]!.buffer, 'the released buffer is reused');
+  assert.ok(got[1]!.every((x) => x === 2), 'the record still held is intact');
+  assert.ok(got[2]!.every((x) => x === 3));
+  send(record(5000, 4));
+  releaseRecord(got[3]!);
+  send(record(5000, 5));
+  assert.notEqual(got[4]!.buffer, got[3]!.buffer, 'small records are not pooled');
+  assert.ok(got[3]!.every((x) => x === 4));
 });

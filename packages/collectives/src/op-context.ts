@@ -5,6 +5,7 @@
 import { CollectiveError } from './errors.js';
 import { allocDataFrame, OpCode, WireDtype } from './frame-codec.js';
 import type { DataHeader, Frame } from './frame-codec.js';
+import { releaseRecord } from './length-prefixed.js';
 import type { Mesh } from './mesh.js';
 import { applyPayload, bytesPerElement, encodeElements, roundTripInPlace, wireFormatName } from './wire-dtype.js';
 import type { Scratch } from './wire-dtype.js';
@@ -112,6 +113,8 @@ export class OpContext {
     this.waitingOn = -1;
     this.check(peer, f, step, offset, count);
     applyPayload(add, dst, at, f.payload, f.dtype, count, this.scratch);
+    // the frame is consumed: a large record's buffer goes back to the socket fabric's pool
+    releaseRecord(f.payload);
   }
 
   /** Applies one of this rank's own encoded chunks the way a receiver would (lossy wire formats). */

@@ -6,7 +6,8 @@
 // with the halo columns (quantizationHaloSlices) to whole blocks, and the segment pads its input
 // with zeros to match, so every tp multiplies by exactly the reference's dequantized weights.
 // Weights the checkpoint stores block-quantized (GGUF Q8_0 / Q4_0) arrive so and stay as they are,
-// whatever the format; q8a8 / q4a8 only turn on their int8 activations.
+// whatever the format; q8a8 / q4a8 only turn on their int8 activations. On the CPU, 8-bit blocks
+// without int8 activations are then widened to floats (weightsForDevice).
 import { blockAlignedRange, dequantizeColumns, int8Activations, kSplitWeights, quantizeMatrix, weightBits, type ModelConfig, type WeightFormat } from '@octoserve/model';
 import type { ShardAssignment } from '@octoserve/wire';
 import type { MatrixWeight, QuantizedWeight } from './onnx/linear.js';
@@ -89,7 +90,7 @@ function mapMatrices(w: ShardWeights, f: (m: MatrixWeight, layer: number, split?
  * with float32 activations: MatMulNBits then dequantizes all of B on every call (stories110M
  * shape, tp=1: 3.2 tok/s against 63.9 in f32). On the CPU such weights (q8, a GGUF's Q8_0 tensors)
  * are widened once, here, to the float32 values MatMulNBits would have multiplied by (their pad
- * columns dropped: they only ever met zeros) and run as a float Gemm, exact as before and as fast
+ * columns dropped: they only ever met zeros) and run as a float Gemm: the same weights, as fast
  * as f32, at f32's memory. With int8 activations (q8a8) or on CUDA the blocks stay.
  */
 export function weightsForDevice(w: ShardWeights, device: string): ShardWeights {

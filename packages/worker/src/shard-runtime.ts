@@ -7,6 +7,7 @@
 // A single rank (tp = 1) has no all-reduce between the segments: with `stack` it runs the
 // whole step as one graph per sequence (buildStackGraph), one onnxruntime call instead of
 // 2 per layer + 1.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
@@ -164,18 +165,19 @@ export class ShardRuntime {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),
     };
-    const load = (bytes: Uint8Array): SegmentSession => new SegmentSession(bytes, sessionOptions);
+    // each graph loads synchronously; the event loop turns between them (health checks, a cancel)
+    const load = async (bytes: Uint8Array): Promise<SegmentSession> => { await nextTurn(); return new SegmentSession(bytes, sessionOptions); };
     if (opts.stack === true) {
-      const stack = load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
+      const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
       return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack });
     }
     const attention: SegmentSession[] = [];
     const feedForward: SegmentSession[] = [];
     for (const [l, w] of weights.layers.entries()) {
-      attention.push(load(buildAttentionSegment(`layer${l}_attention`, shape, w)));
-      feedForward.push(load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
+      attention.push(await load(buildAttentionSegment(`layer${l}_attention`, shape, w)));
+      feedForward.push(await load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
     }
-    const head = load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
+    const head = await load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
     return new ShardRuntime(shape, weights, opts, { kind: 'segments', attention, feedForward, head });
   }
 
