@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './segments.js';
+import { WCLS_INPUT, buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './segments.js';
 import type { SegmentShape, LayerShardWeights } from './segments.js';
 
 function rng(seed: number): () => number {
@@ -127,7 +127,7 @@ test('head segment returns max, argmax, top-k, softmax pieces and picked logits 
   const x = rand(dim, r);
   const sess = await session(buildHeadSegment('head', shape, w, rows, k));
   const ids = BigInt64Array.from([4n, 7n]);
-  const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]) });
+  const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]), [WCLS_INPUT]: new ort.Tensor('float32', w.wcls, [rows, dim]) });
   const logits = matvec(w.wcls, rms(Array.from(x), w.finalNorm, shape.normEps), rows, dim);
   const order = logits.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   const m = order[0]![0];
