@@ -154,7 +154,7 @@ export class ShardRuntime {
       sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim), sample: longs(n, 1),
     };
     const wcls = weights.head.wcls;
-    this.wclsFeed = wcls instanceof Float32Array ? { [WCLS_INPUT]: new ort.Tensor('float32', wcls, [weights.vocabRows, dim]) } : {};
+    this.wclsFeed = weights.head.wclsFed === true && wcls instanceof Float32Array ? { [WCLS_INPUT]: new ort.Tensor('float32', wcls, [weights.vocabRows, dim]) } : {};
     const medusa = weights.head.medusa;
     if (medusa !== undefined) {
       const width = medusa.heads.length * medusa.topK;
@@ -164,7 +164,9 @@ export class ShardRuntime {
     this.stackKv = Array.from({ length: stackLayers }, (_, l) => ({ names: stackCacheNames(l), k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
 
-  static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
+  static async create(shape: SegmentShape, shard: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
+    // a shared float32 classifier is the embedding the runtime keeps: fed, it lives once (HeadShardWeights.wclsFed)
+    const weights = shard.head.wcls === shard.embedding ? { ...shard, head: { ...shard.head, wclsFed: true } } : shard;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),

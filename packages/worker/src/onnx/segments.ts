@@ -153,6 +153,13 @@ export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerS
 export interface HeadShardWeights {
   finalNorm: Float32Array;  // [dim]
   wcls: MatrixWeight;       // [vocabRows, dim]
+  /**
+   * A float32 wcls that the runtime keeps anyway (the embedding rows of a shared classifier, which
+   * greedy runs read) is fed as the input WCLS_INPUT: onnxruntime would hold a copy of an
+   * initializer. A fed weight is not pre-packed, which slows the head on the CPU, so it is only
+   * done where it saves that copy.
+   */
+  wclsFed?: boolean;
   medusa?: MedusaShardWeights;
 }
 
@@ -211,9 +218,7 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   g.output('hidden', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), s.normEps);
   g.op('Identity', [xn], {}, 'hidden');
-  // A float32 LM head is fed (WCLS_INPUT): the runtime keeps it anyway, as the embedding rows its
-  // greedy runs read, and onnxruntime would hold a copy of an initializer.
-  const lmHead = w.wcls instanceof Float32Array ? fedProjection(g, WCLS_INPUT, [vocabRows, s.dim]) : projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
+  const lmHead = w.wclsFed === true ? fedProjection(g, WCLS_INPUT, [vocabRows, s.dim]) : projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
   const logits = lmHead(xn);                                                               // [T, vocabRows]
   if (w.medusa !== undefined) medusaHeads(g, xn, lmHead, s, w.medusa, vocabRows);
   const lastAxis = g.ints('last_axis', [-1]);
