@@ -12,7 +12,7 @@ import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
-import { WCLS_INPUT, buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
 import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
@@ -117,8 +117,6 @@ export class ShardRuntime {
   /** The committed slots of the sequence an attention run reads (its graph's `past`), set before each run. */
   private readonly past = new Int32Array(1);
   private readonly pastTensor = new ort.Tensor('int32', this.past, [1]);
-  /** A float32 LM head, fed to the head from this runtime's array (segments.ts: WCLS_INPUT). */
-  private readonly wclsFeed: Record<string, ort.Tensor>;
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
   private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   private readonly stackIo = new Map<number, SegmentIo>();                                // by (T, offset)
@@ -153,8 +151,6 @@ export class ShardRuntime {
       max: floats(n, 1), argmax: longs(n, 1), topkValues: floats(n, opts.topK), topkIndices: longs(n, opts.topK),
       sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim), sample: longs(n, 1),
     };
-    const wcls = weights.head.wcls;
-    this.wclsFeed = weights.head.wclsFed === true && wcls instanceof Float32Array ? { [WCLS_INPUT]: new ort.Tensor('float32', wcls, [weights.vocabRows, dim]) } : {};
     const medusa = weights.head.medusa;
     if (medusa !== undefined) {
       const width = medusa.heads.length * medusa.topK;
@@ -164,9 +160,7 @@ export class ShardRuntime {
     this.stackKv = Array.from({ length: stackLayers }, (_, l) => ({ names: stackCacheNames(l), k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
 
-  static async create(shape: SegmentShape, shard: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
-    // a shared float32 classifier is the embedding the runtime keeps: fed, it lives once (HeadShardWeights.wclsFed)
-    const weights = shard.head.wcls === shard.embedding ? { ...shard, head: { ...shard.head, wclsFed: true } } : shard;
+  static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),
@@ -382,7 +376,7 @@ export class ShardRuntime {
       const t = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): ort.Tensor => b.rows(rows, offset);
       const a = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): A => b.array(rows, offset);
       io = {
-        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms), ...this.wclsFeed },
+        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms) },
         fetches: {
           max: t(o.max), argmax: t(o.argmax), topk_values: t(o.topkValues), topk_indices: t(o.topkIndices),
           sumexp: t(o.sumexp), sumexp_logit: t(o.sumexpLogit), picked: t(o.picked), hidden: t(o.hidden), sample: t(o.sample),

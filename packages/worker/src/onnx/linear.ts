@@ -32,7 +32,10 @@ export function matrixBytes(w: MatrixWeight): number {
  */
 export function projection(g: GraphBuilder, name: string, w: MatrixWeight, dims: readonly [out: number, inputs: number], bias?: string): (x: string, out?: string) => string {
   const [n, k] = dims;
-  if (w instanceof Float32Array) return gemm(g, g.weight(name, w, [n, k]), bias);
+  if (w instanceof Float32Array) {
+    const wt = g.weight(name, w, [n, k]);
+    return (x, out) => g.op('Gemm', bias === undefined ? [x, wt] : [x, wt, bias], { transB: 1 }, out);
+  }
   const { q, padLeft, padRight } = w;
   if (q.n !== n || q.k !== k + padLeft + padRight) throw new Error(`quantized ${name}: [${q.n}, ${q.k}] codes for a [${n}, ${k}] projection padded by ${padLeft} + ${padRight}`);
   const blob = (QUANT_BLOCK * q.bits) / 8;
@@ -51,18 +54,6 @@ export function projection(g: GraphBuilder, name: string, w: MatrixWeight, dims:
     if (bias === undefined) return g.contribOp('MatMulNBits', [a, codes, scales], attrs, out);
     return g.op('Add', [g.contribOp('MatMulNBits', [a, codes, scales], attrs), bias], {}, out);
   };
-}
-
-function gemm(g: GraphBuilder, wt: string, bias?: string): (x: string, out?: string) => string {
-  return (x, out) => g.op('Gemm', bias === undefined ? [x, wt] : [x, wt, bias], { transB: 1 }, out);
-}
-
-/**
- * A float32 projection whose weight (out, in) is a graph input named `name`, fed at run time from
- * memory the caller keeps, rather than an initializer onnxruntime copies into its own.
- */
-export function fedProjection(g: GraphBuilder, name: string, dims: readonly [out: number, inputs: number]): (x: string, out?: string) => string {
-  return gemm(g, g.input(name, dims));
 }
 
 /** y = x W^T, writing the output `out` when named. */

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { WCLS_INPUT, buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './segments.js';
 import type { SegmentShape, LayerShardWeights } from './segments.js';
 
 function rng(seed: number): () => number {
@@ -121,29 +121,27 @@ test('feed-forward segment matches naive math', async () => {
   close(out.partial!.data as Float32Array, matvec(w.w2, act, dim, hidden), 1e-4, 'partial');
 });
 
-for (const wclsFed of [false, true]) {
-  test(`head segment (LM head ${wclsFed ? 'fed as an input' : 'an initializer'}) returns max, argmax, top-k, softmax pieces and picked logits of its rows`, async () => {
-    const r = rng(5); const { dim } = shape; const rows = 10; const k = 3;
-    const w = { finalNorm: rand(dim, r, 2), wcls: rand(rows * dim, r), wclsFed };
-    const x = rand(dim, r);
-    const sess = await session(buildHeadSegment('head', shape, w, rows, k));
-    const ids = BigInt64Array.from([4n, 7n]);
-    const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]), ...(wclsFed ? { [WCLS_INPUT]: new ort.Tensor('float32', w.wcls, [rows, dim]) } : {}) });
-    const logits = matvec(w.wcls, rms(Array.from(x), w.finalNorm, shape.normEps), rows, dim);
-    const order = logits.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-    const m = order[0]![0];
-    close(out.max!.data as Float32Array, [m], 1e-5, 'max');
-    assert.equal(Number((out.argmax!.data as BigInt64Array)[0]), order[0]![1]);
-    assert.deepEqual(Array.from(out.topk_indices!.data as BigInt64Array, Number), order.slice(0, k).map((o) => o[1]));
-    const it = 1 / 0.7;
-    close(out.sumexp!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it), 0)], 1e-5, 'sumexp');
-    close(out.sumexp_logit!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it) * l * it, 0)], 1e-5, 'sumexp_logit');
-    close(out.picked!.data as Float32Array, [logits[4]!, logits[7]!], 1e-5, 'picked');
-    // the draw: the first row whose cumulative tempered probability exceeds u = 0.6
-    const p = logits.map((l) => Math.exp((l - m) * it));
-    const z = p.reduce((a, b) => a + b, 0);
-    let acc = 0;
-    const want = p.findIndex((v) => (acc += v) > 0.6 * z);
-    assert.equal(Number((out.sample!.data as BigInt64Array)[0]), want);
-  });
-}
+test('head segment returns max, argmax, top-k, softmax pieces and picked logits of its rows', async () => {
+  const r = rng(5); const { dim } = shape; const rows = 10; const k = 3;
+  const w = { finalNorm: rand(dim, r, 2), wcls: rand(rows * dim, r) };
+  const x = rand(dim, r);
+  const sess = await session(buildHeadSegment('head', shape, w, rows, k));
+  const ids = BigInt64Array.from([4n, 7n]);
+  const out = await sess.run({ x: new ort.Tensor('float32', x, [1, dim]), ids: new ort.Tensor('int64', ids, [1, 2]), inv_temp: new ort.Tensor('float32', Float32Array.of(1 / 0.7), [1, 1]), u: new ort.Tensor('float32', Float32Array.of(0.6), [1, 1]) });
+  const logits = matvec(w.wcls, rms(Array.from(x), w.finalNorm, shape.normEps), rows, dim);
+  const order = logits.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const m = order[0]![0];
+  close(out.max!.data as Float32Array, [m], 1e-5, 'max');
+  assert.equal(Number((out.argmax!.data as BigInt64Array)[0]), order[0]![1]);
+  assert.deepEqual(Array.from(out.topk_indices!.data as BigInt64Array, Number), order.slice(0, k).map((o) => o[1]));
+  const it = 1 / 0.7;
+  close(out.sumexp!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it), 0)], 1e-5, 'sumexp');
+  close(out.sumexp_logit!.data as Float32Array, [logits.reduce((a, l) => a + Math.exp((l - m) * it) * l * it, 0)], 1e-5, 'sumexp_logit');
+  close(out.picked!.data as Float32Array, [logits[4]!, logits[7]!], 1e-5, 'picked');
+  // the draw: the first row whose cumulative tempered probability exceeds u = 0.6
+  const p = logits.map((l) => Math.exp((l - m) * it));
+  const z = p.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  const want = p.findIndex((v) => (acc += v) > 0.6 * z);
+  assert.equal(Number((out.sample!.data as BigInt64Array)[0]), want);
+});

@@ -11,7 +11,7 @@
 import { GraphBuilder } from './graph-builder.js';
 import { rmsNorm, rope, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
-import { fedProjection, linear, projection, type MatrixWeight } from './linear.js';
+import { linear, projection, type MatrixWeight } from './linear.js';
 
 /** Sizes of one rank's slice of a layer. */
 export interface SegmentShape {
@@ -153,13 +153,6 @@ export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerS
 export interface HeadShardWeights {
   finalNorm: Float32Array;  // [dim]
   wcls: MatrixWeight;       // [vocabRows, dim]
-  /**
-   * A float32 wcls that the runtime keeps anyway (the embedding rows of a shared classifier, which
-   * greedy runs read) is fed as the input WCLS_INPUT: onnxruntime would hold a copy of an
-   * initializer. A fed weight is not pre-packed, which slows the head on the CPU, so it is only
-   * done where it saves that copy.
-   */
-  wclsFed?: boolean;
   medusa?: MedusaShardWeights;
 }
 
@@ -218,7 +211,7 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   g.output('hidden', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), s.normEps);
   g.op('Identity', [xn], {}, 'hidden');
-  const lmHead = w.wclsFed === true ? fedProjection(g, WCLS_INPUT, [vocabRows, s.dim]) : projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
+  const lmHead = projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
   const logits = lmHead(xn);                                                               // [T, vocabRows]
   if (w.medusa !== undefined) medusaHeads(g, xn, lmHead, s, w.medusa, vocabRows);
   const lastAxis = g.ints('last_axis', [-1]);
@@ -235,9 +228,6 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   g.op('ReduceSum', [g.op('Mul', [e, scaled]), lastAxis], { keepdims: 1 }, 'sumexp_logit');
   g.op('GatherElements', [logits, ids], { axis: 1 }, 'picked');
 }
-
-/** The input a float32 LM head [vocabRows, dim] is fed through (headBlock). */
-export const WCLS_INPUT = 'wcls';
 
 /** The head segment: x in, the per-position pieces the coordinator merges out (headBlock). */
 export function buildHeadSegment(name: string, s: SegmentShape, w: HeadShardWeights, vocabRows: number, topK: number): Uint8Array {
