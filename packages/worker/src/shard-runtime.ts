@@ -17,6 +17,7 @@ import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/s
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
 import { SegmentSession } from './onnx/segment-session.js';
+import { weightsForDevice } from './shard-quantize.js';
 import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
@@ -132,7 +133,8 @@ export class ShardRuntime {
 
   private constructor(
     readonly shape: SegmentShape,
-    weights: ShardWeights,
+    /** The weights as this runtime's device runs them (weightsForDevice): what the shard holds. */
+    readonly weights: ShardWeights,
     private readonly opts: RuntimeOptions,
     private readonly sessions: Sessions,
   ) {
@@ -160,7 +162,8 @@ export class ShardRuntime {
     this.stackKv = Array.from({ length: stackLayers }, (_, l) => ({ names: stackCacheNames(l), k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
 
-  static async create(shape: SegmentShape, weights: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
+  static async create(shape: SegmentShape, shard: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
+    const weights = weightsForDevice(shard, opts.device ?? 'cpu');
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),

@@ -13,7 +13,7 @@ import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
-import { describeShardWeights, shardWeightBytes, weightsForDevice } from './shard-quantize.js';
+import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
@@ -169,18 +169,18 @@ export class WorkerService {
   private async build(req: LoadShardRequest__Output, config: ModelConfig, shard: ShardAssignment, slices: Iterable<AnyShardSlice>, t0: number): Promise<LoadShardReply> {
     const medusa = req.medusaHeads > 0 ? { heads: req.medusaHeads, layers: req.medusaLayers, topK: Math.max(1, req.medusaTopK) } : undefined;
     const assembled = assembleShard(config, shard, slices, medusa, this.weightFormat(req));
-    const weights = weightsForDevice(assembled, this.id.device);
-    if (weights !== assembled) {
-      this.id.log(`rank ${this.id.rank}: 8-bit blocks with float32 activations widened to float32 at load (the CPU has no fast kernel for them; --weights q8a8 keeps 8 bits)`);
-    }
     const maxTokens = Math.max(1, req.maxTokensPerStep || 64);
     const maxPicked = Math.max(1, req.maxPicked || 1);
-    const runtime = await ShardRuntime.create(segmentShape(config, shard, config.maxSeqLen), weights, {
+    const runtime = await ShardRuntime.create(segmentShape(config, shard, config.maxSeqLen), assembled, {
       maxTokens, topK: Math.max(1, req.topK || 1), maxPicked,
       ropeFreqs: ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling), threads: this.id.threads, device: this.id.device,
       // a single rank has no all-reduce between its segments: its whole step is one graph
       stack: this.id.worldSize === 1,
     });
+    const weights = runtime.weights;
+    if (weights !== assembled) {
+      this.id.log(`rank ${this.id.rank}: 8-bit blocks with float32 activations widened to float32 at load (the CPU has no fast kernel for them; --weights q8a8 keeps 8 bits)`);
+    }
     this.loaded = {
       config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
       picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),

@@ -22,31 +22,33 @@ export function powerOfTwoBelow(n: number): number {
 }
 
 export async function doublingAllReduce(ctx: OpContext, x: Float32Array, out: Float32Array): Promise<void> {
-  const { rank, worldSize: N, chunkElems: C } = ctx;
-  const L = x.length;
-  const K = chunkCount(L, C);
+  const { rank, worldSize: N } = ctx;
   const P = powerOfTwoBelow(N);
-  const chunks = (each: (o: number, n: number) => void): void => {
-    for (let c = 0; c < K; c++) each(c * C, Math.min(C, L - c * C));
-  };
-  const receive = async (peer: number, step: number, add: boolean): Promise<void> => {
-    for (let c = 0; c < K; c++) await ctx.recv(peer, step, c * C, Math.min(C, L - c * C), out, c * C, add);
-  };
-
   if (rank >= P) {
-    chunks((o, n) => ctx.send(rank - P, STEP_FOLD_IN, x, o, o, n));
-    await receive(rank - P, STEP_RESULT, false);
+    send(ctx, rank - P, STEP_FOLD_IN, x);
+    await receive(ctx, rank - P, STEP_RESULT, out, false);
     return;
   }
   if (out !== x) out.set(x);
-  if (rank < N - P) await receive(rank + P, STEP_FOLD_IN, true);
+  if (rank < N - P) await receive(ctx, rank + P, STEP_FOLD_IN, out, true);
   for (let k = 0, d = 1; d < P; k++, d *= 2) {
-    const partner = rank ^ d;
     // what the partner receives is the sum as the wire carries it: round our own copy the same way
-    if (ctx.lossy) ctx.roundOwn(out, 0, L);
-    chunks((o, n) => ctx.send(partner, STEP_EXCHANGE + k, out, o, o, n));
-    await receive(partner, STEP_EXCHANGE + k, true);
+    if (ctx.lossy) ctx.roundOwn(out, 0, out.length);
+    send(ctx, rank ^ d, STEP_EXCHANGE + k, out);
+    await receive(ctx, rank ^ d, STEP_EXCHANGE + k, out, true);
   }
-  if (ctx.lossy) ctx.roundOwn(out, 0, L);
-  if (rank < N - P) chunks((o, n) => ctx.send(rank + P, STEP_RESULT, out, o, o, n));
+  if (ctx.lossy) ctx.roundOwn(out, 0, out.length);
+  if (rank < N - P) send(ctx, rank + P, STEP_RESULT, out);
+}
+
+/** All of `v` to `peer` as `step`, chunk by chunk. */
+function send(ctx: OpContext, peer: number, step: number, v: Float32Array): void {
+  const C = ctx.chunkElems;
+  for (let c = 0, K = chunkCount(v.length, C); c < K; c++) ctx.send(peer, step, v, c * C, c * C, Math.min(C, v.length - c * C));
+}
+
+/** All of `step` from `peer` into `out`, copied or added, chunk by chunk. */
+async function receive(ctx: OpContext, peer: number, step: number, out: Float32Array, add: boolean): Promise<void> {
+  const C = ctx.chunkElems;
+  for (let c = 0, K = chunkCount(out.length, C); c < K; c++) await ctx.recv(peer, step, c * C, Math.min(C, out.length - c * C), out, c * C, add);
 }
