@@ -27,12 +27,12 @@ export function rawUnary(address: string, path: string, bytes: Buffer, metadata 
   });
 }
 
-/** Resolves once `check` holds, polling every 100 ms; fails the test after `timeoutMs`. */
-export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+/** Resolves once `check` holds, polling every `everyMs`; fails the test after `timeoutMs`. */
+export async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, everyMs = 100): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   assert.fail(`${what}: not within ${timeoutMs} ms`);
 }

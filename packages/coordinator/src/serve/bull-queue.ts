@@ -2,7 +2,9 @@
 // lives in Redis with its request, progress (tokens so far) and result; a job whose
 // coordinator dies keeps its lock only until the lock expires, after which BullMQ's stalled
 // job check puts it back in the queue for another run (attempts counts them). A job completes
-// once: only the run holding the lock can complete it.
+// once: only the run holding the lock can complete it. A cancellation is a key in Redis (so a
+// job not yet running never starts) and a message on the queue's cancel channel (so the
+// coordinator running it stops at its next step); a poll of the key covers a lost message.
 import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Job, JobType } from 'bullmq';
@@ -16,7 +18,8 @@ import type { JobCounts, JobOutput, JobPage, JobProcessor, JobQueue, JobRecord, 
 export const DEFAULT_QUEUE_NAME = 'octoserve-jobs';
 const CANCELLED = 'cancelled';
 const KEEP_SECONDS = 7 * 24 * 3600;
-const CANCEL_POLL_MS = 250;
+/** How often a running job checks its cancel key, in case the cancel message was lost (a Redis reconnect). */
+const CANCEL_POLL_MS = 1_000;
 
 interface JobData { request: GenerateRequest__Output }
 type BullJob = Job<JobData, JobResult>;
@@ -73,7 +76,10 @@ export class BullJobQueue implements JobQueue {
   private worker: Worker<JobData, JobResult> | undefined;
   /** The consumer's own connection (BullMQ leaves connections it was given open). */
   private workerRedis: Redis | undefined;
-  private running = 0;
+  /** Subscribed to the cancel channel while consuming. */
+  private cancelRedis: Redis | undefined;
+  /** The jobs running here, by id: aborting one stops it at its next step. */
+  private readonly running = new Map<string, AbortController>();
   private readonly name: string;
   private readonly outage: RedisOutageLog;
 
@@ -86,9 +92,10 @@ export class BullJobQueue implements JobQueue {
     this.queue.on('error', (err) => this.outage.failed(err));
   }
 
-  get runningHere(): number { return this.running; }
+  get runningHere(): number { return this.running.size; }
 
   private cancelKey(id: string): string { return `${this.name}:cancelled:${id}`; }
+  private get cancelChannel(): string { return `${this.name}:cancel`; }
 
   async submit(request: GenerateRequest__Output, jobId?: string): Promise<string> {
     const job = await this.queue.add('generate', { request }, {
@@ -153,6 +160,8 @@ export class BullJobQueue implements JobQueue {
     const job = await this.queue.getJob(id);
     if (job === undefined) return undefined;
     await this.redis.set(this.cancelKey(id), '1', 'EX', KEEP_SECONDS);
+    this.running.get(id)?.abort();
+    await this.redis.publish(this.cancelChannel, id);
     return this.get(id);
   }
 
@@ -169,6 +178,10 @@ export class BullJobQueue implements JobQueue {
       connection: this.workerRedis, concurrency, lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
     });
     this.worker.on('error', (err) => this.outage.failed(err));
+    this.cancelRedis = this.redis.duplicate();
+    this.outage.watch(this.cancelRedis);
+    this.cancelRedis.on('message', (_channel: string, id: string) => this.running.get(id)?.abort());
+    this.cancelRedis.subscribe(this.cancelChannel).catch((err: unknown) => this.outage.failed(err as Error));
     this.worker.on('completed', (job) => this.opts.log?.(`job ${job.id}: completed (${job.returnvalue?.tokenIds.length ?? 0} tokens, attempt ${job.attemptsStarted})`,
       { job: job.id ?? '', attempt: job.attemptsStarted }));
     this.worker.on('stalled', (id) => this.opts.log?.(`jobs: job ${id} stalled (its coordinator stopped renewing its lock); it goes back in the queue`, { job: id }));
@@ -178,8 +191,8 @@ export class BullJobQueue implements JobQueue {
     const id = job.id as string;
     const key = this.cancelKey(id);
     if ((await this.redis.exists(key)) === 1) throw new UnrecoverableError(CANCELLED);
-    this.running += 1;
     const abort = new AbortController();
+    this.running.set(id, abort);
     const poll = setInterval(() => {
       this.redis.exists(key).then((n) => { if (n === 1) abort.abort(); }, () => {});
     }, CANCEL_POLL_MS);
@@ -195,7 +208,7 @@ export class BullJobQueue implements JobQueue {
       throw err;
     } finally {
       clearInterval(poll);
-      this.running -= 1;
+      this.running.delete(id);
     }
   }
 
@@ -212,6 +225,7 @@ export class BullJobQueue implements JobQueue {
     await this.worker?.close(true);
     await this.queue.close();
     this.workerRedis?.disconnect();
+    this.cancelRedis?.disconnect();
     this.redis.disconnect();
   }
 }
