@@ -72,6 +72,27 @@ for (const fabric of FABRICS) {
     }
   });
 
+  if (fabric === 'socket') {
+    test('socket over TCP between ranks on one host (OCTOSERVE_SOCKET_LOCAL=tcp, as between hosts): world 8, every algorithm, exact', async () => {
+      const N = 8;
+      const cases: AllReduceCase[] = ALGORITHMS.flatMap((algorithm) => [1, 257, 4099, 150_001].map((length) => ({ algorithm, length, integers: false, inPlace: length % 2 === 0 })));
+      const seed = 13;
+      const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 64 * 1024 }, env: { OCTOSERVE_SOCKET_LOCAL: 'tcp' } }));
+      assertReferenceSums(out, cases, fabric, N, seed, 'over TCP: ');
+    });
+  }
+
+  test(`${fabric}: large frames (whose buffers are reused once written): every algorithm, back to back, exact`, async () => {
+    const N = 4;
+    const cases: AllReduceCase[] = ALGORITHMS.flatMap((algorithm) => [16_387, 150_001].flatMap((length) => [
+      { algorithm, length, integers: true, inPlace: false }, { algorithm, length, integers: false, inPlace: true },
+    ]));
+    const seed = 11;
+    // 256 KiB chunks: every frame of the longer cases is a pooled one
+    const out = results(await runRanks({ fabric, worldSize: N, module: SCENARIOS, scenario: 'allReduceCases', args: { cases, seed, chunkBytes: 256 * 1024 } }));
+    assertReferenceSums(out, cases, fabric, N, seed, 'large frames: ');
+  });
+
   test(`${fabric}: bf16 and f16 on the wire: integer sums stay exact; random sums are bit-identical on every rank`, async () => {
     const N = 4;
     const cases: AllReduceCase[] = [];

@@ -11,7 +11,7 @@ import { allocDataFrame, decodeFrame, encodeAbortFrame, FrameKind, OpCode, WireD
 import { Deframer, RECORD_PREFIX_BYTES, releaseRecord } from './length-prefixed.js';
 import { LinkStatus } from './link.js';
 import { RecordFlag } from './socket-records.js';
-import { SocketConnection } from './socket-transport.js';
+import { localPath, SOCKET_LOCAL_ENV, SocketConnection } from './socket-transport.js';
 import { Endpoint } from './transport.js';
 
 test('fabric names: both parse; an unknown one is a CollectiveError listing the valid names', () => {
@@ -48,13 +48,12 @@ test('an OCTOSERVE_FABRIC that names no fabric fails Communicator.create and End
   }
 });
 
-/** Connects to `address`, sends `bytes`, and collects the records the endpoint answers with until it closes. */
-function rawExchange(address: string, bytes: Buffer): Promise<{ flag: number; body: Buffer }[]> {
-  const i = address.lastIndexOf(':');
+/** Connects to `to`, sends `bytes`, and collects the records the endpoint answers with until it closes. */
+function rawExchange(to: net.NetConnectOpts, bytes: Buffer): Promise<{ flag: number; body: Buffer }[]> {
   return new Promise((resolve, reject) => {
     const got: { flag: number; body: Buffer }[] = [];
     const d = new Deframer((flag, body) => { if (flag !== RecordFlag.PAD) got.push({ flag, body: Buffer.from(body) }); return true; });
-    const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
+    const s = net.connect(to);
     s.on('data', (c: Buffer) => d.push(c));
     s.on('error', reject);
     s.on('close', () => resolve(got));
@@ -71,27 +70,46 @@ function record(flag: number, body: Buffer): Buffer {
   return b;
 }
 
-test('socket fabric: a caller that does not open with an OPEN record is refused and disconnected, nothing reaches the communicator', async () => {
+test('socket fabric: a caller that does not open with an OPEN record is refused and disconnected, over TCP and the local socket; nothing reaches the communicator', async () => {
   const endpoint = await Endpoint.bind('127.0.0.1:0', { clusterToken: 'tok', fabric: 'socket' });
   let reached = 0;
   endpoint.serve(() => { reached++; });
+  const port = Number(endpoint.address.slice(endpoint.address.lastIndexOf(':') + 1));
+  const path = localPath('127.0.0.1', port, {});
+  assert.ok(path !== undefined, 'an endpoint on 127.0.0.1 also listens on a local socket');
   try {
-    const cases: [Buffer, RegExp][] = [
-      [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /INVALID|first record|OPEN|too long/],
-      [record(RecordFlag.FRAME, Buffer.from([8, 1])), /first record on a collective link must be OPEN/],
-      [record(RecordFlag.OPEN, Buffer.from('nope')), /not an octoserve collective link/],
-    ];
-    for (const [bytes, why] of cases) {
-      const answer = await rawExchange(endpoint.address, bytes);
-      assert.equal(answer.length, 1, `expected one REFUSE record, got ${answer.length}`);
-      const r = answer[0] as { flag: number; body: Buffer };
-      assert.equal(r.flag, RecordFlag.REFUSE);
-      assert.equal(r.body[0], LinkStatus.INVALID_ARGUMENT);
-      assert.match(r.body.subarray(1).toString('utf8'), why);
+    for (const to of [{ host: '127.0.0.1', port }, { path }]) {
+      const cases: [Buffer, RegExp][] = [
+        [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /INVALID|first record|OPEN|too long/],
+        [record(RecordFlag.FRAME, Buffer.from([8, 1])), /first record on a collective link must be OPEN/],
+        [record(RecordFlag.OPEN, Buffer.from('nope')), /not an octoserve collective link/],
+      ];
+      for (const [bytes, why] of cases) {
+        const answer = await rawExchange(to, bytes);
+        assert.equal(answer.length, 1, `expected one REFUSE record, got ${answer.length}`);
+        const r = answer[0] as { flag: number; body: Buffer };
+        assert.equal(r.flag, RecordFlag.REFUSE);
+        assert.equal(r.body[0], LinkStatus.INVALID_ARGUMENT);
+        assert.match(r.body.subarray(1).toString('utf8'), why);
+      }
     }
     assert.equal(reached, 0);
   } finally {
     endpoint.close();
+  }
+});
+
+test('the local socket is only for loopback hosts on Linux without TLS; OCTOSERVE_SOCKET_LOCAL names unix or tcp', async () => {
+  assert.equal(localPath('127.0.0.1', 5000, {}), process.platform === 'linux' ? '\0octoserve-fabric-127.0.0.1-5000' : undefined);
+  assert.equal(localPath('10.0.0.7', 5000, {}), undefined);
+  assert.equal(localPath('127.0.0.1', 5000, { tls: { ca: Buffer.from('x'), cert: Buffer.from('x'), key: Buffer.from('x') } }), undefined);
+  const saved = process.env[SOCKET_LOCAL_ENV];
+  process.env[SOCKET_LOCAL_ENV] = 'shm';
+  try {
+    assert.throws(() => new SocketConnection('127.0.0.1:1', { onMessage: () => {}, onStatus: () => {} }), /OCTOSERVE_SOCKET_LOCAL is 'shm'; expected unix or tcp/);
+  } finally {
+    if (saved === undefined) delete process.env[SOCKET_LOCAL_ENV];
+    else process.env[SOCKET_LOCAL_ENV] = saved;
   }
 });
 

@@ -1,7 +1,8 @@
 // Which data plane carries a communicator's frames between ranks:
 //  - 'grpc':   a gRPC bidi stream per direction (grpc-js server, node:http2 client);
 //  - 'socket': a plain TCP (or mutual-TLS) connection per direction carrying
-//              length-prefixed frames (socket-transport.ts).
+//              length-prefixed frames (socket-transport.ts); between ranks on one
+//              host a Unix-domain socket ($OCTOSERVE_SOCKET_LOCAL=tcp keeps TCP).
 // Both carry the same frames (frame-codec.ts) under the same mesh protocol.
 import { CollectiveError } from './errors.js';
 

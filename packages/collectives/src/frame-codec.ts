@@ -124,13 +124,19 @@ export function writeDataHeader(buf: Buffer, h: DataHeader, payloadBytes: number
   return writeVarint(buf, p, payloadBytes);
 }
 
+/** Bytes a DATA frame buffer needs for `payloadBytes` of payload, with room to align it. */
+export function dataFrameBytes(payloadBytes: number): number {
+  return dataFrameLayout(payloadBytes).size + 4;
+}
+
 /**
- * Allocates a DATA frame buffer whose payload is 4-byte aligned in memory, so
- * the encoder can write through a typed-array view. Returns the frame and payload offset.
+ * Places a DATA frame in `raw` (a fresh buffer when not given; at least dataFrameBytes long),
+ * its payload 4-byte aligned in memory, so the encoder can write through a typed-array view.
+ * Returns the frame and payload offset.
  */
-export function allocDataFrame(h: DataHeader, payloadBytes: number): { frame: Buffer; payloadAt: number } {
+export function allocDataFrame(h: DataHeader, payloadBytes: number, raw?: Buffer): { frame: Buffer; payloadAt: number } {
   const { size, payloadAt } = dataFrameLayout(payloadBytes);
-  const raw = Buffer.allocUnsafe(size + 4);
+  raw ??= Buffer.allocUnsafe(size + 4);
   // Shift the frame start so raw.byteOffset + shift + payloadAt is a multiple of 4.
   const shift = (4 - ((raw.byteOffset + payloadAt) % 4)) % 4;
   const frame = raw.subarray(shift, shift + size);

@@ -39,8 +39,11 @@ export interface AcceptedLinkHandlers {
 export interface AcceptedLink {
   /** Starts delivering the peer's frames (once, right after the endpoint hands the link over). */
   listen(handlers: AcceptedLinkHandlers): void;
-  /** Queues one frame; the buffer must not change afterwards. */
-  write(frame: Buffer): void;
+  /**
+   * Queues one frame; the buffer must not change until `written` runs, once the link no longer
+   * reads it (a link that cannot tell never runs it: the buffer must then never change).
+   */
+  write(frame: Buffer, written?: () => void): void;
   /** Ends this rank's side after what was queued. */
   end(): void;
   readonly writableEnded: boolean;

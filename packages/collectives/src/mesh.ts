@@ -217,16 +217,16 @@ export class Mesh {
   // ------------------------------------------------------------ data path
 
   /**
-   * Queues `frame` to `peer`. Both fabrics keep a reference to the buffer
-   * until it is written, so a frame is always a fresh buffer that nobody changes later.
+   * Queues `frame` to `peer`. Both fabrics keep a reference to the buffer until it is written,
+   * so nobody may change it before `written` runs (a link that cannot tell never runs it).
    */
-  send(peer: number, frame: Buffer): void {
+  send(peer: number, frame: Buffer, written?: () => void): void {
     const p = this.peers[peer] as Peer;
     if (this.failure !== undefined) throw this.failure;
     if (p.goodbyeSeq !== undefined) {
       throw new CollectiveError('PEER_LOST', `${p.name} closed the communicator after ${p.goodbyeSeq} operations; this rank still sends to it`);
     }
-    (p.out as AcceptedLink).write(frame);
+    (p.out as AcceptedLink).write(frame, written);
   }
 
   /** The next frame of operation `seq` from `peer`; a wait polls for up to `spinUs` before it sleeps. */

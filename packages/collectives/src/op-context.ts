@@ -3,13 +3,15 @@
 // caller may overwrite its array right after), and receive the next chunk
 // from a peer with every field checked against what this rank expects.
 import { CollectiveError } from './errors.js';
-import { allocDataFrame, OpCode, WireDtype } from './frame-codec.js';
+import { allocDataFrame, dataFrameBytes, OpCode, WireDtype } from './frame-codec.js';
 import type { DataHeader, Frame } from './frame-codec.js';
 import { releaseRecord } from './length-prefixed.js';
 import type { Mesh } from './mesh.js';
 import { applyPayload, bytesPerElement, encodeElements, roundTripInPlace, wireFormatName } from './wire-dtype.js';
 import type { Scratch } from './wire-dtype.js';
 import { SPIN_MAX_BYTES } from './wait-spin.js';
+import { SEND_POOL_MIN_BYTES, SendFramePool } from './send-frames.js';
+import type { PooledFrame } from './send-frames.js';
 
 const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OpCode).map(([k, v]) => [v, k.toLowerCase().replaceAll('_', '-')]));
 
@@ -21,6 +23,8 @@ export function opName(op: number): string {
 export interface EncodedChunk {
   frame: Buffer;
   payload: Buffer;
+  /** The pooled buffer under the frame, when it is a large one. */
+  pooled: PooledFrame | undefined;
 }
 
 export class OpContext {
@@ -37,6 +41,9 @@ export class OpContext {
   waitingOn = -1;
   private readonly nextIndex: Int32Array;  // [worldSize] next frame index to each peer
   private readonly header: DataHeader;
+  private readonly frames = new SendFramePool();
+  /** The pooled frames this operation encoded: it holds them until the next one starts. */
+  private readonly held: PooledFrame[] = [];
 
   constructor(
     private readonly mesh: Mesh,
@@ -61,6 +68,8 @@ export class OpContext {
     this.waitingOn = -1;
     this.waitSpinUs = total * 4 <= SPIN_MAX_BYTES ? this.spinUs : 0;
     this.nextIndex.fill(0);
+    for (const f of this.held) f.release();
+    this.held.length = 0;
     const h = this.header;
     h.seq = seq; h.op = op; h.total = total; h.dtype = dtype;
   }
@@ -70,16 +79,28 @@ export class OpContext {
     const h = this.header;
     h.index = index; h.step = step; h.offset = offset; h.count = count;
     const bytes = count * bytesPerElement(this.dtype);
-    const { frame, payloadAt } = allocDataFrame(h, bytes);
+    let pooled: PooledFrame | undefined;
+    if (bytes >= SEND_POOL_MIN_BYTES) {
+      pooled = this.frames.take(dataFrameBytes(bytes));
+      this.held.push(pooled);
+    }
+    const { frame, payloadAt } = allocDataFrame(h, bytes, pooled?.raw);
     encodeElements(this.dtype, frame, payloadAt, src, at, count);
-    return { frame, payload: frame.subarray(payloadAt, payloadAt + bytes) };
+    return { frame, payload: frame.subarray(payloadAt, payloadAt + bytes), pooled };
+  }
+
+  /** Queues a chunk's frame to `peer`; a pooled frame stays held until the link has written it. */
+  private queue(peer: number, chunk: EncodedChunk): void {
+    const p = chunk.pooled;
+    p?.hold();
+    this.mesh.send(peer, chunk.frame, p?.done);
   }
 
   /** Sends one chunk (one frame) to `peer`. */
   send(peer: number, step: number, src: Float32Array, at: number, offset: number, count: number): EncodedChunk {
     const chunk = this.encode(step, src, at, offset, count, this.nextIndex[peer] as number);
     this.nextIndex[peer] = (this.nextIndex[peer] as number) + 1;
-    this.mesh.send(peer, chunk.frame);
+    this.queue(peer, chunk);
     return chunk;
   }
 
@@ -97,7 +118,7 @@ export class OpContext {
         sharedIndex = index;
       }
       this.nextIndex[peer] = index + 1;
-      this.mesh.send(peer, shared.frame);
+      this.queue(peer, shared);
     }
     return shared;
   }

@@ -53,7 +53,8 @@ export class RecordWriter {
     return b;
   }
 
-  write(flag: number, body: Buffer): void {
+  /** Writes one record; `written` runs once `body` is no longer read (copied, or written to the socket). */
+  write(flag: number, body: Buffer, written?: () => void): void {
     const s = this.socket;
     const pad = padAfter(body.length);
     if (body.length <= COPY_MAX_BYTES) {
@@ -63,6 +64,7 @@ export class RecordWriter {
       body.copy(b, RECORD_PREFIX_BYTES);
       if (pad > 0) writePad(b, RECORD_PREFIX_BYTES + body.length, pad);
       s.write(b);
+      written?.();
       return;
     }
     const prefix = this.take(RECORD_PREFIX_BYTES);
@@ -70,7 +72,7 @@ export class RecordWriter {
     prefix.writeUInt32BE(body.length, 1);
     s.cork();
     s.write(prefix);
-    s.write(body);
+    s.write(body, written);
     if (pad > 0) { const b = this.take(pad); writePad(b, 0, pad); s.write(b); }
     s.uncork();
   }

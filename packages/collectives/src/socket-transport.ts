@@ -1,6 +1,8 @@
 // The socket fabric: one TCP connection per direction between two ranks
 // (node:net, or node:tls with mutual TLS against the cluster's CA), carrying
-// records of [flag u8][length u32 BE][body] (length-prefixed.ts):
+// records of [flag u8][length u32 BE][body] (length-prefixed.ts). Between ranks
+// on one host the connection is a Unix-domain socket instead (see localPath):
+// same records, same checks, no TCP stack.
 //
 //   OPEN   (dialer → acceptor, the first record): magic, link version, cluster token
 //   FRAME  (both ways): one frame exactly as frame-codec.ts encodes it
@@ -26,6 +28,32 @@ import { Deframer, OVERSIZED, RECORD_PREFIX_BYTES } from './length-prefixed.js';
 import { LinkInbox, LinkStatus } from './link.js';
 import type { AcceptedLink, AcceptedLinkHandlers, DialedLink, DialedLinkHandlers, LinkListener } from './link.js';
 import { MAX_OPEN_BYTES, OPEN_TIMEOUT_MS, RETRY_FIRST_MS, RETRY_MAX_MS, RecordFlag, RecordWriter, openRecord, readOpen, refuseRecord, splitAddress } from './socket-records.js';
+
+// ------------------------------------------------------------ local links
+
+/** The environment variable that sends same-host links over TCP ('tcp') instead of Unix-domain sockets ('unix', the default on Linux). */
+export const SOCKET_LOCAL_ENV = 'OCTOSERVE_SOCKET_LOCAL';
+
+/**
+ * Where an endpoint bound to a loopback host:port also accepts links: a Linux abstract
+ * Unix-domain socket named after that address (so two endpoints never share one, and nothing
+ * is left on disk). Undefined off Linux, on other hosts and under mutual TLS (TLS runs over TCP).
+ * Two Node processes on 2 cores, ping-pong p50: 1 KiB 26 -> 17 us, 4 KiB 28 -> 14 us, 256 KiB
+ * 330 -> 209 us, 1 MiB 1.37 -> 0.69 ms against TCP loopback.
+ */
+export function localPath(host: string, port: number, security: TransportSecurity): string | undefined {
+  if (process.platform !== 'linux' || security.tls !== undefined) return undefined;
+  if (host !== 'localhost' && host !== '::1' && !/^127\.\d+\.\d+\.\d+$/.test(host)) return undefined;
+  return `\0octoserve-fabric-${host}-${port}`;
+}
+
+/** Whether dialers take the local path ($OCTOSERVE_SOCKET_LOCAL, read when a link is made). */
+function dialLocal(): boolean {
+  const v = process.env[SOCKET_LOCAL_ENV];
+  if (v === undefined || v === '' || v === 'unix') return true;
+  if (v === 'tcp') return false;
+  throw new CollectiveError('INVALID_ARGUMENT', `${SOCKET_LOCAL_ENV} is '${v}'; expected unix or tcp`);
+}
 
 // ------------------------------------------------------------ accepting side
 
@@ -57,9 +85,9 @@ class SocketAcceptedLink implements AcceptedLink {
     for (const f of early) handlers.onMessage(f);
   }
 
-  write(frame: Buffer): void {
+  write(frame: Buffer, written?: () => void): void {
     if (this.ended) return;
-    this.writer.write(RecordFlag.FRAME, frame);
+    this.writer.write(RecordFlag.FRAME, frame, written);
   }
 
   end(): void {
@@ -83,6 +111,9 @@ export class SocketListener implements LinkListener {
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
 
+  /** The Unix-domain server beside the TCP one, for dialers on this host. */
+  private local: net.Server | undefined;
+
   private constructor(private readonly server: net.Server, readonly address: string, private readonly security: TransportSecurity) {}
 
   static async bind(address: string, security: TransportSecurity): Promise<SocketListener> {
@@ -104,11 +135,13 @@ export class SocketListener implements LinkListener {
     });
     server.on('error', () => { /* a listening server has nothing left to fail; sockets report their own errors */ });
     listener = new SocketListener(server, `${address.slice(0, address.lastIndexOf(':'))}:${bound}`, security);
+    const path = localPath(host, bound, security);
+    if (path !== undefined) listener.local = await listenLocal(path, listener);
     return listener;
   }
 
   /** Reads the OPEN record of a new connection: the cluster token first, then the link is handed over. */
-  private admit(socket: net.Socket): void {
+  admit(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const writer = new RecordWriter(socket);
@@ -168,9 +201,22 @@ export class SocketListener implements LinkListener {
     if (this.closed) return;
     this.closed = true;
     this.server.close();
+    this.local?.close();
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
   }
+}
+
+/** Accepts on `path` beside the TCP server: the same admission (OPEN record, token) for each connection. */
+function listenLocal(path: string, listener: SocketListener): Promise<net.Server> {
+  const server = net.createServer((socket) => listener.admit(socket));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: Error) => reject(new CollectiveError('INVALID_ARGUMENT', `cannot listen on the local socket for ${listener.address}: ${err.message}`)));
+    server.listen(path, () => {
+      server.on('error', () => { /* as for the TCP server */ });
+      resolve(server);
+    });
+  });
 }
 
 // ------------------------------------------------------------ dialing side
@@ -235,9 +281,12 @@ export class SocketConnection implements DialedLink {
   private lastError: string | undefined;
   private readonly host: string;
   private readonly port: number;
+  /** The peer's local socket, when it is on this host and dialers take it. */
+  private readonly path: string | undefined;
 
   constructor(private readonly address: string, private readonly handlers: DialedLinkHandlers, private readonly security: TransportSecurity = {}) {
     ({ host: this.host, port: this.port } = splitAddress(address));
+    this.path = dialLocal() ? localPath(this.host, this.port, security) : undefined;
     this.attempt();
   }
 
@@ -248,12 +297,11 @@ export class SocketConnection implements DialedLink {
     let socket: net.Socket;
     const deframer = new Deframer((flag, body) => this.record(socket, flag, body));
     if (t === undefined) {
-      // Plain TCP reads land in this link's own memory (see ReceiveBuffer), not in a stream's chunks.
+      // Plain reads land in this link's own memory (see ReceiveBuffer), not in a stream's chunks.
       const rb = new ReceiveBuffer(deframer);
-      socket = net.connect({
-        host: this.host, port: this.port, noDelay: true,
-        onread: { buffer: () => rb.next(), callback: (n: number) => { if (this.socket === socket) rb.landed(n); return true; } },
-      });
+      const onread = { buffer: () => rb.next(), callback: (n: number) => { if (this.socket === socket) rb.landed(n); return true; } };
+      const path = this.path;
+      socket = path !== undefined ? net.connect({ path, onread }) : net.connect({ host: this.host, port: this.port, noDelay: true, onread });
     } else {
       socket = tls.connect({ host: this.host, port: this.port, ca: t.ca, cert: t.cert, key: t.key });
       socket.on('data', (chunk: Buffer) => { if (this.socket === socket) deframer.push(chunk); });
