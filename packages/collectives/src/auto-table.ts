@@ -24,6 +24,12 @@
 //    358 / 438 / 1013 / 1985 against star's 256 / 302 / 479 / 1094; 4 ranks 109 / 151 / 230 / 408
 //    against star's 78 / 89 / 174 / 360. Its log2(N) steps each need both partners on a core;
 //    with N ranks on 2 cores the star's single hub wakes fewer of them.
+//  - 8 ranks once large frames were pooled and same-host links became Unix-domain sockets
+//    (2026-12-07, two rounds, barrier before each iteration, p50 ms at 256 KiB / 512 KiB / 1 MiB /
+//    2 MiB / 4 MiB): two-shot 8.1-5.5 / 12.6-12.8 / 25.1-27.5 / 74.8-61.8 / 84.8-70.3, tree
+//    9.4-10.0 / 13.8-14.0 / 22.9-15.4 / 41.6-46.4 / 73.9-64.9, star 12.0-26.6 / 13.0-32.0 /
+//    27.7-45.7 / 52.7-55.0 / 99.3-114.8. The tree sends each byte once up and once down through
+//    log2(N) levels and takes about half two-shot's CPU there (1 MiB: 20-26 ms against 48-51).
 import type { AutoTable } from './auto-select.js';
 import type { Fabric } from './fabric.js';
 
@@ -38,6 +44,6 @@ export const AUTO_TABLES: Readonly<Record<Fabric, AutoTable>> = {
   socket: {
     2: [{ maxBytes: 32 * KiB - 1, algorithm: 'oneshot' }, { maxBytes: Infinity, algorithm: 'ring' }],
     4: [{ maxBytes: 512 * KiB - 1, algorithm: 'star' }, { maxBytes: Infinity, algorithm: 'twoshot' }],
-    8: [{ maxBytes: 128 * KiB - 1, algorithm: 'star' }, { maxBytes: Infinity, algorithm: 'twoshot' }],
+    8: [{ maxBytes: 128 * KiB - 1, algorithm: 'star' }, { maxBytes: 1024 * KiB - 1, algorithm: 'twoshot' }, { maxBytes: Infinity, algorithm: 'tree' }],
   },
 };

@@ -1,6 +1,8 @@
 // One rank of `octoserve bench allreduce` (run by runRanks in bench.ts): for
 // every algorithm and size, warm up, agree on an iteration count, time each
-// all-reduce, and check every result against the exact sum.
+// all-reduce, and check every result against the exact sum. Each timed
+// all-reduce starts after a barrier, as in the MPI timing program (mpi-peer.ts):
+// the check of one result is not in the time of the next.
 import type { AllReduceAlgorithm } from './auto-select.js';
 import { CpuBurner } from './cpu-burn.js';
 import type { RankContext } from './harness.js';
@@ -89,17 +91,20 @@ export async function benchAllReduce(ctx: RankContext): Promise<BenchCell[]> {
       await comm.broadcast(itersBox, 0);
       const iters = itersBox[0] as number;
       const timesUs: number[] = [];
-      const cpu0 = process.cpuUsage();
+      let cpuUs = 0;
       for (let it = 0; it < iters; it++) {
         y.fill(NaN);
+        await comm.barrier();
+        const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         burner?.burn(a.computeUs ?? 0);
         await comm.allReduce(x, opts);
         timesUs.push((performance.now() - t0) * 1000);
+        const cpu = process.cpuUsage(cpu0);
+        cpuUs += cpu.user + cpu.system;
         ok &&= equal(y, expected);
       }
-      const cpu = process.cpuUsage(cpu0);
-      cells.push({ algorithm, ran: comm.allReduceAlgorithmFor(n, algorithm), bytes, timesUs, cpuUs: (cpu.user + cpu.system) / iters, ok });
+      cells.push({ algorithm, ran: comm.allReduceAlgorithmFor(n, algorithm), bytes, timesUs, cpuUs: cpuUs / iters, ok });
       await comm.barrier();
     }
   }

@@ -52,7 +52,7 @@ export interface AllReduceBenchRow {
   mean_us: number;
   algbw_gbs: number;          // bytes / p50
   busbw_gbs: number;          // algbw * 2(N-1)/N
-  cpu_us: number;             // CPU time per all-reduce, summed over ranks (includes the result check)
+  cpu_us: number;             // CPU time in each all-reduce, summed over ranks
   ok: boolean;                // exact on every rank, every iteration
 }
 

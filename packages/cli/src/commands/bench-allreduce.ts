@@ -15,15 +15,16 @@ import { fixed, formatTable } from './table.js';
 
 const ALGO_CHOICES = [...ALL_REDUCE_ALGORITHMS, 'auto', 'all'] as const;
 
-const DESCRIPTION = `Starts N rank processes on 127.0.0.1, each one Communicator (gRPC streams to every other rank),
+const DESCRIPTION = `Starts N rank processes on 127.0.0.1, each one Communicator (on the fabric --fabric names),
 and all-reduces (float32 sum) messages from --min-bytes to --max-bytes. Per algorithm it prints
 an nccl-tests-style table:
   bytes, floats   message size
   ran             the algorithm that ran (what auto picked)
-  p50/p99 us      per iteration the slowest rank's time, then the median / 99th percentile
+  p50/p99 us      per iteration (each starts after a barrier, as Open MPI's timing program's)
+                  the slowest rank's time, then the median / 99th percentile
   algbw GB/s      bytes / p50
   busbw GB/s      algbw x 2(N-1)/N, comparable across world sizes
-  cpu us          CPU time per all-reduce, all ranks together (with --compute-us, the work too)
+  cpu us          CPU time in the all-reduce, all ranks together (with --compute-us, the work too)
   ok              every rank's every result equal to the exact sum
 With --algo all it also prints the auto rules this run supports (fastest p50 per size), in the
 form of auto-table.ts. Each algorithm and size is warmed up first; ranks agree on the iteration count.
