@@ -17,7 +17,7 @@ import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/s
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
 import { SegmentSession } from './onnx/segment-session.js';
-import { weightsForDevice } from './shard-quantize.js';
+import { describeShardWeights, shardWeightBytes, weightsForDevice } from './shard-quantize.js';
 import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
@@ -131,13 +131,24 @@ export class ShardRuntime {
   /** A debug hook: called with x [rows, dim] after every residual add (see LayerObserver). */
   observer: LayerObserver | undefined = undefined;
 
+  /**
+   * What the shard holds as this runtime's device runs it (weightsForDevice): its bytes, a line
+   * for the load log, and whether 8-bit blocks were widened. The weights themselves live in
+   * onnxruntime only: holding the arrays here too would keep every weight twice.
+   */
+  readonly held: { bytes: number; description: string; widened: boolean };
+  /** [vocabRows, dim] this rank's rows of the token embedding (the greedy pick's). */
+  readonly embedding: Float32Array;
+
   private constructor(
     readonly shape: SegmentShape,
-    /** The weights as this runtime's device runs them (weightsForDevice): what the shard holds. */
-    readonly weights: ShardWeights,
+    weights: ShardWeights,
+    widened: boolean,
     private readonly opts: RuntimeOptions,
     private readonly sessions: Sessions,
   ) {
+    this.held = { bytes: shardWeightBytes(weights), description: describeShardWeights(weights), widened };
+    this.embedding = weights.embedding;
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
     this.spans = new StepSpans(StepSpans.capacityFor(weights.layers.length, n));
@@ -172,7 +183,7 @@ export class ShardRuntime {
     const load = async (bytes: Uint8Array): Promise<SegmentSession> => { await nextTurn(); return new SegmentSession(bytes, sessionOptions); };
     if (opts.stack === true) {
       const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
-      return new ShardRuntime(shape, weights, opts, { kind: 'stack', stack });
+      return new ShardRuntime(shape, weights, weights !== shard, opts, { kind: 'stack', stack });
     }
     const attention: SegmentSession[] = [];
     const feedForward: SegmentSession[] = [];
@@ -181,7 +192,7 @@ export class ShardRuntime {
       feedForward.push(await load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
     }
     const head = await load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
-    return new ShardRuntime(shape, weights, opts, { kind: 'segments', attention, feedForward, head });
+    return new ShardRuntime(shape, weights, weights !== shard, opts, { kind: 'segments', attention, feedForward, head });
   }
 
   /** How a step runs, for the load log: 'one graph per step' or 'N graphs per step'. */

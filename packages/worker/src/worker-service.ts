@@ -13,7 +13,6 @@ import { loadMedusaHeads, medusaShardSlices } from '@octoserve/medusa';
 import { KvCache } from './kv-cache.js';
 import { assembleShard, segmentShape, ShardLoadError } from './shard-loader.js';
 import { ShardRuntime } from './shard-runtime.js';
-import { describeShardWeights, shardWeightBytes } from './shard-quantize.js';
 import type { SequenceStep } from './shard-runtime.js';
 import { checkSequence, embeddingRows, invalidStep, localPicked } from './step-codec.js';
 import { serveStepLink, serveStepStream, type StepHost } from './step-channels.js';
@@ -177,21 +176,20 @@ export class WorkerService {
       // a single rank has no all-reduce between its segments: its whole step is one graph
       stack: this.id.worldSize === 1,
     });
-    const weights = runtime.weights;
-    if (weights !== assembled) {
+    if (runtime.held.widened) {
       this.id.log(`rank ${this.id.rank}: 8-bit blocks with float32 activations widened to float32 at load (the CPU has no fast kernel for them; --weights q8a8 keeps 8 bits)`);
     }
     this.loaded = {
       config, shard, runtime, maxPicked, maxSequences: req.maxSequences || DEFAULT_MAX_SEQUENCES,
       picked: new BigInt64Array(maxTokens * maxPicked), foreign: new Uint8Array(maxTokens * maxPicked),
-      greedy: new GreedyRun(runtime, new GreedyPick(shard.rank, shard.tp, config.dim, shard.vocab.start, weights.embedding)),
+      greedy: new GreedyRun(runtime, new GreedyPick(shard.rank, shard.tp, config.dim, shard.vocab.start, runtime.embedding)),
     };
     this.caches.clear();
     this.state = 'ready';
-    const weightBytes = shardWeightBytes(weights);
+    const weightBytes = runtime.held.bytes;
     this.weightBytes = weightBytes;
     const kvBytes = 2 * 4 * config.nLayers * (shard.kvHeads.end - shard.kvHeads.start) * config.headDim * config.maxSeqLen;
-    this.id.log(`rank ${this.id.rank}: shard loaded (${this.weightFormat(req)}; ${describeShardWeights(weights)}; ${runtime.graphs}) in ${(performance.now() - t0).toFixed(0)} ms`);
+    this.id.log(`rank ${this.id.rank}: shard loaded (${this.weightFormat(req)}; ${runtime.held.description}; ${runtime.graphs}) in ${(performance.now() - t0).toFixed(0)} ms`);
     return { weightBytes, kvBytes, loadMs: performance.now() - t0 };
   }
 
