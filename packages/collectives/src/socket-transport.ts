@@ -136,7 +136,14 @@ export class SocketListener implements LinkListener {
     server.on('error', () => { /* a listening server has nothing left to fail; sockets report their own errors */ });
     listener = new SocketListener(server, `${address.slice(0, address.lastIndexOf(':'))}:${bound}`, security);
     const path = localPath(host, bound, security);
-    if (path !== undefined) listener.local = await listenLocal(path, listener);
+    if (path !== undefined) {
+      try {
+        listener.local = await listenLocal(path, listener);
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+    }
     return listener;
   }
 
