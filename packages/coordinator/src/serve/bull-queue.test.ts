@@ -1,7 +1,9 @@
 // The durable queue against the local Redis: a job cancelled through one coordinator stops at
-// once on the coordinator running it (the cancel message), not at its next poll of the key.
+// once on the coordinator running it (the cancel message), not at its next poll of the key; a
+// queue leaves nothing behind that keeps its process alive.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { GenerateRequest__Output } from '@octoserve/wire';
 import { openBullQueue } from './bull-queue.js';
@@ -46,4 +48,17 @@ test('a job cancelled through another coordinator stops within 200 ms, with what
     await running.close();
     await other.close();
   }
+});
+
+test('a process that opened and closed a queue exits at once (the connect deadline is cleared)', () => {
+  const queueModule = new URL('./bull-queue.js', import.meta.url).href;
+  const script = `const { openBullQueue } = await import(${JSON.stringify(queueModule)});
+    const q = await openBullQueue({ url: ${JSON.stringify(REDIS)}, name: ${JSON.stringify(`${name}-exit`)} });
+    await q.close();`;
+  const t0 = performance.now();
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const ms = performance.now() - t0;
+  assert.equal(child.status, 0, child.stderr);
+  // the connect deadline is 5 s: a timer left behind would hold the process that long
+  assert.ok(ms < 4_000, `the process exited after ${ms.toFixed(0)} ms`);
 });

@@ -56,14 +56,18 @@ export async function openBullQueue(opts: BullQueueOptions): Promise<BullJobQueu
   // until it is up, a failure to connect is reported by the connect below, not logged
   const quiet = (): void => {};
   redis.on('error', quiet);
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${connectTimeout} ms`)), connectTimeout)),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeout} ms`)), connectTimeout); }),
     ]);
   } catch (err) {
     redis.disconnect();
     throw new QueueUnavailable(`cannot reach Redis at ${opts.url} (${(err as Error).message.replace(/\.$/, '')})`);
+  } finally {
+    // once Redis answered, the deadline must not keep the process alive
+    clearTimeout(timer);
   }
   redis.off('error', quiet);
   return new BullJobQueue(redis, opts);
