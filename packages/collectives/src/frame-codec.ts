@@ -136,7 +136,7 @@ export function dataFrameBytes(payloadBytes: number): number {
  */
 export function allocDataFrame(h: DataHeader, payloadBytes: number, raw?: Buffer): { frame: Buffer; payloadAt: number } {
   const { size, payloadAt } = dataFrameLayout(payloadBytes);
-  raw ??= Buffer.allocUnsafe(size + 4);
+  raw ??= Buffer.allocUnsafe(dataFrameBytes(payloadBytes));
   // Shift the frame start so raw.byteOffset + shift + payloadAt is a multiple of 4.
   const shift = (4 - ((raw.byteOffset + payloadAt) % 4)) % 4;
   const frame = raw.subarray(shift, shift + size);

@@ -4,6 +4,8 @@
 // spans chunks is copied once into a buffer of its final size, placed 5 bytes
 // into an 8-aligned allocation, where it would sit after its prefix:
 // frame-codec pads DATA headers so the payload is then 4-byte aligned.
+import { FreeBuffers, POOL_MIN_BYTES } from './free-buffers.js';
+
 export const RECORD_PREFIX_BYTES = 5;
 
 /** Receives each record; returns false to stop deframing (the owner closed the stream). */
@@ -11,11 +13,6 @@ export type RecordSink = (flag: number, body: Buffer) => boolean;
 
 /** The flag a sink gets (with an empty body) for a record longer than the Deframer's limit; nothing follows it. */
 export const OVERSIZED = -1;
-
-/** Records at least this long are read into pooled buffers (shorter ones are cheap to allocate). */
-const POOL_MIN_BYTES = 64 * 1024;
-/** The most bytes the pool keeps unused (past it, a released buffer is left to the collector). */
-const POOL_MAX_FREE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The buffers of large records, reused once the frame they carry has been consumed
@@ -27,28 +24,18 @@ const POOL_MAX_FREE_BYTES = 64 * 1024 * 1024;
  */
 class RecordPool {
   private readonly owned = new WeakSet<ArrayBuffer>();
-  private readonly free: ArrayBuffer[] = [];
-  private freeBytes = 0;
+  private readonly free = new FreeBuffers<ArrayBuffer>((ab) => ab.byteLength);
 
   take(len: number): Buffer {
-    const need = len + RECORD_PREFIX_BYTES;
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const ab = this.free[i] as ArrayBuffer;
-      if (ab.byteLength < need) continue;
-      this.free[i] = this.free[this.free.length - 1] as ArrayBuffer;
-      this.free.pop();
-      this.freeBytes -= ab.byteLength;
-      return Buffer.from(ab, RECORD_PREFIX_BYTES, len);
-    }
-    const fresh = Buffer.allocUnsafeSlow(need);
+    const ab = this.free.take(len + RECORD_PREFIX_BYTES);
+    if (ab !== undefined) return Buffer.from(ab, RECORD_PREFIX_BYTES, len);
+    const fresh = Buffer.allocUnsafeSlow(len + RECORD_PREFIX_BYTES);
     this.owned.add(fresh.buffer as ArrayBuffer);
     return fresh.subarray(RECORD_PREFIX_BYTES);
   }
 
   give(ab: ArrayBuffer): void {
-    if (!this.owned.has(ab) || this.freeBytes + ab.byteLength > POOL_MAX_FREE_BYTES) return;
-    this.free.push(ab);
-    this.freeBytes += ab.byteLength;
+    if (this.owned.has(ab)) this.free.give(ab);
   }
 }
 

@@ -10,7 +10,8 @@ import type { Mesh } from './mesh.js';
 import { applyPayload, bytesPerElement, encodeElements, roundTripInPlace, wireFormatName } from './wire-dtype.js';
 import type { Scratch } from './wire-dtype.js';
 import { SPIN_MAX_BYTES } from './wait-spin.js';
-import { SEND_POOL_MIN_BYTES, SendFramePool } from './send-frames.js';
+import { POOL_MIN_BYTES } from './free-buffers.js';
+import { SendFramePool } from './send-frames.js';
 import type { PooledFrame } from './send-frames.js';
 
 const OP_NAMES: Record<number, string> = Object.fromEntries(Object.entries(OpCode).map(([k, v]) => [v, k.toLowerCase().replaceAll('_', '-')]));
@@ -80,7 +81,7 @@ export class OpContext {
     h.index = index; h.step = step; h.offset = offset; h.count = count;
     const bytes = count * bytesPerElement(this.dtype);
     let pooled: PooledFrame | undefined;
-    if (bytes >= SEND_POOL_MIN_BYTES) {
+    if (bytes >= POOL_MIN_BYTES) {
       pooled = this.frames.take(dataFrameBytes(bytes));
       this.held.push(pooled);
     }

@@ -6,11 +6,7 @@
 // ends) and every link write that has not completed. A link that cannot say when its write is
 // done (the gRPC fabric) never releases its hold, so its frames are simply left to the
 // collector, as before: a frame whose release is lost is garbage, never reused early.
-
-/** Frames with at least this many payload bytes come from the pool (smaller ones are cheap). */
-export const SEND_POOL_MIN_BYTES = 64 * 1024;
-/** The most bytes the pool keeps unused. */
-const POOL_MAX_FREE_BYTES = 64 * 1024 * 1024;
+import { FreeBuffers } from './free-buffers.js';
 
 /** One pooled buffer and its holders; `done` (made once) releases one hold. */
 export class PooledFrame {
@@ -28,28 +24,16 @@ export class PooledFrame {
 }
 
 export class SendFramePool {
-  private readonly free: PooledFrame[] = [];
-  private freeBytes = 0;
+  private readonly free = new FreeBuffers<PooledFrame>((f) => f.raw.length);
 
   /** A frame buffer of at least `bytes`, held once by the caller. */
   take(bytes: number): PooledFrame {
-    for (let i = this.free.length - 1; i >= 0; i--) {
-      const f = this.free[i] as PooledFrame;
-      if (f.raw.length < bytes) continue;
-      this.free[i] = this.free[this.free.length - 1] as PooledFrame;
-      this.free.pop();
-      this.freeBytes -= f.raw.length;
-      f.hold();
-      return f;
-    }
-    const f = new PooledFrame(Buffer.allocUnsafeSlow(bytes), this);
+    const f = this.free.take(bytes) ?? new PooledFrame(Buffer.allocUnsafeSlow(bytes), this);
     f.hold();
     return f;
   }
 
   give(f: PooledFrame): void {
-    if (this.freeBytes + f.raw.length > POOL_MAX_FREE_BYTES) return;
-    this.free.push(f);
-    this.freeBytes += f.raw.length;
+    this.free.give(f);
   }
 }

@@ -138,7 +138,7 @@ export class SocketListener implements LinkListener {
     const path = localPath(host, bound, security);
     if (path !== undefined) {
       try {
-        listener.local = await listenLocal(path, listener);
+        listener.local = await listener.listenLocal(path);
       } catch (err) {
         server.close();
         throw err;
@@ -147,8 +147,20 @@ export class SocketListener implements LinkListener {
     return listener;
   }
 
+  /** Accepts on `path` beside the TCP server: the same admission (OPEN record, token) for each connection. */
+  private listenLocal(path: string): Promise<net.Server> {
+    const server = net.createServer((socket) => this.admit(socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: Error) => reject(new CollectiveError('INVALID_ARGUMENT', `cannot listen on the local socket for ${this.address}: ${err.message}`)));
+      server.listen(path, () => {
+        server.on('error', () => { /* as for the TCP server */ });
+        resolve(server);
+      });
+    });
+  }
+
   /** Reads the OPEN record of a new connection: the cluster token first, then the link is handed over. */
-  admit(socket: net.Socket): void {
+  private admit(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const writer = new RecordWriter(socket);
@@ -212,18 +224,6 @@ export class SocketListener implements LinkListener {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
   }
-}
-
-/** Accepts on `path` beside the TCP server: the same admission (OPEN record, token) for each connection. */
-function listenLocal(path: string, listener: SocketListener): Promise<net.Server> {
-  const server = net.createServer((socket) => listener.admit(socket));
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: Error) => reject(new CollectiveError('INVALID_ARGUMENT', `cannot listen on the local socket for ${listener.address}: ${err.message}`)));
-    server.listen(path, () => {
-      server.on('error', () => { /* as for the TCP server */ });
-      resolve(server);
-    });
-  });
 }
 
 // ------------------------------------------------------------ dialing side

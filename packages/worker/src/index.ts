@@ -1,7 +1,8 @@
 export { startWorker, type WorkerOptions, type RunningWorker } from './worker-process.js';
 export { serveWorker, COORDINATOR_LOST_EXIT } from './worker-main.js';
 export { WorkerService } from './worker-service.js';
-export { ShardRuntime, executionProviders, type ShardWeights, type RuntimeOptions, type SequenceStep, type StepOutputs } from './shard-runtime.js';
+export { ShardRuntime, executionProviders, type RuntimeOptions, type SequenceStep, type StepOutputs } from './shard-runtime.js';
+export type { ShardWeights } from './shard-weights.js';
 export type { AllReducer, StepTimings } from './timed-all-reducer.js';
 export { KvCache, KvCacheError, type KvShape } from './kv-cache.js';
 export { assembleShard, segmentShape, ShardLoadError, type ShardAssignment, type Range } from './shard-loader.js';

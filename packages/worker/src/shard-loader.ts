@@ -4,7 +4,7 @@ import type { ModelConfig, WeightFormat } from '@octoserve/model';
 import { isQuantizedSlice, QUANT_BLOCK_COLUMNS, rangeSize as size, shardLayout, type AnyShardSlice, type QuantizedSlice, type ShardAssignment } from '@octoserve/wire';
 import type { MatrixWeight } from './onnx/linear.js';
 import type { LayerShardWeights, MedusaShardWeights, SegmentShape } from './onnx/segments.js';
-import type { ShardWeights } from './shard-runtime.js';
+import type { ShardWeights } from './shard-weights.js';
 import { HaloError, quantizeShard } from './shard-quantize.js';
 
 export type { Range, ShardAssignment } from '@octoserve/wire';

@@ -13,7 +13,7 @@ import type { ShardAssignment } from '@octoserve/wire';
 import type { MatrixWeight, QuantizedWeight } from './onnx/linear.js';
 import { matrixBytes } from './onnx/linear.js';
 import type { HeadShardWeights, LayerShardWeights } from './onnx/segments.js';
-import type { ShardWeights } from './shard-runtime.js';
+import type { ShardWeights } from './shard-weights.js';
 
 export class HaloError extends Error {
   override name = 'HaloError';

@@ -13,26 +13,15 @@ import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
 import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
-import type { HeadShardWeights, LayerShardWeights, SegmentShape } from './onnx/segments.js';
+import type { SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
 import { SegmentSession } from './onnx/segment-session.js';
 import { describeShardWeights, shardWeightBytes, weightsForDevice } from './shard-quantize.js';
+import type { ShardWeights } from './shard-weights.js';
 import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
-
-/**
- * One rank's weights. Of the token embedding it holds its vocabulary rows (`embedding`, float32 as
- * read: the rows of the tokens it chooses itself); the coordinator sends the rows of requested steps.
- */
-export interface ShardWeights {
-  layers: LayerShardWeights[];
-  head: HeadShardWeights;
-  vocabRows: number;              // this rank's rows of the LM head
-  /** [vocabRows, dim]: with a shared classifier in float32, the same array as head.wcls. */
-  embedding: Float32Array;
-}
 
 export interface RuntimeOptions {
   maxTokens: number;              // most new tokens in one step (all sequences together)

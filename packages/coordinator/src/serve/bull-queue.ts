@@ -164,7 +164,7 @@ export class BullJobQueue implements JobQueue {
     const job = await this.queue.getJob(id);
     if (job === undefined) return undefined;
     await this.redis.set(this.cancelKey(id), '1', 'EX', KEEP_SECONDS);
-    this.running.get(id)?.abort();
+    // every consuming coordinator, this one included, hears it on the channel (consume)
     await this.redis.publish(this.cancelChannel, id);
     return this.get(id);
   }
