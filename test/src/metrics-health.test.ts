@@ -144,7 +144,7 @@ describe('metrics and health of a tp=2 cluster with Medusa', () => {
     const byClass = m.filter((x) => x.name === 'octoserve:allreduce_calls_total');
     assert.ok(byClass.length >= 1, 'all-reduce calls by algorithm and size class are exported');
     for (const x of byClass) {
-      assert.match(x.labels.algorithm ?? '', /^(ring|oneshot|twoshot|tree|star)$/, JSON.stringify(x.labels));
+      assert.match(x.labels.algorithm ?? '', /^(ring|oneshot|twoshot|tree|star|doubling|shm)$/, JSON.stringify(x.labels));
       assert.match(x.labels.size_class ?? '', /^\d+(B|KiB|MiB)$/);
     }
     const timed = m.filter((x) => x.name === 'octoserve:allreduce_seconds_count').reduce((n, x) => n + x.value, 0);

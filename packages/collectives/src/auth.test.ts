@@ -148,7 +148,10 @@ for (const fabric of FABRICS) {
       // a peer whose CA is another cannot trust our certificate either
       assert.match(await neverAnswered(fabric, peers[0] as string, { clusterToken: 't', tls: { ca: foreign.ca, cert: pki.cert, key: pki.key } }), /certificate/i);
       const create = (r: number): Promise<Communicator> => Communicator.create({ rank: r, worldSize: 2, peers, communicatorId: 'tls-test', endpoint: endpoints[r], connectTimeoutMs: 5_000, clusterToken: 't', tls });
-      await sumOnBoth(await Promise.all([create(0), create(1)]));
+      const comms = await Promise.all([create(0), create(1)]);
+      // the shm fabric keeps every link TLS: no shared segment beside it
+      for (const c of comms) assert.equal(c.sharedMemory, false);
+      await sumOnBoth(comms);
     } finally {
       pki.remove();
       foreign.remove();

@@ -4,9 +4,17 @@
 // choice (option or OCTOSERVE_ALLREDUCE_ALGO) is read.
 import { CollectiveError } from './errors.js';
 
-export const ALL_REDUCE_ALGORITHMS = ['ring', 'oneshot', 'twoshot', 'star', 'tree', 'doubling'] as const;
+export const ALL_REDUCE_ALGORITHMS = ['ring', 'oneshot', 'twoshot', 'star', 'tree', 'doubling', 'shm'] as const;
 export type AllReduceAlgorithmName = (typeof ALL_REDUCE_ALGORITHMS)[number];
 export type AllReduceAlgorithm = AllReduceAlgorithmName | 'auto';
+
+/** The algorithms that send messages over a fabric's links (every one but shm, which needs a shared segment). */
+export const MESH_ALGORITHMS: readonly AllReduceAlgorithmName[] = ALL_REDUCE_ALGORITHMS.filter((a) => a !== 'shm');
+
+/** The algorithms a communicator of `fabric` runs: shm only on the shm fabric. */
+export function algorithmsOn(fabric: string): readonly AllReduceAlgorithmName[] {
+  return fabric === 'shm' ? ALL_REDUCE_ALGORITHMS : MESH_ALGORITHMS;
+}
 
 export const ALGORITHM_ENV = 'OCTOSERVE_ALLREDUCE_ALGO';
 

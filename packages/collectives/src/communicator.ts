@@ -7,7 +7,10 @@
 // mismatch, a bad frame, a deadline) aborts the communicator: the pending
 // operation rejects, peers get an ABORT naming the reason, and every later
 // call rejects with the same error.
+import { randomInt } from 'node:crypto';
 import { endianness } from 'node:os';
+import { join } from 'node:path';
+import { SEGMENT_DIR, sharedMemoryUnavailable } from '@octoserve/shared-memory';
 import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.js';
 import { oneShotAllReduce } from './algorithms/one-shot.js';
 import { twoShotAllReduce } from './algorithms/two-shot.js';
@@ -30,6 +33,7 @@ import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
+import { SharedSegment, yieldUsFromEnv } from './shared-segment.js';
 import { resolveSpinUs, SPIN_MAX_BYTES } from './wait-spin.js';
 import type { SpinSetting } from './wait-spin.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
@@ -118,7 +122,11 @@ export class Communicator {
   private readonly closeTimeoutMs: number;
   private readonly defaultAlgorithm: AllReduceAlgorithm;
   /** The auto table's rules for this world size (looked up once: an operation allocates nothing to choose). */
-  private readonly autoRules: readonly AutoRule[];
+  private autoRules: readonly AutoRule[];
+  /** The rules among the algorithms that send messages (auto without a shared segment, or a lossy wire). */
+  private readonly meshRules: readonly AutoRule[];
+  /** The shm fabric's segment, when every rank mapped it. */
+  private segment: SharedSegment | undefined;
   private readonly chunkElems: number;
   private readonly peers: readonly number[];
   private readonly payloadScratch = new Scratch();
@@ -146,7 +154,8 @@ export class Communicator {
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5_000;
     this.defaultAlgorithm = defaultAlgorithm;
-    this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES[mesh.fabric], options.worldSize);
+    this.meshRules = rulesFor(options.autoTable ?? AUTO_TABLES[mesh.fabric === 'shm' ? 'socket' : mesh.fabric], options.worldSize);
+    this.autoRules = this.meshRules;
     this.chunkElems = (options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / 4;
     this.peers = otherRanks(options.rank, options.worldSize);
     this.ctx = new OpContext(mesh, this.rank, this.worldSize, this.chunkElems, this.payloadScratch, this.peers, spinUs);
@@ -175,15 +184,67 @@ export class Communicator {
     if (spinUs > 0) options.log?.(`rank ${options.rank}: a wait for a peer polls for up to ${spinUs} us before it sleeps (operations up to ${SPIN_MAX_BYTES / 1024} KiB)`);
     const mesh = new Mesh(me, options.peers, endpoint, security);
     await mesh.form(options.connectTimeoutMs ?? DEFAULT_DEADLINE_MS);
-    return new Communicator(mesh, options, algorithm, spinUs);
+    const comm = new Communicator(mesh, options, algorithm, spinUs);
+    if (fabric === 'shm' && options.worldSize > 1) {
+      try { await comm.attachSegment(options); } catch (err) { await comm.close().catch(ignore); throw err; }
+    }
+    return comm;
+  }
+
+  /** Whether all-reduces run through a shared-memory segment (the shm fabric, every rank on one host). */
+  get sharedMemory(): boolean { return this.segment !== undefined; }
+
+  /**
+   * The shm fabric: rank 0 creates a segment file and tells the others its name over the mesh
+   * (whose links checked the cluster token); every rank maps it and says whether it could; the
+   * file name goes once all have answered. A rank that cannot map it (another host, no addon)
+   * leaves the world on messages, with a log line that says why.
+   */
+  private async attachSegment(options: CommunicatorOptions): Promise<void> {
+    const pieceBytes = this.chunkElems * 4;
+    // a rank that spins (the world fits in the cores) needs no yielding phase
+    const yieldUs = this.spinUs > 0 ? 0 : yieldUsFromEnv();
+    const unavailable = options.tls !== undefined ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
+    const name = new Float32Array(3); // [created, two random 24-bit numbers]
+    let path: string | undefined;
+    let seg: SharedSegment | undefined;
+    let why = unavailable;
+    const pathOf = (a: number, b: number): string =>
+      join(SEGMENT_DIR, `octoserve-${this.communicatorId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${a.toString(16)}${b.toString(16)}`);
+    if (this.rank === 0 && why === undefined) {
+      name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
+      path = pathOf(name[1] as number, name[2] as number);
+      try { seg = SharedSegment.create(path, 0, this.worldSize, this.communicatorId, pieceBytes, this.spinUs, yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
+    }
+    await this.broadcast(name, 0);
+    if (this.rank !== 0 && why === undefined) {
+      if (name[0] !== 1) why = 'rank 0 could not create the segment';
+      else {
+        path = pathOf(name[1] as number, name[2] as number);
+        try { seg = SharedSegment.open(path, this.rank, this.worldSize, this.communicatorId, pieceBytes, this.spinUs, yieldUs); } catch (err) { why = describeError(err); }
+      }
+    }
+    const mapped = await this.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
+    if (this.rank === 0 && path !== undefined) SharedSegment.unlink(path);
+    const missing = [...mapped].flatMap((ok, r) => (ok === 1 ? [] : [r]));
+    if (missing.length === 0 && seg !== undefined) {
+      this.segment = seg;
+      this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES.shm, this.worldSize);
+      options.log?.(`rank ${this.rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${this.worldSize} ranks)`);
+    } else {
+      options.log?.(`rank ${this.rank}: the shm fabric falls back to socket messages: rank(s) ${missing.join(', ')} could not map the shared segment` +
+        (why !== undefined ? ` (here: ${why})` : ''));
+    }
   }
 
   /** The error that aborted this communicator, if any. */
   get failure(): CollectiveError | undefined { return this.mesh.failed; }
 
   /** The algorithm an all-reduce of `length` floats runs with the given (or default) choice. */
-  allReduceAlgorithmFor(length: number, algorithm: AllReduceAlgorithm = this.defaultAlgorithm): AllReduceAlgorithmName {
-    return algorithm === 'auto' ? pickAlgorithm(this.autoRules, length * 4) : algorithm;
+  allReduceAlgorithmFor(length: number, algorithm: AllReduceAlgorithm = this.defaultAlgorithm, wire: WireFormat = 'f32'): AllReduceAlgorithmName {
+    const name = algorithm === 'auto' ? pickAlgorithm(this.autoRules, length * 4) : algorithm;
+    // shared memory carries float32 as they are: a narrower wire format means messages
+    return name === 'shm' && wire !== 'f32' ? pickAlgorithm(this.meshRules, length * 4) : name;
   }
 
   /**
@@ -192,8 +253,9 @@ export class Communicator {
    */
   allReduce(data: Float32Array, options: AllReduceOptions = {}): Promise<Float32Array> {
     const out = options.output ?? data;
-    const algorithm = this.allReduceAlgorithmFor(data.length, options.algorithm ?? this.defaultAlgorithm);
+    const algorithm = this.allReduceAlgorithmFor(data.length, options.algorithm ?? this.defaultAlgorithm, options.wire);
     const op = ALL_REDUCE_OPS[algorithm];
+    const segment = this.segment;
     return this.run(op, data.length, options.wire, options.deadlineMs, async (ctx) => {
       if (out.length !== data.length) throw invalid(`allReduce output has ${out.length} elements, the input ${data.length}`);
       if (this.worldSize === 1) { if (out !== data) out.set(data); return out; }
@@ -202,6 +264,12 @@ export class Communicator {
       else if (algorithm === 'twoshot') await twoShotAllReduce(ctx, data, out, this.work(blockLength(data.length, this.worldSize, this.rank)));
       else if (algorithm === 'tree') await treeAllReduce(ctx, data, out, this.work(Math.min(data.length, this.chunkElems)));
       else if (algorithm === 'doubling') await doublingAllReduce(ctx, data, out);
+      else if (algorithm === 'shm') {
+        if (segment === undefined) {
+          throw invalid(`the shm all-reduce needs the shm fabric with every rank on one host; this communicator runs the ${this.fabric} fabric without a shared segment`);
+        }
+        await segment.allReduce(ctx, this.mesh, data, out);
+      }
       else await starAllReduce(ctx, data, out);
       return out;
     });
@@ -256,7 +324,8 @@ export class Communicator {
 
   /** Resolves on every rank once every rank has called barrier. */
   barrier(options: OpOptions = {}): Promise<void> {
-    return this.run(OpCode.BARRIER, 0, 'f32', options.deadlineMs, (ctx) => barrier(ctx));
+    const segment = this.segment;
+    return this.run(OpCode.BARRIER, 0, 'f32', options.deadlineMs, (ctx) => segment !== undefined ? segment.barrierOp(ctx, this.mesh) : barrier(ctx));
   }
 
   /** Root receives every rank's `input` (length B everywhere) in rank order (N*B elements); other ranks get null. */
@@ -362,6 +431,7 @@ const ALL_REDUCE_OPS: Record<AllReduceAlgorithmName, OpCode> = {
   star: OpCode.ALL_REDUCE_STAR,
   tree: OpCode.ALL_REDUCE_TREE,
   doubling: OpCode.ALL_REDUCE_DOUBLING,
+  shm: OpCode.ALL_REDUCE_SHM,
 };
 
 function ignore(): void {

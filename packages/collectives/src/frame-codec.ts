@@ -30,6 +30,7 @@ export const OpCode = {
   GATHER: 11,
   ALL_REDUCE_TREE: 12,
   ALL_REDUCE_DOUBLING: 13,
+  ALL_REDUCE_SHM: 14,
 } as const;
 export type OpCode = (typeof OpCode)[keyof typeof OpCode];
 

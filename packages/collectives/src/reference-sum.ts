@@ -36,7 +36,7 @@ export function referenceSum(inputs: Float32Array[], algorithm: AllReduceAlgorit
         const h = Math.floor(N / 2);
         out[i] = h === 0 ? sumRanks(0, N, i) : Math.fround(sumRanks(0, h, i) + sumRanks(h, N, i));
       } else {
-        out[i] = sumRanks(0, N, i); // rank order: one-shot, two-shot, star
+        out[i] = sumRanks(0, N, i); // rank order: one-shot, two-shot, star, shm
       }
     }
   }

@@ -2,7 +2,7 @@
 // is an exported async function of a RankContext; what it returns goes back
 // to the test process (structured clone, so typed arrays survive).
 import type { AllReduceAlgorithm } from './auto-select.js';
-import type { Communicator } from './communicator.js';
+import type { Communicator, CommunicatorOptions } from './communicator.js';
 import { CollectiveError, describeError } from './errors.js';
 import { allocDataFrame, decodeFrame, FrameKind } from './frame-codec.js';
 import type { DataHeader, OpCode, WireDtype } from './frame-codec.js';
@@ -206,4 +206,14 @@ export async function lateRank(ctx: RankContext): Promise<Attempt> {
   const first = await attempt(() => comm.allReduce(new Float32Array(64).fill(1), { algorithm: 'star' }));
   const again = await attempt(() => comm.allReduce(new Float32Array(64).fill(1)));
   return { ...first, message: `${first.message ?? 'ok'} | then: ${again.code ?? 'ok'} ${again.message ?? ''}` };
+}
+
+/** Forms the world and reports whether all-reduces go through shared memory, and what the communicator logged. */
+export async function segmentInfo(ctx: RankContext): Promise<{ sharedMemory: boolean; log: string[]; sum: number }> {
+  const log: string[] = [];
+  const comm = await ctx.connect({ log: (line) => log.push(line), ...(ctx.args as Partial<CommunicatorOptions> | undefined) });
+  const x = Float32Array.of(ctx.rank + 1);
+  await comm.allReduce(x);
+  await comm.close();
+  return { sharedMemory: comm.sharedMemory, log, sum: x[0] as number };
 }

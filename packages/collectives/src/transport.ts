@@ -135,7 +135,7 @@ export class Endpoint {
   static async bind(address: string, options: EndpointOptions = {}): Promise<Endpoint> {
     const fabric = resolveFabric(options.fabric, 'the endpoint\'s fabric option');
     const security: TransportSecurity = { clusterToken: options.clusterToken, tls: options.tls };
-    const listener = fabric === 'socket' ? await SocketListener.bind(address, security) : await GrpcListener.bind(address, security);
+    const listener = fabric === 'grpc' ? await GrpcListener.bind(address, security) : await SocketListener.bind(address, security);
     return new Endpoint(listener, fabric, security);
   }
 

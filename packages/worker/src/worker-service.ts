@@ -126,7 +126,7 @@ export class WorkerService {
    */
   private async listenForSteps(): Promise<string> {
     const hosts = this.id.stepLinkHosts;
-    if (this.endpoint.fabric !== 'socket' || hosts === undefined) return '';
+    if (this.endpoint.fabric === 'grpc' || hosts === undefined) return '';
     const listener = await SocketListener.bind(`${hosts.listen}:0`, this.security);
     listener.serve((link) => serveStepLink(this.stepHost(), link));
     this.stepListener = listener;
