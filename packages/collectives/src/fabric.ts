@@ -22,7 +22,7 @@ export const FABRIC_ENV = 'OCTOSERVE_FABRIC';
  * decode at tp 2-8 on stories260K, where more than the fabric bounds a step, gave 0.94-1.3x gRPC's
  * tok/s over two rounds. The shm fabric (2026-12-08, same machine class, one run each, side by
  * side with socket): 8-rank all-reduce p50 at 1 KiB 77-129 us against socket's 334, 4 MiB 19.4 ms
- * against 59.2; bench decode tok/s socket -> shm: stories260K tp=8 102 -> 152-160, stories110M
+ * against 59.2 (with the native sum: 45 us and 10.0 ms, Open MPI over TCP 176 us and 12.8 ms); bench decode tok/s socket -> shm: stories260K tp=8 102 -> 152-160, stories110M
  * shape q4a8 tp=2 150 -> 199, tp=4 54 -> 100. Across hosts (or under mutual TLS) it falls back to
  * the socket fabric's messages, so it is the default.
  */

@@ -14,8 +14,7 @@
 //   then 2 x N slots of piece bytes (parity p, rank r) and 2 result areas of piece bytes.
 // Pieces alternate parity: a rank writes a slot of parity p again only after every rank passed
 // the barrier of the piece between, so after every rank finished reading the slot.
-import { arrive, createSegment, mapSegment, removeSegment, waitUntil } from '@octoserve/shared-memory';
-import { addInto } from './algorithms/kernels.js';
+import { arrive, createSegment, mapSegment, removeSegment, sumRows, waitUntil } from '@octoserve/shared-memory';
 import { CollectiveError } from './errors.js';
 import type { OpContext } from './op-context.js';
 import { blockLength, blockStart } from './partition.js';
@@ -56,6 +55,8 @@ export class SharedSegment {
   private readonly ctl: Int32Array;
   private readonly slots: Float32Array[];   // [parity * N + rank]
   private readonly results: Float32Array[]; // [parity]
+  /** The slots and result areas as one array (slot (p, r) starts at (p * N + r) * pieceElems). */
+  private readonly data: Float32Array;
   private readonly headersAt: number;
   private barriers = 0;
   private parity = 0;
@@ -72,6 +73,7 @@ export class SharedSegment {
     this.headersAt = ARRIVED + world * LINE;
     const base = controlBytes(world);
     const pieceBytes = pieceElems * 4;
+    this.data = new Float32Array(buffer, base, (2 * world + 2) * pieceElems);
     this.slots = Array.from({ length: 2 * world }, (_, i) => new Float32Array(buffer, base + i * pieceBytes, pieceElems));
     this.results = [0, 1].map((p) => new Float32Array(buffer, base + (2 * world + p) * pieceBytes, pieceElems));
   }
@@ -139,21 +141,19 @@ export class SharedSegment {
     return p;
   }
 
+  /** out[o, o+n) = every rank's slot of parity p, summed in rank order. */
   private sumAll(p: number, out: Float32Array, o: number, n: number): void {
-    const N = this.world;
-    const first = this.slots[p * N] as Float32Array;
-    out.set(n === first.length ? first : first.subarray(0, n), o);
-    for (let q = 1; q < N; q++) addInto(out, o, this.slots[p * N + q] as Float32Array, 0, n);
+    sumRows(this.data, p * this.world * this.pieceElems, this.pieceElems, this.world, out, o, n);
   }
 
+  /** This rank sums its block of the piece into the result area; after a second barrier everyone copies the whole sum. */
   private async sumByBlocks(ctx: OpContext, host: SegmentHost, p: number, out: Float32Array, o: number, n: number): Promise<void> {
     const N = this.world;
+    const P = this.pieceElems;
     const s = blockStart(n, N, this.rank);
-    const len = blockLength(n, N, this.rank);
-    const sum = this.results[p] as Float32Array;
-    sum.set((this.slots[p * N] as Float32Array).subarray(s, s + len), s);
-    for (let q = 1; q < N; q++) addInto(sum, s, this.slots[p * N + q] as Float32Array, s, len);
+    sumRows(this.data, p * N * P + s, P, N, this.results[p] as Float32Array, s, blockLength(n, N, this.rank));
     if (!this.barrier()) await this.waitLong(ctx, host);
+    const sum = this.results[p] as Float32Array;
     out.set(n === sum.length ? sum : sum.subarray(0, n), o);
   }
 

@@ -7,6 +7,7 @@
 //   map(path, bytes)          -> ArrayBuffer over the file's first `bytes` (MAP_SHARED)
 //   arrive(words, i, target)  -> words[i] + 1, added atomically; whoever reaches `target` wakes the waiters
 //   waitFor(words, i, target, spinUs, yieldUs, timeoutMs) -> 0 once words[i] reached `target`, 1 on timeout
+//   sumRows(src, first, stride, k, out, at, n) -> out[at+i] = the k rows of src from `first`, `stride` apart, summed in order
 // Counters wrap around 2^32: "reached" compares the signed distance.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -161,11 +162,60 @@ static napi_value wait_for(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/** The data of a Float32Array argument and its length, or NULL after throwing. */
+static float* floats_of(napi_env env, napi_value array, size_t* length) {
+  napi_typedarray_type type;
+  void* data = NULL;
+  if (napi_get_typedarray_info(env, array, &type, length, &data, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "octoserve shared-memory: expected a Float32Array");
+    return NULL;
+  }
+  return (float*)data;
+}
+
+// out[i] = src[0][i] + src[1][i] + ... + src[k-1][i], added left to right in float32 (the same
+// bits as JavaScript's Float32Array adds in that order); the compiler vectorizes across i, which
+// keeps each element's order. Built for the widest vector unit the CPU has.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void sum_rows(float* restrict out, const float* src, size_t stride, size_t k, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = src[i];
+  for (size_t r = 1; r < k; r++) {
+    const float* row = src + r * stride;
+    for (size_t i = 0; i < n; i++) out[i] += row[i];
+  }
+}
+
+// sumRows(src, first, stride, k, out, at, n): out[at + i] = sum over r < k, in order, of
+// src[first + r * stride + i], for i < n. `out` must not overlap the rows.
+static napi_value sum_rows_js(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t src_len = 0, out_len = 0;
+  float* src = floats_of(env, argv[0], &src_len);
+  if (src == NULL) return NULL;
+  float* out = floats_of(env, argv[4], &out_len);
+  if (out == NULL) return NULL;
+  int64_t first = 0, stride = 0, k = 0, at = 0, n = 0;
+  CHECK(napi_get_value_int64(env, argv[1], &first));
+  CHECK(napi_get_value_int64(env, argv[2], &stride));
+  CHECK(napi_get_value_int64(env, argv[3], &k));
+  CHECK(napi_get_value_int64(env, argv[5], &at));
+  CHECK(napi_get_value_int64(env, argv[6], &n));
+  if (first < 0 || stride < 0 || k < 1 || at < 0 || n < 0 || (uint64_t)(first + (k - 1) * stride + n) > src_len || (uint64_t)(at + n) > out_len) {
+    napi_throw_range_error(env, NULL, "octoserve shared-memory: sumRows reaches outside its arrays");
+    return NULL;
+  }
+  sum_rows(out + at, src + first, (size_t)stride, (size_t)k, (size_t)n);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"map", NULL, map_file, NULL, NULL, NULL, napi_default, NULL},
     {"arrive", NULL, arrive, NULL, NULL, NULL, napi_default, NULL},
     {"waitFor", NULL, wait_for, NULL, NULL, NULL, napi_default, NULL},
+    {"sumRows", NULL, sum_rows_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -12,6 +12,7 @@ interface Native {
   map(path: string, bytes: number): ArrayBuffer;
   arrive(words: Int32Array, index: number, target: number): number;
   waitFor(words: Int32Array, index: number, target: number, spinUs: number, yieldUs: number, timeoutMs: number): number;
+  sumRows(src: Float32Array, first: number, stride: number, k: number, out: Float32Array, at: number, n: number): void;
 }
 
 /** Where segments live: a RAM-backed file system on Linux. */
@@ -73,4 +74,13 @@ export function arrive(words: Int32Array, index: number, target: number): number
  */
 export function waitUntil(words: Int32Array, index: number, target: number, spinUs: number, yieldUs: number, timeoutMs: number): boolean {
   return (native ?? load()).waitFor(words, index, target, spinUs, yieldUs, timeoutMs) === 0;
+}
+
+/**
+ * out[at + i] = src[first + i] + src[first + stride + i] + ... (k rows, added in that order in
+ * float32, the bits JavaScript's Float32Array adds give), for i < n; vectorized across i. `out`
+ * must not overlap the rows.
+ */
+export function sumRows(src: Float32Array, first: number, stride: number, k: number, out: Float32Array, at: number, n: number): void {
+  (native ?? load()).sumRows(src, first, stride, k, out, at, n);
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createSegment, mapSegment, removeSegment, SEGMENT_DIR, sharedMemoryUnavailable, waitUntil, arrive } from './index.js';
+import { createSegment, mapSegment, removeSegment, SEGMENT_DIR, sharedMemoryUnavailable, sumRows, waitUntil, arrive } from './index.js';
 
 function tempSegment(): string {
   return join(SEGMENT_DIR, `octoserve-test-${randomBytes(6).toString('hex')}`);
@@ -54,4 +54,28 @@ test('another process sees the bytes and its wake ends this process\'s wait', as
 test('a segment that does not exist is one clear error naming it', () => {
   const path = tempSegment();
   assert.throws(() => mapSegment(path, 4096), (err: Error) => err.message.includes(path) && /No such file/.test(err.message));
+});
+
+test('sumRows adds k rows in order with float32 rounding, the bits of JavaScript\'s adds, at any length and offset', () => {
+  const k = 8;
+  const stride = 1037;
+  const src = new Float32Array(k * stride + 5);
+  let seed = 12345;
+  for (let i = 0; i < src.length; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const u = seed / 2 ** 32;
+    src[i] = (u - 0.5) * 2 ** ((Math.floor(u * 4096) % 24) - 12); // mixed magnitudes: the order shows in the bits
+  }
+  for (const [first, n, at] of [[0, 1037, 0], [3, 1000, 7], [5, 1, 0], [0, 0, 0], [2, 33, 1]] as const) {
+    const want = new Float32Array(n + at);
+    for (let i = 0; i < n; i++) {
+      let acc = src[first + i] as number;
+      for (let r = 1; r < k; r++) acc = Math.fround(acc + (src[first + r * stride + i] as number));
+      want[at + i] = acc;
+    }
+    const got = new Float32Array(n + at);
+    sumRows(src, first, stride, k, got, at, n);
+    assert.deepEqual(Buffer.from(got.buffer), Buffer.from(want.buffer), `first ${first} n ${n} at ${at}`);
+  }
+  assert.throws(() => sumRows(src, 10, stride, k, new Float32Array(4), 0, 1037), /outside its arrays/);
 });
