@@ -54,7 +54,6 @@ export interface SegmentHost {
 export class SharedSegment {
   private readonly ctl: Int32Array;
   private readonly slots: Float32Array[];   // [parity * N + rank]
-  private readonly results: Float32Array[]; // [parity]
   /** The slots and result areas as one array (slot (p, r) starts at (p * N + r) * pieceElems). */
   private readonly data: Float32Array;
   private readonly headersAt: number;
@@ -75,7 +74,6 @@ export class SharedSegment {
     const pieceBytes = pieceElems * 4;
     this.data = new Float32Array(buffer, base, (2 * world + 2) * pieceElems);
     this.slots = Array.from({ length: 2 * world }, (_, i) => new Float32Array(buffer, base + i * pieceBytes, pieceElems));
-    this.results = [0, 1].map((p) => new Float32Array(buffer, base + (2 * world + p) * pieceBytes, pieceElems));
   }
 
   /** Bytes of a segment for `world` ranks and pieces of `pieceBytes`. */
@@ -108,53 +106,53 @@ export class SharedSegment {
   /** Removes the segment's file name (its memory lives on while ranks map it). */
   static unlink(path: string): void { removeSegment(path); }
 
-  /** Sums x across the ranks into out (may alias x); op `ctx.seq` on every rank. */
+  /**
+   * Sums x across the ranks into out (may alias x); op `ctx.seq` on every rank. A piece that
+   * every rank finds waiting allocates nothing here: the sums and the copy out are native calls
+   * on the segment's one array, and only a long wait makes a promise.
+   */
   async allReduce(ctx: OpContext, host: SegmentHost, x: Float32Array, out: Float32Array): Promise<void> {
     const L = x.length;
+    const N = this.world;
     const P = this.pieceElems;
     for (let o = 0; o < L; o += P) {
       const n = Math.min(P, L - o);
-      this.slots[this.parity * this.world + this.rank]!.set(n === L ? x : x.subarray(o, o + n));
-      const p = await this.meet(ctx, host, o, n);
-      if (n * 4 <= ONE_PHASE_MAX_BYTES) this.sumAll(p, out, o, n);
-      else await this.sumByBlocks(ctx, host, p, out, o, n);
+      const p = this.parity;
+      this.slots[p * N + this.rank]!.set(n === L ? x : x.subarray(o, o + n));
+      this.post(ctx, o, n);
+      if (!this.barrier()) await this.waitLong(ctx, host);
+      this.checkHeaders(ctx, p, o, n);
+      if (n * 4 <= ONE_PHASE_MAX_BYTES) {
+        sumRows(this.data, p * N * P, P, N, out, o, n); // every slot, in rank order
+        continue;
+      }
+      // this rank's block of the piece into the result area of parity p; after a second barrier everyone copies the whole sum
+      const s = blockStart(n, N, this.rank);
+      const result = (2 * N + p) * P;
+      sumRows(this.data, p * N * P + s, P, N, this.data, result + s, blockLength(n, N, this.rank));
+      if (!this.barrier()) await this.waitLong(ctx, host);
+      sumRows(this.data, result, 0, 1, out, o, n);
     }
   }
 
   /** A barrier of every rank (op `ctx.seq`), through the segment. */
   async barrierOp(ctx: OpContext, host: SegmentHost): Promise<void> {
-    await this.meet(ctx, host, -1, 0);
+    const p = this.parity;
+    this.post(ctx, -1, 0);
+    if (!this.barrier()) await this.waitLong(ctx, host);
+    this.checkHeaders(ctx, p, -1, 0);
   }
 
   /**
-   * Says what this rank put in its slot of the current parity (elements [o, o+n) of op
-   * ctx.seq; a barrier: o = -1), waits for every rank, and checks that they all said the same.
-   * Returns the parity the piece used.
+   * Says, beside this rank's slot of the current parity, what it put there (elements [o, o+n)
+   * of op ctx.seq; a barrier: o = -1), and moves to the other parity. After the barrier every
+   * rank checks that all said the same (checkHeaders).
    */
-  private async meet(ctx: OpContext, host: SegmentHost, o: number, n: number): Promise<number> {
+  private post(ctx: OpContext, o: number, n: number): void {
     const p = this.parity;
     this.parity = p ^ 1;
     const h = this.headersAt + (p * this.world + this.rank) * LINE;
     this.ctl[h] = ctx.seq; this.ctl[h + 1] = o; this.ctl[h + 2] = n;
-    if (!this.barrier()) await this.waitLong(ctx, host);
-    this.checkHeaders(ctx, p, o, n);
-    return p;
-  }
-
-  /** out[o, o+n) = every rank's slot of parity p, summed in rank order. */
-  private sumAll(p: number, out: Float32Array, o: number, n: number): void {
-    sumRows(this.data, p * this.world * this.pieceElems, this.pieceElems, this.world, out, o, n);
-  }
-
-  /** This rank sums its block of the piece into the result area; after a second barrier everyone copies the whole sum. */
-  private async sumByBlocks(ctx: OpContext, host: SegmentHost, p: number, out: Float32Array, o: number, n: number): Promise<void> {
-    const N = this.world;
-    const P = this.pieceElems;
-    const s = blockStart(n, N, this.rank);
-    sumRows(this.data, p * N * P + s, P, N, this.results[p] as Float32Array, s, blockLength(n, N, this.rank));
-    if (!this.barrier()) await this.waitLong(ctx, host);
-    const sum = this.results[p] as Float32Array;
-    out.set(n === sum.length ? sum : sum.subarray(0, n), o);
   }
 
   /** Arrives at the next barrier; true when every rank has (waiting up to one slice). */
