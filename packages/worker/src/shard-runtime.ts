@@ -12,7 +12,7 @@ import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
 import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames, WCLS_FEED } from './onnx/segments.js';
 import type { SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
 import { floats, longs, type RowBuffer } from './row-buffer.js';
@@ -128,6 +128,8 @@ export class ShardRuntime {
   readonly held: { bytes: number; description: string; widened: boolean };
   /** [vocabRows, dim] this rank's rows of the token embedding (the greedy pick's). */
   readonly embedding: Float32Array;
+  /** Feeds every head run takes besides its rows: the fed classifier, when there is one. */
+  private readonly headFeeds: Record<string, ort.Tensor> = {};
 
   private constructor(
     readonly shape: SegmentShape,
@@ -138,6 +140,7 @@ export class ShardRuntime {
   ) {
     this.held = { bytes: shardWeightBytes(weights), description: describeShardWeights(weights), widened };
     this.embedding = weights.embedding;
+    if (weights.head.wclsFed === true) this.headFeeds[WCLS_FEED] = new ort.Tensor('float32', weights.embedding, [weights.vocabRows, shape.dim]);
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
     this.spans = new StepSpans(StepSpans.capacityFor(weights.layers.length, n));
@@ -163,7 +166,9 @@ export class ShardRuntime {
   }
 
   static async create(shape: SegmentShape, shard: ShardWeights, opts: RuntimeOptions): Promise<ShardRuntime> {
-    const weights = weightsForDevice(shard, opts.device ?? 'cpu');
+    const forDevice = weightsForDevice(shard, opts.device ?? 'cpu');
+    // a float32 classifier that is also the embedding's rows is fed from that one array, not copied into onnxruntime
+    const weights = forDevice.head.wcls === forDevice.embedding ? { ...forDevice, head: { ...forDevice.head, wclsFed: true } } : forDevice;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       executionProviders: executionProviders(opts.device),
@@ -172,7 +177,7 @@ export class ShardRuntime {
     const load = async (bytes: Uint8Array): Promise<SegmentSession> => { await nextTurn(); return new SegmentSession(bytes, sessionOptions); };
     if (opts.stack === true) {
       const stack = await load(buildStackGraph('stack', shape, weights.layers, weights.head, weights.vocabRows, opts.topK));
-      return new ShardRuntime(shape, weights, weights !== shard, opts, { kind: 'stack', stack });
+      return new ShardRuntime(shape, weights, forDevice !== shard, opts, { kind: 'stack', stack });
     }
     const attention: SegmentSession[] = [];
     const feedForward: SegmentSession[] = [];
@@ -181,7 +186,7 @@ export class ShardRuntime {
       feedForward.push(await load(buildFeedForwardSegment(`layer${l}_ffn`, shape, w)));
     }
     const head = await load(buildHeadSegment('head', shape, weights.head, weights.vocabRows, opts.topK));
-    return new ShardRuntime(shape, weights, weights !== shard, opts, { kind: 'segments', attention, feedForward, head });
+    return new ShardRuntime(shape, weights, forDevice !== shard, opts, { kind: 'segments', attention, feedForward, head });
   }
 
   /** How a step runs, for the load log: 'one graph per step' or 'N graphs per step'. */
@@ -379,7 +384,7 @@ export class ShardRuntime {
       const t = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): ort.Tensor => b.rows(rows, offset);
       const a = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): A => b.array(rows, offset);
       io = {
-        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms) },
+        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms), ...this.headFeeds },
         fetches: {
           max: t(o.max), argmax: t(o.argmax), topk_values: t(o.topkValues), topk_indices: t(o.topkIndices),
           sumexp: t(o.sumexp), sumexp_logit: t(o.sumexpLogit), picked: t(o.picked), hidden: t(o.hidden), sample: t(o.sample),

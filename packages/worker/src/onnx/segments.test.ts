@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment } from './segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, WCLS_FEED } from './segments.js';
 import type { SegmentShape, LayerShardWeights } from './segments.js';
 
 function rng(seed: number): () => number {
@@ -144,4 +144,23 @@ test('head segment returns max, argmax, top-k, softmax pieces and picked logits 
   let acc = 0;
   const want = p.findIndex((v) => (acc += v) > 0.6 * z);
   assert.equal(Number((out.sample!.data as BigInt64Array)[0]), want);
+});
+
+test('a fed classifier (wclsFed) is a graph input, not an initializer, and gives the bits of the initializer head', async () => {
+  const r = rng(9); const { dim } = shape; const rows = 12; const k = 4;
+  const w = { finalNorm: rand(dim, r, 2), wcls: rand(rows * dim, r) };
+  const x = rand(2 * dim, r);
+  const feeds = {
+    x: new ort.Tensor('float32', x, [2, dim]), ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 11n]), [2, 2]),
+    inv_temp: new ort.Tensor('float32', Float32Array.of(1, 1), [2, 1]), u: new ort.Tensor('float32', Float32Array.of(0.3, 0.9), [2, 1]),
+  };
+  const held = await session(buildHeadSegment('head', shape, w, rows, k));
+  const fed = await session(buildHeadSegment('head', shape, { ...w, wclsFed: true }, rows, k));
+  assert.ok(fed.inputNames.includes(WCLS_FEED) && !held.inputNames.includes(WCLS_FEED));
+  await assert.rejects(fed.run(feeds), /wcls/, 'without its classifier the fed head does not run');
+  const a = await held.run(feeds);
+  const b = await fed.run({ ...feeds, [WCLS_FEED]: new ort.Tensor('float32', w.wcls, [rows, dim]) });
+  for (const name of ['max', 'argmax', 'topk_values', 'topk_indices', 'sumexp', 'picked', 'hidden']) {
+    assert.deepEqual(b[name]!.data, a[name]!.data, name);
+  }
 });

@@ -11,7 +11,7 @@
 import { GraphBuilder } from './graph-builder.js';
 import { rmsNorm, rope, swiGlu } from './blocks.js';
 import { DataType } from './onnx-schema.js';
-import { linear, projection, type MatrixWeight } from './linear.js';
+import { fedProjection, linear, projection, type MatrixWeight } from './linear.js';
 
 /** Sizes of one rank's slice of a layer. */
 export interface SegmentShape {
@@ -153,8 +153,16 @@ export function buildFeedForwardSegment(name: string, s: SegmentShape, w: LayerS
 export interface HeadShardWeights {
   finalNorm: Float32Array;  // [dim]
   wcls: MatrixWeight;       // [vocabRows, dim]
+  /**
+   * A float32 wcls is fed at run time as the graph input WCLS_FEED (the worker's own array, which
+   * it holds anyway as the embedding's rows) instead of an initializer onnxruntime would copy.
+   */
+  wclsFed?: boolean;
   medusa?: MedusaShardWeights;
 }
+
+/** The head graph's input that carries a fed classifier (HeadShardWeights.wclsFed). */
+export const WCLS_FEED = 'wcls';
 
 /**
  * Medusa heads on one rank: the residual layers replicated, the projection split by
@@ -211,7 +219,9 @@ function headBlock(g: GraphBuilder, s: SegmentShape, w: HeadShardWeights, vocabR
   g.output('hidden', ['tokens', s.dim]);
   const xn = rmsNorm(g, x, g.weight('final_norm', w.finalNorm, [s.dim]), s.normEps);
   g.op('Identity', [xn], {}, 'hidden');
-  const lmHead = projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
+  const lmHead = w.wclsFed === true && w.wcls instanceof Float32Array
+    ? fedProjection(g, WCLS_FEED, [vocabRows, s.dim])
+    : projection(g, 'wcls', w.wcls, [vocabRows, s.dim]);
   const logits = lmHead(xn);                                                               // [T, vocabRows]
   if (w.medusa !== undefined) medusaHeads(g, xn, lmHead, s, w.medusa, vocabRows);
   const lastAxis = g.ints('last_axis', [-1]);
