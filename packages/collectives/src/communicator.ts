@@ -7,10 +7,7 @@
 // mismatch, a bad frame, a deadline) aborts the communicator: the pending
 // operation rejects, peers get an ABORT naming the reason, and every later
 // call rejects with the same error.
-import { randomInt } from 'node:crypto';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
-import { SEGMENT_DIR, sharedMemoryUnavailable } from '@octoserve/shared-memory';
 import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.js';
 import { oneShotAllReduce } from './algorithms/one-shot.js';
 import { twoShotAllReduce } from './algorithms/two-shot.js';
@@ -33,7 +30,8 @@ import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
-import { SharedSegment, yieldUsFromEnv } from './shared-segment.js';
+import { joinSegment, yieldUsFromEnv } from './shared-segment.js';
+import type { SharedSegment } from './shared-segment.js';
 import { resolveSpinUs, SPIN_MAX_BYTES } from './wait-spin.js';
 import type { SpinSetting } from './wait-spin.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
@@ -194,47 +192,14 @@ export class Communicator {
   /** Whether all-reduces run through a shared-memory segment (the shm fabric, every rank on one host). */
   get sharedMemory(): boolean { return this.segment !== undefined; }
 
-  /**
-   * The shm fabric: rank 0 creates a segment file and tells the others its name over the mesh
-   * (whose links checked the cluster token); every rank maps it and says whether it could; the
-   * file name goes once all have answered. A rank that cannot map it (another host, no addon)
-   * leaves the world on messages, with a log line that says why.
-   */
+  /** The shm fabric: every rank joins one shared segment, or the world stays on messages (joinSegment says why). */
   private async attachSegment(options: CommunicatorOptions): Promise<void> {
-    const pieceBytes = this.chunkElems * 4;
     // a rank that spins (the world fits in the cores) needs no yielding phase
     const yieldUs = this.spinUs > 0 ? 0 : yieldUsFromEnv();
-    const unavailable = options.tls !== undefined ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
-    const name = new Float32Array(3); // [created, two random 24-bit numbers]
-    let path: string | undefined;
-    let seg: SharedSegment | undefined;
-    let why = unavailable;
-    const pathOf = (a: number, b: number): string =>
-      join(SEGMENT_DIR, `octoserve-${this.communicatorId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${a.toString(16)}${b.toString(16)}`);
-    if (this.rank === 0 && why === undefined) {
-      name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
-      path = pathOf(name[1] as number, name[2] as number);
-      try { seg = SharedSegment.create(path, 0, this.worldSize, this.communicatorId, pieceBytes, this.spinUs, yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
-    }
-    await this.broadcast(name, 0);
-    if (this.rank !== 0 && why === undefined) {
-      if (name[0] !== 1) why = 'rank 0 could not create the segment';
-      else {
-        path = pathOf(name[1] as number, name[2] as number);
-        try { seg = SharedSegment.open(path, this.rank, this.worldSize, this.communicatorId, pieceBytes, this.spinUs, yieldUs); } catch (err) { why = describeError(err); }
-      }
-    }
-    const mapped = await this.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
-    if (this.rank === 0 && path !== undefined) SharedSegment.unlink(path);
-    const missing = [...mapped].flatMap((ok, r) => (ok === 1 ? [] : [r]));
-    if (missing.length === 0 && seg !== undefined) {
-      this.segment = seg;
-      this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES.shm, this.worldSize);
-      options.log?.(`rank ${this.rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${this.worldSize} ranks)`);
-    } else {
-      options.log?.(`rank ${this.rank}: the shm fabric falls back to socket messages: rank(s) ${missing.join(', ')} could not map the shared segment` +
-        (why !== undefined ? ` (here: ${why})` : ''));
-    }
+    const seg = await joinSegment(this, { pieceBytes: this.chunkElems * 4, spinUs: this.spinUs, yieldUs, tls: options.tls !== undefined, log: options.log });
+    if (seg === undefined) return;
+    this.segment = seg;
+    this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES.shm, this.worldSize);
   }
 
   /** The error that aborted this communicator, if any. */

@@ -14,8 +14,10 @@
 //   then 2 x N slots of piece bytes (parity p, rank r) and 2 result areas of piece bytes.
 // Pieces alternate parity: a rank writes a slot of parity p again only after every rank passed
 // the barrier of the piece between, so after every rank finished reading the slot.
-import { arrive, createSegment, mapSegment, removeSegment, sumRows, waitUntil } from '@octoserve/shared-memory';
-import { CollectiveError } from './errors.js';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { arrive, createSegment, mapSegment, removeSegment, SEGMENT_DIR, sharedMemoryUnavailable, sumRows, waitUntil } from '@octoserve/shared-memory';
+import { CollectiveError, describeError } from './errors.js';
 import type { OpContext } from './op-context.js';
 import { blockLength, blockStart } from './partition.js';
 
@@ -29,10 +31,10 @@ const W_COUNTER = LINE;
 const ARRIVED = 2 * LINE;
 /**
  * Pieces up to this many bytes are summed by every rank after one barrier; larger ones by blocks,
- * two barriers. 8 ranks on 2 cores, p50 us at 1 / 4 / 16 / 64 KiB: everyone sums everything
- * 70 / 213 / 456 / 1289, by blocks 89 / 170 / 250 / 419.
+ * two barriers. 8 ranks on 2 cores, native sums, p50 us of two runs at 4 / 16 / 64 KiB: every
+ * rank sums everything 79-69 / 106-92 / 350-328, by blocks 105-60 / 186-150 / 336-312.
  */
-export const ONE_PHASE_MAX_BYTES = 2 * 1024;
+export const ONE_PHASE_MAX_BYTES = 16 * 1024;
 /**
  * How long a wait that does not spin (more ranks than cores) keeps looking, giving its core to
  * any runnable process between looks, before it sleeps on the counter; $OCTOSERVE_SHM_YIELD_US
@@ -215,6 +217,63 @@ function pieceText(seq: number, o: number, n: number): string {
 function controlBytes(world: number): number {
   const words = ARRIVED + 3 * world * LINE;
   return Math.ceil((words * 4) / 4096) * 4096;
+}
+
+/** What joinSegment needs of a formed world: its identity and two collectives over the mesh. */
+export interface SegmentWorld {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly communicatorId: string;
+  broadcast(data: Float32Array, root: number): Promise<Float32Array>;
+  allGather(input: Float32Array): Promise<Float32Array>;
+}
+
+export interface JoinOptions {
+  pieceBytes: number;
+  spinUs: number;
+  yieldUs: number;
+  /** Mutual TLS is configured: ranks talk only over TLS links, so no segment. */
+  tls: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * Rank 0 creates a segment file and tells the others its name over the mesh (whose links
+ * checked the cluster token); every rank maps it and says whether it could; the file name goes
+ * once all have answered, so no file outlives the world. Returns this rank's segment when every
+ * rank mapped it, else undefined, after a log line that says which rank could not and why.
+ */
+export async function joinSegment(world: SegmentWorld, o: JoinOptions): Promise<SharedSegment | undefined> {
+  const { rank, worldSize, communicatorId: id } = world;
+  const name = new Float32Array(3); // [created, two random 24-bit numbers]
+  const pathOf = (): string =>
+    join(SEGMENT_DIR, `octoserve-${id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${(name[1] as number).toString(16)}${(name[2] as number).toString(16)}`);
+  let why = o.tls ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
+  let path: string | undefined;
+  let seg: SharedSegment | undefined;
+  if (rank === 0 && why === undefined) {
+    name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
+    path = pathOf();
+    try { seg = SharedSegment.create(path, 0, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
+  }
+  await world.broadcast(name, 0);
+  if (rank !== 0 && why === undefined) {
+    if (name[0] !== 1) why = 'rank 0 could not create the segment';
+    else {
+      path = pathOf();
+      try { seg = SharedSegment.open(path, rank, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); } catch (err) { why = describeError(err); }
+    }
+  }
+  const mapped = await world.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
+  if (rank === 0 && path !== undefined) SharedSegment.unlink(path);
+  const missing = [...mapped].flatMap((ok, r) => (ok === 1 ? [] : [r]));
+  if (missing.length === 0 && seg !== undefined) {
+    o.log?.(`rank ${rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${worldSize} ranks)`);
+    return seg;
+  }
+  o.log?.(`rank ${rank}: the shm fabric falls back to socket messages: rank(s) ${missing.join(', ')} could not map the shared segment` +
+    (why !== undefined ? ` (here: ${why})` : ''));
+  return undefined;
 }
 
 /** FNV-1a of the communicator id: the segment names the world it was made for. */
