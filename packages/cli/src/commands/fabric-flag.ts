@@ -19,8 +19,9 @@ function asUsage<T>(parse: (v: string) => T): (v: string) => T {
 }
 
 export function fabricFlag(): Option {
-  return choiceFlag('--fabric NAME', `the all-reduce data plane between ranks: grpc (gRPC streams) or socket (framed TCP, mutual TLS when ` +
-    `configured); every rank of a cluster must speak the same (default $${FABRIC_ENV}, else ${DEFAULT_FABRIC})`, FABRICS);
+  return choiceFlag('--fabric NAME', `the all-reduce data plane between ranks: shm (the ranks of one host sum through a shared-memory ` +
+    `segment; other hosts, or mutual TLS, fall back to socket), socket (framed TCP or Unix-domain sockets, mutual TLS when configured) ` +
+    `or grpc (gRPC streams); every rank of a cluster must speak the same (default $${FABRIC_ENV}, else ${DEFAULT_FABRIC})`, FABRICS);
 }
 
 /** --fabric LIST for the benchmarks that run each fabric side by side. */
