@@ -251,21 +251,26 @@ export async function joinSegment(world: SegmentWorld, o: JoinOptions): Promise<
   let why = o.tls ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
   let path: string | undefined;
   let seg: SharedSegment | undefined;
-  if (rank === 0 && why === undefined) {
-    name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
-    path = pathOf();
-    try { seg = SharedSegment.create(path, 0, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
-  }
-  await world.broadcast(name, 0);
-  if (rank !== 0 && why === undefined) {
-    if (name[0] !== 1) why = 'rank 0 could not create the segment';
-    else {
+  let mapped: Float32Array;
+  try {
+    if (rank === 0 && why === undefined) {
+      name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
       path = pathOf();
-      try { seg = SharedSegment.open(path, rank, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); } catch (err) { why = describeError(err); }
+      try { seg = SharedSegment.create(path, 0, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
     }
+    await world.broadcast(name, 0);
+    if (rank !== 0 && why === undefined) {
+      if (name[0] !== 1) why = 'rank 0 could not create the segment';
+      else {
+        path = pathOf();
+        try { seg = SharedSegment.open(path, rank, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); } catch (err) { why = describeError(err); }
+      }
+    }
+    mapped = await world.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
+  } finally {
+    // every rank has answered (or the world failed): the name goes either way
+    if (rank === 0 && path !== undefined) SharedSegment.unlink(path);
   }
-  const mapped = await world.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
-  if (rank === 0 && path !== undefined) SharedSegment.unlink(path);
   const missing = [...mapped].flatMap((ok, r) => (ok === 1 ? [] : [r]));
   if (missing.length === 0 && seg !== undefined) {
     o.log?.(`rank ${rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${worldSize} ranks)`);
