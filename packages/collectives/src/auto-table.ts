@@ -46,9 +46,6 @@ export const AUTO_TABLES: Readonly<Record<Fabric, AutoTable>> = {
     4: [{ maxBytes: 512 * KiB - 1, algorithm: 'star' }, { maxBytes: Infinity, algorithm: 'twoshot' }],
     8: [{ maxBytes: 128 * KiB - 1, algorithm: 'star' }, { maxBytes: 1024 * KiB - 1, algorithm: 'twoshot' }, { maxBytes: Infinity, algorithm: 'tree' }],
   },
-  shm: {
-    2: [{ maxBytes: Infinity, algorithm: 'shm' }],
-    4: [{ maxBytes: Infinity, algorithm: 'shm' }],
-    8: [{ maxBytes: Infinity, algorithm: 'shm' }],
-  },
+  // a world whose ranks all mapped the segment sums through it at every size and world size (fabric.ts, shared-segment.ts)
+  shm: { 8: [{ maxBytes: Infinity, algorithm: 'shm' }] },
 };

@@ -1,13 +1,13 @@
 // A Communicator is one rank's handle on a world of N ranks: created from
 // (rank, world size, peer addresses, communicator id), it forms the full mesh
-// of links (gRPC streams or framed sockets, see fabric.ts) and runs collectives on Float32Arrays, one at a time, in
-// call order (every rank must make the same calls in the same order).
+// of links (gRPC streams or framed sockets, see fabric.ts; on the shm fabric also a segment of the
+// host's shared memory) and runs collectives on Float32Arrays, one at a time, in call order (every
+// rank must make the same calls in the same order). Its options are communicator-options.ts.
 //
 // Every operation has a deadline. Any failure (a lost or aborting peer, a
 // mismatch, a bad frame, a deadline) aborts the communicator: the pending
 // operation rejects, peers get an ABORT naming the reason, and every later
 // call rejects with the same error.
-import { endianness } from 'node:os';
 import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.js';
 import { oneShotAllReduce } from './algorithms/one-shot.js';
 import { twoShotAllReduce } from './algorithms/two-shot.js';
@@ -18,9 +18,10 @@ import { directAllGather, directReduceScatter } from './algorithms/direct.js';
 import { barrier, broadcast, gather } from './algorithms/rooted.js';
 import { otherRanks } from './algorithms/kernels.js';
 import { algorithmFromEnv, ALGORITHM_ENV, pickAlgorithm, rulesFor } from './auto-select.js';
-import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
-import type { CollectiveTls } from './auth.js';
+import type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule } from './auto-select.js';
 import { AUTO_TABLES } from './auto-table.js';
+import { checkOptions, DEFAULT_CHUNK_BYTES, DEFAULT_DEADLINE_MS, invalid } from './communicator-options.js';
+import type { AllGatherOptions, AllReduceOptions, CommunicatorOptions, OpOptions, ReduceScatterOptions, ScatterGatherAlgorithm } from './communicator-options.js';
 import { CollectiveError, describeError } from './errors.js';
 import { OpCode } from './frame-codec.js';
 import { Mesh } from './mesh.js';
@@ -30,83 +31,11 @@ import { blockLength, blockStart } from './partition.js';
 import { parseFabric, resolveFabric } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import { Endpoint } from './transport.js';
-import { joinSegment, yieldUsFromEnv } from './shared-segment.js';
+import { joinSegment } from './shared-segment.js';
 import type { SharedSegment } from './shared-segment.js';
-import { resolveSpinUs, SPIN_MAX_BYTES } from './wait-spin.js';
-import type { SpinSetting } from './wait-spin.js';
+import { resolveSpinUs, resolveYieldUs, SPIN_MAX_BYTES } from './wait-spin.js';
 import { Scratch, wireDtypeOf } from './wire-dtype.js';
 import type { WireFormat } from './wire-dtype.js';
-
-export interface CommunicatorOptions {
-  rank: number;
-  worldSize: number;
-  /** Collective address (host:port) of every rank, indexed by rank. */
-  peers: readonly string[];
-  /** Names this world; a peer with another id is refused. */
-  communicatorId: string;
-  /** A pre-bound endpoint (Endpoint.bind, e.g. on port 0, with the same clusterToken, tls and fabric); default: bind peers[rank]. */
-  endpoint?: Endpoint;
-  /**
-   * The data plane between ranks (the same on every rank): default the
-   * endpoint's fabric when one is given, else OCTOSERVE_FABRIC, else 'grpc'.
-   */
-  fabric?: Fabric;
-  /** The cluster's shared secret: sent on every stream this rank opens, demanded of every stream opened to it. */
-  clusterToken?: string;
-  /** Mutual TLS between ranks (the cluster's CA, this rank's certificate and key). */
-  tls?: CollectiveTls;
-  /** Default deadline of each operation, ms (30 000). */
-  deadlineMs?: number;
-  /** Deadline of world formation, ms (30 000). */
-  connectTimeoutMs?: number;
-  /** How long close() waits for peers' GOODBYE, ms (5 000). */
-  closeTimeoutMs?: number;
-  /** All-reduce algorithm when a call names none: default OCTOSERVE_ALLREDUCE_ALGO, else 'auto'. */
-  allReduceAlgorithm?: AllReduceAlgorithm;
-  /** Crossover table of 'auto' (default: auto-table.ts' table of the fabric). */
-  autoTable?: AutoTable;
-  /** Most payload bytes per frame (1 MiB); must be the same on every rank. */
-  chunkBytes?: number;
-  /**
-   * How long a rank waiting for a peer's frame keeps polling before it sleeps, µs, or 'auto'
-   * (default $OCTOSERVE_SPIN_US, else 'auto': DEFAULT_SPIN_US when the world fits in this host's
-   * cores, else 0); see wait-spin.ts.
-   */
-  spinUs?: SpinSetting;
-  /** Where the communicator reports decisions a person may want to know about. */
-  log?: (line: string) => void;
-}
-
-export interface OpOptions {
-  /** Deadline of this operation in ms, counted from when it starts running. */
-  deadlineMs?: number;
-}
-
-export interface AllReduceOptions extends OpOptions {
-  algorithm?: AllReduceAlgorithm;
-  /** Element encoding on the wire (f32); bf16/f16 halve the bytes, sums stay float32. */
-  wire?: WireFormat;
-  /** Where the sum goes (same length as the input); default: in place. */
-  output?: Float32Array;
-}
-
-export type ScatterGatherAlgorithm = 'ring' | 'direct' | 'auto';
-
-export interface ReduceScatterOptions extends OpOptions {
-  algorithm?: ScatterGatherAlgorithm;
-  wire?: WireFormat;
-  /** Where this rank's summed block goes (length blockLength(L, N, rank)); default: a new array. */
-  output?: Float32Array;
-}
-
-export interface AllGatherOptions extends OpOptions {
-  algorithm?: ScatterGatherAlgorithm;
-  /** Where the N blocks go (length N * block); default: a new array. */
-  output?: Float32Array;
-}
-
-const DEFAULT_DEADLINE_MS = 30_000;
-const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 export class Communicator {
   readonly rank: number;
@@ -194,12 +123,12 @@ export class Communicator {
 
   /** The shm fabric: every rank joins one shared segment, or the world stays on messages (joinSegment says why). */
   private async attachSegment(options: CommunicatorOptions): Promise<void> {
-    // a rank that spins (the world fits in the cores) needs no yielding phase
-    const yieldUs = this.spinUs > 0 ? 0 : yieldUsFromEnv();
-    const seg = await joinSegment(this, { pieceBytes: this.chunkElems * 4, spinUs: this.spinUs, yieldUs, tls: options.tls !== undefined, log: options.log });
-    if (seg === undefined) return;
-    this.segment = seg;
-    this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES.shm, this.worldSize);
+    const spec = {
+      rank: this.rank, world: this.worldSize, id: this.communicatorId, pieceBytes: this.chunkElems * 4,
+      spinUs: this.spinUs, yieldUs: resolveYieldUs(this.spinUs), failed: () => this.mesh.failed,
+    };
+    this.segment = await joinSegment(this, spec, options.tls !== undefined, options.log);
+    if (this.segment !== undefined) this.autoRules = rulesFor(options.autoTable ?? AUTO_TABLES.shm, this.worldSize);
   }
 
   /** The error that aborted this communicator, if any. */
@@ -233,7 +162,7 @@ export class Communicator {
         if (segment === undefined) {
           throw invalid(`the shm all-reduce needs the shm fabric with every rank on one host; this communicator runs the ${this.fabric} fabric without a shared segment`);
         }
-        await segment.allReduce(ctx, this.mesh, data, out);
+        await segment.allReduce(ctx, data, out);
       }
       else await starAllReduce(ctx, data, out);
       return out;
@@ -290,7 +219,7 @@ export class Communicator {
   /** Resolves on every rank once every rank has called barrier. */
   barrier(options: OpOptions = {}): Promise<void> {
     const segment = this.segment;
-    return this.run(OpCode.BARRIER, 0, 'f32', options.deadlineMs, (ctx) => segment !== undefined ? segment.barrierOp(ctx, this.mesh) : barrier(ctx));
+    return this.run(OpCode.BARRIER, 0, 'f32', options.deadlineMs, (ctx) => segment !== undefined ? segment.barrierOp(ctx) : barrier(ctx));
   }
 
   /** Root receives every rank's `input` (length B everywhere) in rank order (N*B elements); other ranks get null. */
@@ -403,16 +332,3 @@ function ignore(): void {
   // The queue only orders operations; each caller sees its own outcome.
 }
 
-function invalid(message: string): CollectiveError {
-  return new CollectiveError('INVALID_ARGUMENT', message);
-}
-
-function checkOptions(o: CommunicatorOptions): void {
-  if (endianness() !== 'LE') throw invalid('collectives send little-endian floats as raw bytes; this host is big-endian');
-  if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw invalid(`world size ${o.worldSize} must be a positive integer`);
-  if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw invalid(`rank ${o.rank} is outside 0..${o.worldSize - 1}`);
-  if (o.peers.length !== o.worldSize) throw invalid(`${o.peers.length} peer addresses for world size ${o.worldSize}`);
-  if (o.communicatorId === '') throw invalid('communicator id is empty');
-  const chunk = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-  if (!Number.isInteger(chunk) || chunk < 1024 || chunk % 4 !== 0) throw invalid(`chunkBytes ${chunk} must be a multiple of 4, at least 1024`);
-}

@@ -1,7 +1,7 @@
 // The process entry of one harness rank (see harness.ts): bind, report the
 // address, wait for the address list, run the scenario, report, exit.
 import { Communicator } from './communicator.js';
-import type { CommunicatorOptions } from './communicator.js';
+import type { CommunicatorOptions } from './communicator-options.js';
 import { CollectiveError, describeError } from './errors.js';
 import type { RankContext, Scenario } from './harness.js';
 import { Endpoint } from './transport.js';

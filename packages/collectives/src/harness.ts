@@ -6,7 +6,8 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Communicator, CommunicatorOptions } from './communicator.js';
+import type { Communicator } from './communicator.js';
+import type { CommunicatorOptions } from './communicator-options.js';
 import { FABRIC_ENV } from './fabric.js';
 import type { Fabric } from './fabric.js';
 import type { Endpoint } from './transport.js';

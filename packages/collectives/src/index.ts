@@ -1,11 +1,11 @@
-// @octoserve/collectives: one rank's communicator over gRPC streams or framed
-// sockets (the fabric, see fabric.ts): ring, one-shot, two-shot, star, tree and recursive-doubling
-// all-reduce with auto selection, reduce-scatter, all-gather, broadcast,
+// @octoserve/collectives: one rank's communicator over gRPC streams, framed sockets or a host's
+// shared memory (the fabric, see fabric.ts): ring, one-shot, two-shot, star, tree, recursive-doubling
+// and shared-memory all-reduce with auto selection, reduce-scatter, all-gather, broadcast,
 // barrier, gather, plus the all-reduce benchmark driver.
 export { Communicator } from './communicator.js';
 export type {
   CommunicatorOptions, OpOptions, AllReduceOptions, ReduceScatterOptions, AllGatherOptions, ScatterGatherAlgorithm,
-} from './communicator.js';
+} from './communicator-options.js';
 export { Endpoint } from './transport.js';
 export { SocketListener, SocketConnection } from './socket-transport.js';
 export { LinkStatus, linkStatusText, type AcceptedLink } from './link.js';
@@ -20,7 +20,7 @@ export {
 } from './auto-select.js';
 export type { AllReduceAlgorithm, AllReduceAlgorithmName, AutoRule, AutoTable } from './auto-select.js';
 export { AUTO_TABLES } from './auto-table.js';
-export { SPIN_ENV, DEFAULT_SPIN_US, MAX_SPIN_US, parseSpin, resolveSpinUs, WaitSpin } from './wait-spin.js';
+export { SPIN_ENV, DEFAULT_SPIN_US, MAX_SPIN_US, YIELD_ENV, DEFAULT_YIELD_US, parseSpin, resolveSpinUs, resolveYieldUs, WaitSpin } from './wait-spin.js';
 export type { SpinSetting } from './wait-spin.js';
 export type { WireFormat } from './wire-dtype.js';
 export { blockStart, blockLength } from './partition.js';

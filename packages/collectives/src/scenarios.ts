@@ -2,7 +2,8 @@
 // is an exported async function of a RankContext; what it returns goes back
 // to the test process (structured clone, so typed arrays survive).
 import type { AllReduceAlgorithm } from './auto-select.js';
-import type { Communicator, CommunicatorOptions } from './communicator.js';
+import type { Communicator } from './communicator.js';
+import type { CommunicatorOptions } from './communicator-options.js';
 import { CollectiveError, describeError } from './errors.js';
 import { allocDataFrame, decodeFrame, FrameKind } from './frame-codec.js';
 import type { DataHeader, OpCode, WireDtype } from './frame-codec.js';

@@ -35,47 +35,41 @@ const ARRIVED = 2 * LINE;
  * rank sums everything 79-69 / 106-92 / 350-328, by blocks 105-60 / 186-150 / 336-312.
  */
 export const ONE_PHASE_MAX_BYTES = 16 * 1024;
-/**
- * How long a wait that does not spin (more ranks than cores) keeps looking, giving its core to
- * any runnable process between looks, before it sleeps on the counter; $OCTOSERVE_SHM_YIELD_US
- * overrides. A sleeper costs a wakeup (the last rank to arrive wakes all); one that yields is
- * already running when the count is reached. stories110M shape, tp=4, q4a8, 128 tokens, two
- * runs each: 0 us 77.5 / 75.7 tok/s, 200 us 87.4 / 97.4, 1000 us 87.9 / 98.9.
- */
-export const DEFAULT_YIELD_US = 500;
-export const YIELD_ENV = 'OCTOSERVE_SHM_YIELD_US';
-
 /** How long one wait blocks the event loop before it lets sockets and timers run (a dead peer, the deadline). */
 const SLICE_MS = 20;
 
-/** What a segment needs of the communicator: who failed and for what to wait. */
-export interface SegmentHost {
-  readonly failed: CollectiveError | undefined;
+/** What a segment is made for: this rank of a world, its pieces, and how its waits behave. */
+export interface SegmentSpec {
+  rank: number;
+  world: number;
+  /** The communicator id (its hash is checked by every rank that maps the segment). */
+  id: string;
+  pieceBytes: number;
+  /** Wait phases (wait-spin.ts): poll, then yield the core between looks, then sleep. */
+  spinUs: number;
+  yieldUs: number;
+  /** The world's failure, read between the slices of a long wait. */
+  failed: () => CollectiveError | undefined;
 }
 
 export class SharedSegment {
   private readonly ctl: Int32Array;
-  private readonly slots: Float32Array[];   // [parity * N + rank]
-  /** The slots and result areas as one array (slot (p, r) starts at (p * N + r) * pieceElems). */
+  /** The slots and result areas as one array: slot (p, r) starts at (p * N + r) * P, result p at (2N + p) * P. */
   private readonly data: Float32Array;
+  private readonly rank: number;
+  private readonly world: number;
+  private readonly pieceElems: number;
   private readonly headersAt: number;
   private barriers = 0;
   private parity = 0;
 
-  private constructor(
-    private readonly buffer: ArrayBuffer,
-    private readonly rank: number,
-    private readonly world: number,
-    readonly pieceElems: number,
-    private readonly spinUs: number,
-    private readonly yieldUs: number,
-  ) {
-    this.ctl = new Int32Array(buffer, 0, controlBytes(world) / 4);
-    this.headersAt = ARRIVED + world * LINE;
-    const base = controlBytes(world);
-    const pieceBytes = pieceElems * 4;
-    this.data = new Float32Array(buffer, base, (2 * world + 2) * pieceElems);
-    this.slots = Array.from({ length: 2 * world }, (_, i) => new Float32Array(buffer, base + i * pieceBytes, pieceElems));
+  private constructor(readonly byteLength: number, buffer: ArrayBuffer, private readonly spec: SegmentSpec) {
+    this.rank = spec.rank;
+    this.world = spec.world;
+    this.pieceElems = spec.pieceBytes / 4;
+    this.ctl = new Int32Array(buffer, 0, controlBytes(spec.world) / 4);
+    this.headersAt = ARRIVED + spec.world * LINE;
+    this.data = new Float32Array(buffer, controlBytes(spec.world), (2 * spec.world + 2) * this.pieceElems);
   }
 
   /** Bytes of a segment for `world` ranks and pieces of `pieceBytes`. */
@@ -84,45 +78,43 @@ export class SharedSegment {
   }
 
   /** Creates the segment file at `path` (rank 0) and maps it. */
-  static create(path: string, rank: number, world: number, id: string, pieceBytes: number, spinUs: number, yieldUs: number): SharedSegment {
-    const bytes = SharedSegment.bytes(world, pieceBytes);
+  static create(path: string, spec: SegmentSpec): SharedSegment {
+    const bytes = SharedSegment.bytes(spec.world, spec.pieceBytes);
     createSegment(path, bytes);
-    const seg = new SharedSegment(mapSegment(path, bytes), rank, world, pieceBytes / 4, spinUs, yieldUs);
-    seg.ctl[W_WORLD] = world;
-    seg.ctl[W_ID] = idHash(id);
-    seg.ctl[W_PIECE] = pieceBytes;
+    const seg = new SharedSegment(bytes, mapSegment(path, bytes), spec);
+    seg.ctl[W_WORLD] = spec.world;
+    seg.ctl[W_ID] = idHash(spec.id);
+    seg.ctl[W_PIECE] = spec.pieceBytes;
     Atomics.store(seg.ctl, W_MAGIC, MAGIC);
     return seg;
   }
 
   /** Maps the segment rank 0 created, checking it was made for this world. */
-  static open(path: string, rank: number, world: number, id: string, pieceBytes: number, spinUs: number, yieldUs: number): SharedSegment {
-    const seg = new SharedSegment(mapSegment(path, SharedSegment.bytes(world, pieceBytes)), rank, world, pieceBytes / 4, spinUs, yieldUs);
+  static open(path: string, spec: SegmentSpec): SharedSegment {
+    const bytes = SharedSegment.bytes(spec.world, spec.pieceBytes);
+    const seg = new SharedSegment(bytes, mapSegment(path, bytes), spec);
     const c = seg.ctl;
-    if (Atomics.load(c, W_MAGIC) !== MAGIC || c[W_WORLD] !== world || c[W_ID] !== idHash(id) || c[W_PIECE] !== pieceBytes) {
-      throw new CollectiveError('MISMATCH', `${path} was not made for communicator '${id}' of ${world} ranks with ${pieceBytes}-byte pieces`);
+    if (Atomics.load(c, W_MAGIC) !== MAGIC || c[W_WORLD] !== spec.world || c[W_ID] !== idHash(spec.id) || c[W_PIECE] !== spec.pieceBytes) {
+      throw new CollectiveError('MISMATCH', `${path} was not made for communicator '${spec.id}' of ${spec.world} ranks with ${spec.pieceBytes}-byte pieces`);
     }
     return seg;
   }
-
-  /** Removes the segment's file name (its memory lives on while ranks map it). */
-  static unlink(path: string): void { removeSegment(path); }
 
   /**
    * Sums x across the ranks into out (may alias x); op `ctx.seq` on every rank. A piece that
    * every rank finds waiting allocates nothing here: the sums and the copy out are native calls
    * on the segment's one array, and only a long wait makes a promise.
    */
-  async allReduce(ctx: OpContext, host: SegmentHost, x: Float32Array, out: Float32Array): Promise<void> {
+  async allReduce(ctx: OpContext, x: Float32Array, out: Float32Array): Promise<void> {
     const L = x.length;
     const N = this.world;
     const P = this.pieceElems;
     for (let o = 0; o < L; o += P) {
       const n = Math.min(P, L - o);
       const p = this.parity;
-      this.slots[p * N + this.rank]!.set(n === L ? x : x.subarray(o, o + n));
+      this.data.set(n === L ? x : x.subarray(o, o + n), (p * N + this.rank) * P);
       this.post(ctx, o, n);
-      if (!this.barrier()) await this.waitLong(ctx, host);
+      if (!this.barrier()) await this.waitLong(ctx);
       this.checkHeaders(ctx, p, o, n);
       if (n * 4 <= ONE_PHASE_MAX_BYTES) {
         sumRows(this.data, p * N * P, P, N, out, o, n); // every slot, in rank order
@@ -132,16 +124,16 @@ export class SharedSegment {
       const s = blockStart(n, N, this.rank);
       const result = (2 * N + p) * P;
       sumRows(this.data, p * N * P + s, P, N, this.data, result + s, blockLength(n, N, this.rank));
-      if (!this.barrier()) await this.waitLong(ctx, host);
+      if (!this.barrier()) await this.waitLong(ctx);
       sumRows(this.data, result, 0, 1, out, o, n);
     }
   }
 
   /** A barrier of every rank (op `ctx.seq`), through the segment. */
-  async barrierOp(ctx: OpContext, host: SegmentHost): Promise<void> {
+  async barrierOp(ctx: OpContext): Promise<void> {
     const p = this.parity;
     this.post(ctx, -1, 0);
-    if (!this.barrier()) await this.waitLong(ctx, host);
+    if (!this.barrier()) await this.waitLong(ctx);
     this.checkHeaders(ctx, p, -1, 0);
   }
 
@@ -163,17 +155,17 @@ export class SharedSegment {
     const target = Math.imul(b, this.world);
     this.ctl[ARRIVED + this.rank * LINE] = b;
     arrive(this.ctl, W_COUNTER, target);
-    return waitUntil(this.ctl, W_COUNTER, target, this.spinUs, this.yieldUs, SLICE_MS);
+    return waitUntil(this.ctl, W_COUNTER, target, this.spec.spinUs, this.spec.yieldUs, SLICE_MS);
   }
 
   /** The barrier takes longer: between slices the event loop runs, so a lost peer or the deadline ends the wait. */
-  private async waitLong(ctx: OpContext, host: SegmentHost): Promise<void> {
+  private async waitLong(ctx: OpContext): Promise<void> {
     const b = this.barriers;
     const target = Math.imul(b, this.world);
     for (;;) {
       ctx.waitingOn = this.firstMissing(b);
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const failed = host.failed;
+      const failed = this.spec.failed();
       if (failed !== undefined) throw failed;
       if (waitUntil(this.ctl, W_COUNTER, target, 0, 0, SLICE_MS)) { ctx.waitingOn = -1; return; }
     }
@@ -194,20 +186,6 @@ export class SharedSegment {
       }
     }
   }
-
-  /** The mapping ends when the last view of it is collected; nothing else to release. */
-  get byteLength(): number { return this.buffer.byteLength; }
-}
-
-/** The yield of a wait, µs: $OCTOSERVE_SHM_YIELD_US (whole µs up to 100 000) or DEFAULT_YIELD_US. */
-export function yieldUsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env[YIELD_ENV];
-  if (v === undefined || v === '') return DEFAULT_YIELD_US;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 100_000) {
-    throw new CollectiveError('INVALID_ARGUMENT', `${YIELD_ENV} takes whole microseconds 0..100000, got '${v}'`);
-  }
-  return n;
 }
 
 function pieceText(seq: number, o: number, n: number): string {
@@ -219,22 +197,10 @@ function controlBytes(world: number): number {
   return Math.ceil((words * 4) / 4096) * 4096;
 }
 
-/** What joinSegment needs of a formed world: its identity and two collectives over the mesh. */
+/** What joinSegment needs of a formed world: two collectives over its mesh. */
 export interface SegmentWorld {
-  readonly rank: number;
-  readonly worldSize: number;
-  readonly communicatorId: string;
   broadcast(data: Float32Array, root: number): Promise<Float32Array>;
   allGather(input: Float32Array): Promise<Float32Array>;
-}
-
-export interface JoinOptions {
-  pieceBytes: number;
-  spinUs: number;
-  yieldUs: number;
-  /** Mutual TLS is configured: ranks talk only over TLS links, so no segment. */
-  tls: boolean;
-  log?: (line: string) => void;
 }
 
 /**
@@ -243,12 +209,12 @@ export interface JoinOptions {
  * once all have answered, so no file outlives the world. Returns this rank's segment when every
  * rank mapped it, else undefined, after a log line that says which rank could not and why.
  */
-export async function joinSegment(world: SegmentWorld, o: JoinOptions): Promise<SharedSegment | undefined> {
-  const { rank, worldSize, communicatorId: id } = world;
+export async function joinSegment(world: SegmentWorld, spec: SegmentSpec, tls: boolean, log?: (line: string) => void): Promise<SharedSegment | undefined> {
+  const { rank, world: worldSize, id } = spec;
   const name = new Float32Array(3); // [created, two random 24-bit numbers]
   const pathOf = (): string =>
     join(SEGMENT_DIR, `octoserve-${id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48)}-${(name[1] as number).toString(16)}${(name[2] as number).toString(16)}`);
-  let why = o.tls ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
+  let why = tls ? 'mutual TLS is configured, so ranks talk only over TLS links' : sharedMemoryUnavailable();
   let path: string | undefined;
   let seg: SharedSegment | undefined;
   let mapped: Float32Array;
@@ -256,27 +222,27 @@ export async function joinSegment(world: SegmentWorld, o: JoinOptions): Promise<
     if (rank === 0 && why === undefined) {
       name[1] = randomInt(1 << 24); name[2] = randomInt(1 << 24);
       path = pathOf();
-      try { seg = SharedSegment.create(path, 0, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); name[0] = 1; } catch (err) { why = describeError(err); }
+      try { seg = SharedSegment.create(path, spec); name[0] = 1; } catch (err) { why = describeError(err); }
     }
     await world.broadcast(name, 0);
     if (rank !== 0 && why === undefined) {
       if (name[0] !== 1) why = 'rank 0 could not create the segment';
       else {
         path = pathOf();
-        try { seg = SharedSegment.open(path, rank, worldSize, id, o.pieceBytes, o.spinUs, o.yieldUs); } catch (err) { why = describeError(err); }
+        try { seg = SharedSegment.open(path, spec); } catch (err) { why = describeError(err); }
       }
     }
     mapped = await world.allGather(Float32Array.of(seg !== undefined ? 1 : 0));
   } finally {
     // every rank has answered (or the world failed): the name goes either way
-    if (rank === 0 && path !== undefined) SharedSegment.unlink(path);
+    if (rank === 0 && path !== undefined) removeSegment(path);
   }
   const missing = [...mapped].flatMap((ok, r) => (ok === 1 ? [] : [r]));
   if (missing.length === 0 && seg !== undefined) {
-    o.log?.(`rank ${rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${worldSize} ranks)`);
+    log?.(`rank ${rank}: all-reduce through shared memory (${(seg.byteLength / 2 ** 20).toFixed(1)} MiB segment, ${worldSize} ranks)`);
     return seg;
   }
-  o.log?.(`rank ${rank}: the shm fabric falls back to socket messages: rank(s) ${missing.join(', ')} could not map the shared segment` +
+  log?.(`rank ${rank}: the shm fabric falls back to socket messages: rank(s) ${missing.join(', ')} could not map the shared segment` +
     (why !== undefined ? ` (here: ${why})` : ''));
   return undefined;
 }

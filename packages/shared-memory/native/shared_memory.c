@@ -109,16 +109,31 @@ static int reached(int32_t value, int32_t target) {
   return (int32_t)((uint32_t)value - (uint32_t)target) >= 0;
 }
 
+/**
+ * The arguments every counter call starts with: (words, index, target, ...) into argv[0..n);
+ * returns the counter's address and sets *target, or NULL after throwing.
+ */
+static int32_t* counter_args(napi_env env, napi_callback_info info, napi_value* argv, size_t n, int32_t* target) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) {
+    napi_throw_type_error(env, NULL, "octoserve shared-memory: too few arguments");
+    return NULL;
+  }
+  int32_t* word = word_of(env, argv[0], argv[1]);
+  if (word != NULL && napi_get_value_int32(env, argv[2], target) != napi_ok) {
+    napi_throw_type_error(env, NULL, "octoserve shared-memory: the target must be a 32-bit integer");
+    return NULL;
+  }
+  return word;
+}
+
 // arrive(words, index, target): adds 1 to the counter atomically; the caller that brings it to
 // `target` wakes every process waiting on it. Returns the new value.
 static napi_value arrive(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t* word = word_of(env, argv[0], argv[1]);
-  if (word == NULL) return NULL;
   int32_t target = 0;
-  CHECK(napi_get_value_int32(env, argv[2], &target));
+  int32_t* word = counter_args(env, info, argv, 3, &target);
+  if (word == NULL) return NULL;
   int32_t value = __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST);
   if (value == target) syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
   napi_value result;
@@ -131,14 +146,11 @@ static napi_value arrive(napi_env env, napi_callback_info info) {
 // giving its core to any other runnable process between looks (sched_yield) until `yieldUs`,
 // then sleeps on the word (futex), waking for every change of it.
 static napi_value wait_for(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t* word = word_of(env, argv[0], argv[1]);
-  if (word == NULL) return NULL;
   int32_t target = 0;
+  int32_t* word = counter_args(env, info, argv, 6, &target);
+  if (word == NULL) return NULL;
   double spin_us = 0, yield_us = 0, timeout_ms = 0;
-  CHECK(napi_get_value_int32(env, argv[2], &target));
   CHECK(napi_get_value_double(env, argv[3], &spin_us));
   CHECK(napi_get_value_double(env, argv[4], &yield_us));
   CHECK(napi_get_value_double(env, argv[5], &timeout_ms));

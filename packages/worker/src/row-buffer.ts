@@ -1,6 +1,9 @@
 // Preallocated [maxRows, width] buffers with cached views of row ranges: a step allocates nothing.
 import ort from 'onnxruntime-node';
 
+/** A key for a row range [offset, offset + n) (n < 65536). */
+export const rangeKey = (n: number, offset: number): number => offset * 65536 + n;
+
 /**
  * A [maxRows, width] buffer; rows(n, offset) and array(n, offset) are views made once per range.
  * A batched buffer's tensors are [1, n, width] (a graph input with a leading batch axis).
@@ -13,7 +16,7 @@ export class RowBuffer<A extends Float32Array | BigInt64Array> {
 
   /** Rows [offset, offset + n) as an ort.Tensor [n, width] (batched: [1, n, width]) over `data`. */
   rows(n: number, offset = 0): ort.Tensor {
-    const key = offset * 65536 + n;
+    const key = rangeKey(n, offset);
     let t = this.tensors.get(key);
     if (t === undefined) {
       const view = this.array(n, offset);
@@ -25,7 +28,7 @@ export class RowBuffer<A extends Float32Array | BigInt64Array> {
 
   /** Rows [offset, offset + n) as a typed-array view of `data`. */
   array(n: number, offset = 0): A {
-    const key = offset * 65536 + n;
+    const key = rangeKey(n, offset);
     let a = this.arrays.get(key);
     if (a === undefined) {
       a = this.data.subarray(offset * this.width, (offset + n) * this.width) as A;

@@ -10,18 +10,20 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import type { LayerObserver } from '@octoserve/model';
-import type { LocalStepRows } from '@octoserve/wire';
 import { AttentionInputs } from './attention-inputs.js';
-import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames, WCLS_FEED } from './onnx/segments.js';
+import { buildAttentionSegment, buildFeedForwardSegment, buildHeadSegment, buildStackGraph, kvCacheShape, stackCacheNames } from './onnx/segments.js';
+import { HeadIo, type SegmentIo, type StepOutputs } from './head-io.js';
 import type { SegmentShape } from './onnx/segments.js';
 import type { KvCache } from './kv-cache.js';
-import { floats, longs, type RowBuffer } from './row-buffer.js';
+import { floats, rangeKey, type RowBuffer } from './row-buffer.js';
 import { SegmentSession } from './onnx/segment-session.js';
 import { describeShardWeights, shardWeightBytes, weightsForDevice } from './shard-quantize.js';
 import type { ShardWeights } from './shard-weights.js';
 import { StepSpans } from './step-spans.js';
 import { TimedAllReducer, type AllReducer, type StepTimings } from './timed-all-reducer.js';
 import type { SpanKind } from '@octoserve/wire';
+
+export type { StepOutputs } from './head-io.js';
 
 export interface RuntimeOptions {
   maxTokens: number;              // most new tokens in one step (all sequences together)
@@ -67,24 +69,10 @@ export interface SequenceStep {
   uniforms?: ArrayLike<number>;
 }
 
-/** A step's outputs: the rows the reply carries (@octoserve/wire's row layout), and the hidden states. */
-export interface StepOutputs extends LocalStepRows {
-  hidden: Float32Array;           // [rows, dim] final-norm hidden states
-}
-
 /** x[i] += partial[i]: the residual connection of a block whose output arrived by all-reduce. */
 function addResidual(x: Float32Array, partial: Float32Array): void {
   for (let i = 0; i < x.length; i++) x[i] = x[i]! + partial[i]!;
 }
-
-/** Feeds and fetches of one segment run over one row range: made once, reused every step. */
-interface SegmentIo {
-  feeds: Record<string, ort.Tensor>;
-  fetches: Record<string, ort.Tensor>;
-}
-
-/** A key for a row range [offset, offset + n) (n < 65536). */
-const rangeKey = (n: number, offset: number): number => offset * 65536 + n;
 
 export class ShardRuntime {
   private readonly x: RowBuffer<Float32Array>;         // [maxTokens, dim] residual stream
@@ -92,23 +80,13 @@ export class ShardRuntime {
   private readonly kNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim] one sequence's new keys (after RoPE)
   private readonly vNew: RowBuffer<Float32Array>;      // [maxTokens, nKv * headDim]
   private readonly attn: AttentionInputs;              // cos/sin [maxTokens, headDim / 2], masks [T, maxSeq + T]
-  private readonly ids: RowBuffer<BigInt64Array>;      // [maxTokens, maxPicked]
-  private readonly invTemp: RowBuffer<Float32Array>;   // [maxTokens, 1]
-  private readonly uniforms: RowBuffer<Float32Array>;  // [maxTokens, 1]
-  private readonly out: {
-    max: RowBuffer<Float32Array>; argmax: RowBuffer<BigInt64Array>;
-    topkValues: RowBuffer<Float32Array>; topkIndices: RowBuffer<BigInt64Array>;
-    sumexp: RowBuffer<Float32Array>; sumexpLogit: RowBuffer<Float32Array>;
-    picked: RowBuffer<Float32Array>; hidden: RowBuffer<Float32Array>; sample: RowBuffer<BigInt64Array>;
-  };
-  private readonly medusaOut: { values: RowBuffer<Float32Array>; indices: RowBuffer<BigInt64Array> } | undefined;
+  private readonly head: HeadIo;
   private readonly cacheTensors = new Map<KvCache, { k: ort.Tensor[]; v: ort.Tensor[] }>();
   private readonly attentionIo = new Map<number, SegmentIo>();                            // by (T, offset)
   /** The committed slots of the sequence an attention run reads (its graph's `past`), set before each run. */
   private readonly past = new Int32Array(1);
   private readonly pastTensor = new ort.Tensor('int32', this.past, [1]);
   private readonly feedForwardIo = new Map<number, SegmentIo>();                          // by rows
-  private readonly headIo = new Map<number, SegmentIo & { outputs: StepOutputs }>();      // by rows
   private readonly stackIo = new Map<number, SegmentIo>();                                // by (T, offset)
   /** Per layer, the stack graph's names of its cache and new keys/values, and where those land: [maxTokens, nKv * headDim] each. */
   private readonly stackKv: { names: ReturnType<typeof stackCacheNames>; k: RowBuffer<Float32Array>; v: RowBuffer<Float32Array> }[];
@@ -128,8 +106,6 @@ export class ShardRuntime {
   readonly held: { bytes: number; description: string; widened: boolean };
   /** [vocabRows, dim] this rank's rows of the token embedding (the greedy pick's). */
   readonly embedding: Float32Array;
-  /** Feeds every head run takes besides its rows: the fed classifier, when there is one. */
-  private readonly headFeeds: Record<string, ort.Tensor> = {};
 
   private constructor(
     readonly shape: SegmentShape,
@@ -140,7 +116,6 @@ export class ShardRuntime {
   ) {
     this.held = { bytes: shardWeightBytes(weights), description: describeShardWeights(weights), widened };
     this.embedding = weights.embedding;
-    if (weights.head.wclsFed === true) this.headFeeds[WCLS_FEED] = new ort.Tensor('float32', weights.embedding, [weights.vocabRows, shape.dim]);
     const { dim, headDim, maxSeq, nKvHeads } = shape;
     const n = opts.maxTokens;
     this.spans = new StepSpans(StepSpans.capacityFor(weights.layers.length, n));
@@ -149,18 +124,12 @@ export class ShardRuntime {
     this.partial = floats(n, dim);
     this.kNew = floats(n, nKvHeads * headDim); this.vNew = floats(n, nKvHeads * headDim);
     this.attn = new AttentionInputs(maxSeq, n, headDim, opts.ropeFreqs);
-    this.ids = longs(n, opts.maxPicked);
-    this.invTemp = floats(n, 1);
-    this.uniforms = floats(n, 1);
-    this.out = {
-      max: floats(n, 1), argmax: longs(n, 1), topkValues: floats(n, opts.topK), topkIndices: longs(n, opts.topK),
-      sumexp: floats(n, 1), sumexpLogit: floats(n, 1), picked: floats(n, opts.maxPicked), hidden: floats(n, dim), sample: longs(n, 1),
-    };
     const medusa = weights.head.medusa;
-    if (medusa !== undefined) {
-      const width = medusa.heads.length * medusa.topK;
-      this.medusaOut = { values: floats(n, width), indices: longs(n, width) };
-    }
+    this.head = new HeadIo({
+      maxTokens: n, dim, topK: opts.topK, maxPicked: opts.maxPicked,
+      ...(medusa === undefined ? {} : { medusaWidth: medusa.heads.length * medusa.topK }),
+      ...(weights.head.wclsFed === true ? { fedClassifier: { rows: weights.embedding, vocabRows: weights.vocabRows } } : {}),
+    });
     const stackLayers = sessions.kind === 'stack' ? weights.layers.length : 0;
     this.stackKv = Array.from({ length: stackLayers }, (_, l) => ({ names: stackCacheNames(l), k: floats(n, nKvHeads * headDim), v: floats(n, nKvHeads * headDim) }));
   }
@@ -236,12 +205,12 @@ export class ShardRuntime {
     if (rows > this.opts.maxTokens) throw new Error(`step has ${rows} tokens; this worker takes at most ${this.opts.maxTokens} per step`);
 
     this.embed(seqs);
-    this.setPicked(rows, picked);
+    this.head.setPicked(rows, picked);
     const sessions = this.sessions;
     if (sessions.kind === 'stack') return this.stackStep(sessions.stack, seqs, rows);
     const reducer = this.reducer.over(comm);
     for (let l = 0; l < sessions.attention.length; l++) await this.runLayer(sessions, l, seqs, rows, reducer);
-    const head = this.headIoFor(rows);
+    const head = this.head.over(this.x, rows);
     this.run(sessions.head, head, 'head', -1);
     return head.outputs;
   }
@@ -263,14 +232,14 @@ export class ShardRuntime {
       for (let l = 0; l < this.stackKv.length; l++) seq.cache.write(l, this.stackKv[l]!.k.data, this.stackKv[l]!.v.data, T);
       offset += T;
     }
-    return this.headIoFor(rows).outputs;
+    return this.head.over(this.x, rows).outputs;
   }
 
   private stackIoFor(T: number, offset: number): SegmentIo {
     const key = rangeKey(T, offset);
     let io = this.stackIo.get(key);
     if (io === undefined) {
-      const head = this.headIoFor(T, offset);
+      const head = this.head.over(this.x, T, offset);
       io = {
         feeds: { ...head.feeds, cos: this.attn.cos.rows(T, offset), sin: this.attn.sin.rows(T, offset), mask: this.attn.mask(T, offset), past: this.pastTensor },
         fetches: { ...head.fetches },
@@ -319,9 +288,9 @@ export class ShardRuntime {
       seq.cache.reserve(T);
       this.attn.fill(seq, r);
       const temperature = seq.temperature ?? 0;
-      this.invTemp.data.fill(temperature > 0 ? 1 / temperature : 1, r, r + T);
-      if (seq.uniforms === undefined) this.uniforms.data.fill(0, r, r + T);
-      else this.uniforms.data.set(seq.uniforms, r);
+      this.head.invTemp.data.fill(temperature > 0 ? 1 / temperature : 1, r, r + T);
+      if (seq.uniforms === undefined) this.head.uniforms.data.fill(0, r, r + T);
+      else this.head.uniforms.data.set(seq.uniforms, r);
       if (seq.x.length !== T * dim) throw new Error(`a sequence of ${T} tokens came with ${seq.x.length} embedding floats; ${T * dim} expected`);
       x.set(seq.x, r * dim);
       r += T;
@@ -362,41 +331,6 @@ export class ShardRuntime {
     if (io === undefined) {
       io = { feeds: { x: this.x.rows(rows) }, fetches: { partial: this.partial.rows(rows) } };
       this.feedForwardIo.set(rows, io);
-    }
-    return io;
-  }
-
-  /** The head's ids: the local vocabulary rows whose logits each row returns (0 where none). */
-  private setPicked(rows: number, picked: BigInt64Array | undefined): void {
-    const n = rows * this.opts.maxPicked;
-    const ids = this.ids.data;
-    if (picked === undefined) ids.fill(0n, 0, n);
-    else for (let i = 0; i < n; i++) ids[i] = picked[i]!;
-  }
-
-  /** The head's feeds and fetches over rows [offset, offset + rows): final norm and this rank's vocabulary rows of x. */
-  private headIoFor(rows: number, offset = 0): SegmentIo & { outputs: StepOutputs } {
-    const key = rangeKey(rows, offset);
-    let io = this.headIo.get(key);
-    if (io === undefined) {
-      const o = this.out;
-      const m = this.medusaOut;
-      const t = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): ort.Tensor => b.rows(rows, offset);
-      const a = <A extends Float32Array | BigInt64Array>(b: RowBuffer<A>): A => b.array(rows, offset);
-      io = {
-        feeds: { x: t(this.x), ids: t(this.ids), inv_temp: t(this.invTemp), u: t(this.uniforms), ...this.headFeeds },
-        fetches: {
-          max: t(o.max), argmax: t(o.argmax), topk_values: t(o.topkValues), topk_indices: t(o.topkIndices),
-          sumexp: t(o.sumexp), sumexp_logit: t(o.sumexpLogit), picked: t(o.picked), hidden: t(o.hidden), sample: t(o.sample),
-          ...(m === undefined ? {} : { medusa_topk_values: t(m.values), medusa_topk_indices: t(m.indices) }),
-        },
-        outputs: {
-          rows, max: a(o.max), argmax: a(o.argmax), topkValues: a(o.topkValues), topkIndices: a(o.topkIndices),
-          sumexp: a(o.sumexp), sumexpLogit: a(o.sumexpLogit), picked: a(o.picked), hidden: a(o.hidden), sample: a(o.sample),
-          ...(m === undefined ? {} : { medusaValues: a(m.values), medusaIndices: a(m.indices) }),
-        },
-      };
-      this.headIo.set(key, io);
     }
     return io;
   }
